@@ -1,0 +1,321 @@
+"""A per-prefix counting semaphore on the shared lease table.
+
+Layout: one item per prefix, ``pk = "<prefix>#semaphore"``, ``sk = "semaphore"``,
+holding ``cap`` (number) and ``holders`` (map of holder id -> lease expiry, epoch
+seconds). Keeping every holder in one item is what makes admission a single
+conditional ``UpdateItem``:
+
+    SET holders.#holder = :expires_at
+    IF attribute_exists(holders.#holder) OR size(holders) < cap
+
+DynamoDB applies a conditional write to one item atomically, so however many
+callers race, the map never grows past ``cap``: that is the whole cap invariant.
+The holder's own key in the condition makes a retried acquire idempotent.
+Expired holders still count against the cap until a conditional write removes
+them (only if still expired), so an expired lease can never be double-booked.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeGuard
+
+from lease_core.errors import LeaseLost, LeaseStoreUnavailable, UnknownPrefix
+from lease_core.store import ConditionFailed, DynamoTable, plain_item
+from lease_core.validation import (
+    validate_cap,
+    validate_holder,
+    validate_prefix,
+    validate_table_name,
+    validate_ttl_seconds,
+)
+
+SEMAPHORE_SORT_KEY = "semaphore"
+# Bounds one reclaim write's expression size (DynamoDB allows 4 KB per expression).
+MAX_RECLAIMS_PER_WRITE = 40
+# Rounds of read-and-retry after a lost race before answering "wait" (fail closed).
+MAX_ACQUIRE_ROUNDS = 5
+
+_NAMES = {"#holders": "holders", "#cap": "cap"}
+# The admission condition. The attribute_exists(#holders) guard changes nothing on
+# DynamoDB (a missing map fails the size comparison anyway) but keeps moto, which
+# raises on size() of a missing attribute, answering a clean condition failure.
+ADMISSION_CONDITION = "attribute_exists(#holders.#holder) OR (attribute_exists(#holders) AND size(#holders) < #cap)"
+
+
+def semaphore_key(prefix: str) -> dict[str, dict[str, str]]:
+    """The key of a prefix's semaphore item; its ``pk`` starts with ``<prefix>#``."""
+    return {"pk": {"S": f"{prefix}#semaphore"}, "sk": {"S": SEMAPHORE_SORT_KEY}}
+
+
+@dataclass(frozen=True)
+class Acquired:
+    holder: str
+    prefix: str
+    expires_at: int
+
+    def as_event(self) -> dict[str, Any]:
+        return {"status": "acquired", "holder": self.holder, "prefix": self.prefix, "expires_at": self.expires_at}
+
+
+@dataclass(frozen=True)
+class MustWait:
+    active: int
+    cap: int
+
+    def as_event(self) -> dict[str, Any]:
+        return {"status": "wait", "active": self.active, "cap": self.cap}
+
+
+@dataclass(frozen=True)
+class Released:
+    held: bool
+
+    def as_event(self) -> dict[str, Any]:
+        return {"status": "released" if self.held else "not_held"}
+
+
+@dataclass(frozen=True)
+class Renewed:
+    expires_at: int
+
+    def as_event(self) -> dict[str, Any]:
+        return {"status": "renewed", "expires_at": self.expires_at}
+
+
+@dataclass(frozen=True)
+class CapChange:
+    prefix: str
+    old: int | None
+    new: int
+
+
+@dataclass(frozen=True)
+class LeaseSnapshot:
+    """A consistent read of one prefix: its cap and every holder with its expiry."""
+
+    prefix: str
+    cap: int
+    holders: dict[str, int] = field(default_factory=dict)
+
+    def expired(self, now: int) -> list[str]:
+        return sorted(holder for holder, expires_at in self.holders.items() if expires_at <= now)
+
+    def active(self, now: int) -> int:
+        return sum(1 for expires_at in self.holders.values() if expires_at > now)
+
+
+def _is_semaphore(item: dict[str, Any] | None) -> TypeGuard[dict[str, Any]]:
+    return item is not None and "cap" in item and "holders" in item
+
+
+def snapshot_from_item(prefix: str, item: dict[str, Any]) -> LeaseSnapshot:
+    holders = {str(holder): int(expires_at) for holder, expires_at in (item.get("holders") or {}).items()}
+    return LeaseSnapshot(prefix=prefix, cap=int(item["cap"]), holders=holders)
+
+
+class LeaseSemaphore:
+    """Acquire, release, renew, inspect and set the cap of one prefix's leases.
+
+    The client is an injected low-level boto3 DynamoDB client; nothing here reads
+    the environment. ``initial_cap`` is used only when the prefix has no
+    semaphore yet: a cap already in the table is never overwritten except by
+    ``set_cap``.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        table_name: str,
+        prefix: str,
+        *,
+        ttl_seconds: int = 600,
+        initial_cap: int | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.table = DynamoTable(client, validate_table_name(table_name))
+        self.prefix = validate_prefix(prefix)
+        self.ttl_seconds = validate_ttl_seconds(ttl_seconds)
+        self.initial_cap = None if initial_cap is None else validate_cap(initial_cap)
+        self._clock = clock
+        self._key = semaphore_key(self.prefix)
+
+    def now(self) -> int:
+        return int(self._clock())
+
+    # -- admission -----------------------------------------------------------------
+
+    def acquire(self, holder: str) -> Acquired | MustWait:
+        """Admit ``holder`` if a slot is free (or it already holds one), else say how full it is."""
+        holder = validate_holder(holder)
+        seen: LeaseSnapshot | None = None
+        for _ in range(MAX_ACQUIRE_ROUNDS):
+            now = self.now()
+            expires_at = now + self.ttl_seconds
+            try:
+                self._write(
+                    "SET #holders.#holder = :expires_at",
+                    ADMISSION_CONDITION,
+                    {"#holder": holder},
+                    {":expires_at": {"N": str(expires_at)}},
+                )
+                return Acquired(holder, self.prefix, expires_at)
+            except ConditionFailed as failure:
+                if not _is_semaphore(failure.item):
+                    self._create_semaphore()
+                    continue
+                seen = snapshot_from_item(self.prefix, failure.item)
+            if holder in seen.holders:
+                continue  # it was admitted by a concurrent retry of itself: the plain write will now pass
+            expired = seen.expired(now)[:MAX_RECLAIMS_PER_WRITE]
+            if len(seen.holders) - len(expired) >= seen.cap:
+                return MustWait(active=seen.active(now), cap=seen.cap)
+            try:
+                self._admit_over_expired(holder, expires_at, expired, seen.cap, len(seen.holders), now)
+                return Acquired(holder, self.prefix, expires_at)
+            except ConditionFailed:
+                continue  # someone else changed the semaphore first: look again
+        if seen is None:
+            raise LeaseStoreUnavailable(f"the semaphore of prefix {self.prefix!r} could not be created; try again")
+        # Lost every race in a row: answer "wait" rather than admit on a guess.
+        return MustWait(active=seen.active(self.now()), cap=seen.cap)
+
+    def _admit_over_expired(
+        self, holder: str, expires_at: int, expired: list[str], cap: int, size: int, now: int
+    ) -> None:
+        """Remove expired holders and admit ``holder`` in one write.
+
+        The condition re-checks that each removed holder is still expired (a
+        renewal in between makes the write fail) and that the cap and the map
+        are as seen, so the result has at most ``cap`` holders.
+        """
+        names = {"#holder": holder}
+        conditions = ["#cap = :cap", "size(#holders) = :size"]
+        removals = []
+        for index, expired_holder in enumerate(expired):
+            names[f"#e{index}"] = expired_holder
+            removals.append(f"#holders.#e{index}")
+            conditions.append(f"#holders.#e{index} <= :now")
+        update = "SET #holders.#holder = :expires_at"
+        if removals:
+            update += " REMOVE " + ", ".join(removals)
+        self._write(
+            update,
+            " AND ".join(conditions),
+            names,
+            {
+                ":expires_at": {"N": str(expires_at)},
+                ":cap": {"N": str(cap)},
+                ":size": {"N": str(size)},
+                ":now": {"N": str(now)},
+            },
+        )
+
+    def _create_semaphore(self) -> None:
+        """Create the prefix's semaphore with the configured cap, unless another caller just did."""
+        if self.initial_cap is None:
+            raise UnknownPrefix(f"prefix {self.prefix!r} has no semaphore yet and no initial cap was given")
+        self.table.call(
+            "update_item",
+            Key=self._key,
+            UpdateExpression="SET #cap = if_not_exists(#cap, :cap), #holders = if_not_exists(#holders, :empty)",
+            ExpressionAttributeNames=_NAMES,
+            ExpressionAttributeValues={":cap": {"N": str(self.initial_cap)}, ":empty": {"M": {}}},
+        )
+
+    # -- holders -------------------------------------------------------------------
+
+    def release(self, holder: str) -> Released:
+        """Give the slot back; releasing a holder that does not hold is a no-op that says so."""
+        holder = validate_holder(holder)
+        try:
+            self._write("REMOVE #holders.#holder", "attribute_exists(#holders.#holder)", {"#holder": holder}, {})
+        except ConditionFailed:
+            return Released(held=False)
+        return Released(held=True)
+
+    def renew(self, holder: str) -> Renewed:
+        """Push the holder's expiry to now + TTL; ``LeaseLost`` if it no longer holds."""
+        holder = validate_holder(holder)
+        expires_at = self.now() + self.ttl_seconds
+        try:
+            self._write(
+                "SET #holders.#holder = :expires_at",
+                "attribute_exists(#holders.#holder)",
+                {"#holder": holder},
+                {":expires_at": {"N": str(expires_at)}},
+            )
+        except ConditionFailed as failure:
+            raise LeaseLost(
+                f"holder {holder!r} holds no lease on prefix {self.prefix!r}: "
+                "it was released, or it expired and was reclaimed"
+            ) from failure
+        return Renewed(expires_at)
+
+    def reclaim_expired(self) -> list[str]:
+        """Remove every holder whose lease has expired; a holder renewed meanwhile stays."""
+        now = self.now()
+        reclaimed: list[str] = []
+        try:
+            expired = self.inspect().expired(now)
+        except UnknownPrefix:
+            return reclaimed
+        for holder in expired:
+            try:
+                self._write(
+                    "REMOVE #holders.#holder",
+                    "#holders.#holder <= :now",
+                    {"#holder": holder},
+                    {":now": {"N": str(now)}},
+                )
+            except ConditionFailed:
+                continue  # renewed or released since the read
+            reclaimed.append(holder)
+        return reclaimed
+
+    # -- cap and inspection ---------------------------------------------------------
+
+    def set_cap(self, cap: int) -> CapChange:
+        """Change the cap live. Lowering it below the holder count admits nobody until they drain."""
+        cap = validate_cap(cap)
+        response = self.table.call(
+            "update_item",
+            Key=self._key,
+            UpdateExpression="SET #cap = :cap, #holders = if_not_exists(#holders, :empty)",
+            ExpressionAttributeNames=_NAMES,
+            ExpressionAttributeValues={":cap": {"N": str(cap)}, ":empty": {"M": {}}},
+            ReturnValues="UPDATED_OLD",
+        )
+        old = response.get("Attributes", {}).get("cap")
+        return CapChange(self.prefix, None if old is None else int(old["N"]), cap)
+
+    def inspect(self) -> LeaseSnapshot:
+        """A strongly consistent read of the cap and the holders; ``UnknownPrefix`` if never used."""
+        response = self.table.call("get_item", Key=self._key, ConsistentRead=True)
+        item = plain_item(response.get("Item"))
+        if not _is_semaphore(item):
+            raise UnknownPrefix(f"prefix {self.prefix!r} has no semaphore in table {self.table.name!r}")
+        return snapshot_from_item(self.prefix, item)
+
+    # -- plumbing --------------------------------------------------------------------
+
+    def _write(self, update: str, condition: str, names: dict[str, str], values: dict[str, Any]) -> None:
+        expressions = f"{update} {condition}"
+        request: dict[str, Any] = {
+            "Key": self._key,
+            "UpdateExpression": update,
+            "ConditionExpression": condition,
+            # DynamoDB refuses placeholders that the expressions do not use.
+            "ExpressionAttributeNames": {
+                placeholder: name
+                for placeholder, name in {**_NAMES, **names}.items()
+                if re.search(re.escape(placeholder) + r"(?![A-Za-z0-9_])", expressions)
+            },
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        if values:
+            request["ExpressionAttributeValues"] = values
+        self.table.call("update_item", **request)

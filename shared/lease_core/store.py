@@ -1,0 +1,56 @@
+"""The only place that talks to DynamoDB: one call wrapper that turns every failure into a typed error.
+
+A conditional-check failure is an expected outcome of the lease protocol, so it
+comes back as ``ConditionFailed`` carrying the item DynamoDB saw
+(``ReturnValuesOnConditionCheckFailure=ALL_OLD``); anything else is
+``LeaseStoreUnavailable``. No raw ``ClientError`` leaves the core.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from lease_core.errors import LeaseStoreUnavailable
+
+_DESERIALIZER = TypeDeserializer()
+
+
+@dataclass
+class ConditionFailed(Exception):
+    """The write's condition did not hold; ``item`` is what the table held (None if no item)."""
+
+    item: dict[str, Any] | None
+
+
+def plain_item(item: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Turn a low-level DynamoDB item into plain Python values (numbers as Decimal)."""
+    if item is None:
+        return None
+    return {name: _DESERIALIZER.deserialize(value) for name, value in item.items()}
+
+
+class DynamoTable:
+    """A table name bound to an injected low-level boto3 DynamoDB client."""
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        self.client = client
+        self.name = table_name
+
+    def call(self, operation: str, **request: Any) -> dict[str, Any]:
+        """Run one DynamoDB operation on this table, translating failures into typed errors."""
+        try:
+            return getattr(self.client, operation)(TableName=self.name, **request)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            code = error.get("Code", "Unknown")
+            if code == "ConditionalCheckFailedException":
+                raise ConditionFailed(plain_item(exc.response.get("Item"))) from exc
+            raise LeaseStoreUnavailable(
+                f"DynamoDB {operation} on table {self.name!r} failed: {code}: {error.get('Message', '')}"
+            ) from exc
+        except BotoCoreError as exc:
+            raise LeaseStoreUnavailable(f"DynamoDB {operation} on table {self.name!r} failed: {exc}") from exc
