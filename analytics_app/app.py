@@ -1,0 +1,14 @@
+"""Analytics workload: the shared lease Lambdas plus its own ``process`` step."""
+
+from chalice import Chalice
+
+from chalicelib.aggregation import aggregate_records
+from lease_core.lambda_functions import lease_functions
+
+app = Chalice(app_name="shared-lease-platform-analytics")
+app.register_blueprint(lease_functions)
+
+
+@app.lambda_function(name="process")
+def process(event, context):
+    return aggregate_records(event)

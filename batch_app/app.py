@@ -1,0 +1,14 @@
+"""Batch workload: the shared lease Lambdas plus its own chunked ``process`` step."""
+
+from chalice import Chalice
+
+from chalicelib.transformation import transform_chunk
+from lease_core.lambda_functions import lease_functions
+
+app = Chalice(app_name="shared-lease-platform-batch")
+app.register_blueprint(lease_functions)
+
+
+@app.lambda_function(name="process")
+def process(event, context):
+    return transform_chunk(event)

@@ -1,0 +1,1 @@
+"""Operator side of the lease platform: never deployed, never vendored into an app."""

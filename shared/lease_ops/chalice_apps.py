@@ -1,0 +1,51 @@
+"""Import the Chalice apps of this repository side by side in one process.
+
+Every Chalice app is a module named ``app`` with a package named ``chalicelib``,
+so a plain import of a second app would return the first one from
+``sys.modules``. Tests and the local runner load each app here under its own
+folder, then take those names out of ``sys.modules`` again.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import threading
+from pathlib import Path
+
+from chalice import Chalice
+
+REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
+WORKLOAD_APP_FOLDERS = ("analytics_app", "batch_app")
+_CHALICE_MODULE_NAMES = ("app", "chalicelib")
+_import_lock = threading.Lock()
+
+
+def app_folder(name: str) -> Path:
+    """The folder of an app of this repository, e.g. ``analytics_app``."""
+    folder = REPOSITORY_ROOT / name
+    if not (folder / "app.py").is_file():
+        raise FileNotFoundError(f"{folder} is not a Chalice app folder (no app.py)")
+    return folder
+
+
+def _forget_chalice_modules() -> None:
+    for module_name in list(sys.modules):
+        if module_name.split(".")[0] in _CHALICE_MODULE_NAMES:
+            del sys.modules[module_name]
+
+
+def load_chalice_app(folder: Path) -> Chalice:
+    """Import ``folder/app.py`` and return its ``app``, without clashing with other apps."""
+    with _import_lock:
+        _forget_chalice_modules()
+        sys.path.insert(0, str(folder))
+        try:
+            module = importlib.import_module("app")
+        finally:
+            sys.path.remove(str(folder))
+            _forget_chalice_modules()
+    app = getattr(module, "app", None)
+    if not isinstance(app, Chalice):
+        raise TypeError(f"{folder / 'app.py'} defines no Chalice object named 'app'")
+    return app
