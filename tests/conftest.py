@@ -1,0 +1,59 @@
+"""Fixtures shared by both tiers: fake credentials, moto, the apps and the shared table."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from lease_core import aws_clients
+from lease_ops.chalice_apps import app_folder, load_chalice_app
+from lease_ops.moto_server import AtomicMotoServer
+from lease_ops.table import DEFAULT_TABLE_NAME, create_lease_table
+
+REGION = "eu-central-1"
+
+
+@pytest.fixture(autouse=True)
+def fake_aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No test can reach a real account: fake credentials, a fixed region, no endpoint or profile."""
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    aws_clients._clients.clear()
+    yield
+    aws_clients._clients.clear()
+
+
+@pytest.fixture
+def dynamodb() -> Iterator[Any]:
+    """An in-process moto DynamoDB with the shared lease table created."""
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name=REGION)
+        create_lease_table(client, DEFAULT_TABLE_NAME)
+        yield client
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[AtomicMotoServer]:
+    """A real moto server on 127.0.0.1 for tests that need real HTTP and real threads."""
+    server = AtomicMotoServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def analytics_app() -> Any:
+    return load_chalice_app(app_folder("analytics_app"))
+
+
+@pytest.fixture(scope="session")
+def batch_app() -> Any:
+    return load_chalice_app(app_folder("batch_app"))

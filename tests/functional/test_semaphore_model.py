@@ -1,0 +1,115 @@
+"""Hypothesis drives the semaphore and a plain in-memory model side by side; they must always agree."""
+
+from __future__ import annotations
+
+import boto3
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from moto import mock_aws
+
+from lease_core import Acquired, LeaseLost, LeaseSemaphore, MustWait
+from lease_ops.table import DEFAULT_TABLE_NAME, create_lease_table
+from tests.helpers import holders_in_table
+
+HOLDERS = st.sampled_from([f"arn:aws:states:eu-central-1:1:execution:wf:run-{n}" for n in range(6)])
+TTL = 30
+
+
+class SemaphoreModel:
+    """The specification in a dozen lines: a dict of holders and a cap."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.holders: dict[str, int] = {}
+
+    def acquire(self, holder: str, now: int) -> Acquired | MustWait:
+        if holder not in self.holders:
+            expired = [name for name, expiry in self.holders.items() if expiry <= now]
+            if len(self.holders) - len(expired) >= self.cap:
+                return MustWait(active=len(self.holders) - len(expired), cap=self.cap)
+            if len(self.holders) >= self.cap:
+                for name in expired:
+                    del self.holders[name]
+        self.holders[holder] = now + TTL
+        return Acquired(holder, "model", now + TTL)
+
+
+class SemaphoreAgainstModel(RuleBasedStateMachine):
+    @initialize(cap=st.integers(min_value=1, max_value=4))
+    def start(self, cap: int) -> None:
+        self.mock = mock_aws()
+        self.mock.start()
+        self.client = boto3.client("dynamodb", region_name="eu-central-1")
+        create_lease_table(self.client, DEFAULT_TABLE_NAME)
+        self.now = 1_800_000_000
+        self.model = SemaphoreModel(cap)
+        self.leases = LeaseSemaphore(
+            self.client, DEFAULT_TABLE_NAME, "model", ttl_seconds=TTL, initial_cap=cap, clock=lambda: self.now
+        )
+        self.admissions_over_cap = 0
+
+    def teardown(self) -> None:
+        if hasattr(self, "mock"):
+            self.mock.stop()
+
+    @rule(holder=HOLDERS)
+    def acquire(self, holder: str) -> None:
+        newcomer = holder not in self.model.holders
+        expected = self.model.acquire(holder, self.now)
+        actual = self.leases.acquire(holder)
+        if isinstance(expected, Acquired):
+            assert actual == Acquired(holder, "model", expected.expires_at)
+            # A holder already in the map may re-acquire (idempotence) even above a lowered cap;
+            # a newcomer must never take the map past the cap.
+            if newcomer and len(holders_in_table(self.client, "model")) > self.model.cap:
+                self.admissions_over_cap += 1
+        else:
+            assert actual == expected
+
+    @rule(holder=HOLDERS)
+    def release(self, holder: str) -> None:
+        held = self.model.holders.pop(holder, None) is not None
+        assert self.leases.release(holder).held is held
+
+    @rule(holder=HOLDERS)
+    def renew(self, holder: str) -> None:
+        if holder in self.model.holders:
+            self.model.holders[holder] = self.now + TTL
+            assert self.leases.renew(holder).expires_at == self.now + TTL
+        else:
+            try:
+                self.leases.renew(holder)
+            except LeaseLost:
+                return
+            raise AssertionError(f"renew of {holder} succeeded without a lease")
+
+    @rule(seconds=st.integers(min_value=1, max_value=45))
+    def time_passes(self, seconds: int) -> None:
+        self.now += seconds
+
+    @precondition(lambda self: hasattr(self, "model"))
+    @rule(cap=st.integers(min_value=1, max_value=4))
+    def set_cap(self, cap: int) -> None:
+        assert self.leases.set_cap(cap).new == cap
+        self.model.cap = cap
+
+    @rule()
+    def sweep(self) -> None:
+        expired = {name for name, expiry in self.model.holders.items() if expiry <= self.now}
+        for name in expired:
+            del self.model.holders[name]
+        assert set(self.leases.reclaim_expired()) == expired
+
+    @invariant()
+    def table_holds_exactly_the_models_holders(self) -> None:
+        if hasattr(self, "model"):
+            assert holders_in_table(self.client, "model") == self.model.holders
+
+    @invariant()
+    def no_admission_ever_left_more_holders_than_the_cap(self) -> None:
+        assert getattr(self, "admissions_over_cap", 0) == 0
+
+
+SemaphoreAgainstModel.TestCase.settings = settings(max_examples=40, stateful_step_count=25, deadline=None)
+test_semaphore_agrees_with_the_in_memory_model = SemaphoreAgainstModel.TestCase

@@ -1,0 +1,186 @@
+"""The semaphore's behaviour against moto's DynamoDB, one rule of the protocol per test."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from lease_core import Acquired, LeaseLost, LeaseSemaphore, MustWait, UnknownPrefix
+from lease_ops.table import DEFAULT_TABLE_NAME
+from tests.helpers import execution_arn, holders_in_table
+
+
+class FakeClock:
+    def __init__(self, now: float = 1_800_000_000) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def semaphore(client: Any, clock: FakeClock, prefix: str = "analytics", cap: int = 2, ttl: int = 60) -> LeaseSemaphore:
+    return LeaseSemaphore(client, DEFAULT_TABLE_NAME, prefix, ttl_seconds=ttl, initial_cap=cap, clock=clock)
+
+
+def test_holders_are_admitted_up_to_the_cap_and_the_next_is_told_to_wait(dynamodb: Any, clock: FakeClock) -> None:
+    leases = semaphore(dynamodb, clock)
+
+    assert isinstance(leases.acquire("run-1"), Acquired)
+    assert isinstance(leases.acquire("run-2"), Acquired)
+    assert leases.acquire("run-3") == MustWait(active=2, cap=2)
+    assert set(holders_in_table(dynamodb, "analytics")) == {"run-1", "run-2"}
+
+
+def test_acquiring_again_while_holding_answers_acquired_and_occupies_one_slot(dynamodb: Any, clock: FakeClock) -> None:
+    leases = semaphore(dynamodb, clock)
+    leases.acquire("run-1")
+    clock.now += 5
+
+    again = leases.acquire("run-1")
+
+    assert again == Acquired("run-1", "analytics", int(clock.now) + 60)
+    assert holders_in_table(dynamodb, "analytics") == {"run-1": int(clock.now) + 60}
+    assert isinstance(leases.acquire("run-2"), Acquired)
+
+
+def test_release_frees_the_slot_and_a_second_release_answers_not_held(dynamodb: Any, clock: FakeClock) -> None:
+    leases = semaphore(dynamodb, clock, cap=1)
+    leases.acquire("run-1")
+
+    assert leases.release("run-1").as_event() == {"status": "released"}
+    assert leases.release("run-1").as_event() == {"status": "not_held"}
+    assert isinstance(leases.acquire("run-2"), Acquired)
+
+
+def test_release_on_a_prefix_never_used_answers_not_held_and_writes_nothing(dynamodb: Any, clock: FakeClock) -> None:
+    assert semaphore(dynamodb, clock).release("run-1").as_event() == {"status": "not_held"}
+    assert dynamodb.scan(TableName=DEFAULT_TABLE_NAME)["Count"] == 0
+
+
+def test_renew_pushes_the_expiry_and_a_released_holder_cannot_renew(dynamodb: Any, clock: FakeClock) -> None:
+    leases = semaphore(dynamodb, clock)
+    leases.acquire("run-1")
+    clock.now += 30
+
+    assert leases.renew("run-1").expires_at == int(clock.now) + 60
+    leases.release("run-1")
+    with pytest.raises(LeaseLost):
+        leases.renew("run-1")
+
+
+def test_an_expired_holder_is_reclaimed_only_when_it_blocks_an_admission(dynamodb: Any, clock: FakeClock) -> None:
+    leases = semaphore(dynamodb, clock, cap=1)
+    leases.acquire("run-1")
+    clock.now += 61
+
+    assert holders_in_table(dynamodb, "analytics") == {"run-1": int(clock.now) - 1}
+    assert isinstance(leases.acquire("run-2"), Acquired)
+    assert set(holders_in_table(dynamodb, "analytics")) == {"run-2"}
+
+
+def test_a_holder_that_renewed_is_not_reclaimed(dynamodb: Any, clock: FakeClock) -> None:
+    leases = semaphore(dynamodb, clock, cap=1)
+    leases.acquire("run-1")
+    clock.now += 59
+    leases.renew("run-1")
+    clock.now += 30
+
+    assert leases.acquire("run-2") == MustWait(active=1, cap=1)
+    assert leases.reclaim_expired() == []
+    assert set(holders_in_table(dynamodb, "analytics")) == {"run-1"}
+
+
+def test_a_stale_reclaim_cannot_remove_a_holder_that_renewed_after_it_was_seen(dynamodb: Any, clock: FakeClock) -> None:
+    leases = semaphore(dynamodb, clock, cap=1)
+    leases.acquire("run-1")
+    clock.now += 61
+    stale_now = int(clock.now)
+    leases.renew("run-1")  # renewed after the reclaimer decided it was expired
+
+    with pytest.raises(Exception) as failure:
+        leases._admit_over_expired("run-2", stale_now + 60, ["run-1"], cap=1, size=1, now=stale_now)
+
+    assert type(failure.value).__name__ == "ConditionFailed"
+    assert set(holders_in_table(dynamodb, "analytics")) == {"run-1"}
+
+
+def test_reclaim_expired_removes_every_expired_holder_and_keeps_the_live_ones(dynamodb: Any, clock: FakeClock) -> None:
+    leases = semaphore(dynamodb, clock, cap=5)
+    for name in ("old-1", "old-2"):
+        leases.acquire(name)
+    clock.now += 61
+    leases.acquire("live")
+
+    assert sorted(leases.reclaim_expired()) == ["old-1", "old-2"]
+    assert set(holders_in_table(dynamodb, "analytics")) == {"live"}
+
+
+def test_lowering_the_cap_below_the_holders_admits_nobody_until_they_drain(dynamodb: Any, clock: FakeClock) -> None:
+    leases = semaphore(dynamodb, clock, cap=3)
+    for name in ("run-1", "run-2", "run-3"):
+        leases.acquire(name)
+
+    change = leases.set_cap(1)
+
+    assert (change.old, change.new) == (3, 1)
+    assert leases.acquire("run-4") == MustWait(active=3, cap=1)
+    leases.release("run-1")
+    leases.release("run-2")
+    assert leases.acquire("run-4") == MustWait(active=1, cap=1)
+    leases.release("run-3")
+    assert isinstance(leases.acquire("run-4"), Acquired)
+
+
+def test_the_configured_cap_is_used_once_and_never_overwrites_a_cap_in_the_table(
+    dynamodb: Any, clock: FakeClock
+) -> None:
+    semaphore(dynamodb, clock, cap=2).set_cap(4)
+
+    configured_differently = semaphore(dynamodb, clock, cap=1)
+    for name in ("run-1", "run-2", "run-3", "run-4"):
+        assert isinstance(configured_differently.acquire(name), Acquired)
+
+    assert configured_differently.inspect().cap == 4
+
+
+def test_inspect_shows_the_cap_and_each_holder_with_its_expiry(dynamodb: Any, clock: FakeClock) -> None:
+    leases = semaphore(dynamodb, clock)
+    holder = execution_arn("analytics", "run-1") + "/0"
+    leases.acquire(holder)
+
+    snapshot = leases.inspect()
+
+    assert (snapshot.cap, snapshot.holders) == (2, {holder: int(clock.now) + 60})
+    with pytest.raises(UnknownPrefix):
+        semaphore(dynamodb, clock, prefix="never-used").inspect()
+
+
+def test_two_prefixes_share_the_table_without_seeing_each_other(dynamodb: Any, clock: FakeClock) -> None:
+    analytics = semaphore(dynamodb, clock, prefix="analytics", cap=1)
+    batch = semaphore(dynamodb, clock, prefix="batch", cap=1)
+
+    assert isinstance(analytics.acquire("same-holder"), Acquired)
+    assert isinstance(batch.acquire("same-holder"), Acquired)
+    assert batch.acquire("other") == MustWait(active=1, cap=1)
+    assert analytics.release("other").as_event() == {"status": "not_held"}
+    batch.release("same-holder")
+    assert set(holders_in_table(dynamodb, "analytics")) == {"same-holder"}
+    assert {item["pk"]["S"] for item in dynamodb.scan(TableName=DEFAULT_TABLE_NAME)["Items"]} == {
+        "analytics#semaphore",
+        "batch#semaphore",
+    }
+
+
+@pytest.mark.parametrize("holder", ["a.b", "x[0]", "#holders", ":now", "batch#semaphore", "../analytics", "size(h)"])
+def test_holder_ids_with_expression_syntax_are_stored_literally(dynamodb: Any, clock: FakeClock, holder: str) -> None:
+    leases = semaphore(dynamodb, clock, cap=5)
+
+    assert isinstance(leases.acquire(holder), Acquired)
+    assert holders_in_table(dynamodb, "analytics") == {holder: int(clock.now) + 60}
+    assert leases.release(holder).held

@@ -1,0 +1,39 @@
+"""Small helpers shared by test modules."""
+
+from __future__ import annotations
+
+import importlib.util
+from types import ModuleType
+from typing import Any
+
+from lease_core.semaphore import semaphore_key
+from lease_ops.chalice_apps import REPOSITORY_ROOT
+from lease_ops.table import DEFAULT_TABLE_NAME
+
+
+def load_module(relative_path: str) -> ModuleType:
+    """Import one source file of the repository under a unique module name."""
+    path = REPOSITORY_ROOT / relative_path
+    name = "under_test_" + relative_path.replace("/", "_").removesuffix(".py")
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def table_items(client: Any, table_name: str = DEFAULT_TABLE_NAME) -> list[dict[str, Any]]:
+    """Every item of the table, sorted, for before/after comparisons."""
+    items = client.scan(TableName=table_name, ConsistentRead=True)["Items"]
+    return sorted(items, key=lambda item: (item["pk"]["S"], item["sk"]["S"]))
+
+
+def holders_in_table(client: Any, prefix: str, table_name: str = DEFAULT_TABLE_NAME) -> dict[str, int]:
+    item = client.get_item(TableName=table_name, Key=semaphore_key(prefix), ConsistentRead=True).get("Item")
+    if not item:
+        return {}
+    return {holder: int(value["N"]) for holder, value in item["holders"]["M"].items()}
+
+
+def execution_arn(workflow: str, name: str) -> str:
+    return f"arn:aws:states:eu-central-1:123456789012:execution:shared-lease-platform-{workflow}-workflow:{name}"

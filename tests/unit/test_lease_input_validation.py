@@ -1,0 +1,140 @@
+"""Bad holders, events and configuration are refused with InvalidLeaseRequest, before any AWS call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from lease_core import InvalidLeaseRequest, LeaseSemaphore
+from lease_core.lambda_functions import holder_from_event
+from lease_core.settings import LeaseSettings, current_environment, invocation_environment
+
+GOOD_ENVIRONMENT = {
+    "LEASE_TABLE_NAME": "regional-concurrency-leases",
+    "LEASE_PREFIX": "analytics",
+    "LEASE_MAX_CONCURRENCY": "15",
+    "LEASE_TTL_SECONDS": "600",
+}
+
+
+class _NoCallsClient:
+    """Fails the test if the semaphore reaches DynamoDB at all."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"DynamoDB was called ({name}) for a request that should have been refused")
+
+
+def semaphore() -> LeaseSemaphore:
+    return LeaseSemaphore(_NoCallsClient(), "regional-concurrency-leases", "analytics", initial_cap=5)
+
+
+@pytest.mark.parametrize(
+    ("holder", "message"),
+    [
+        (None, "must be a string"),
+        (42, "must be a string"),
+        (["arn"], "must be a string"),
+        ("", "empty string"),
+        ("x" * 257, "at most 256"),
+        ("arn:aws:states:x\n", "printable"),
+        ("tab\there", "printable"),
+        ("nul\x00", "printable"),
+    ],
+)
+def test_a_bad_holder_is_refused_with_a_message_saying_what_is_expected(holder: Any, message: str) -> None:
+    for operation in ("acquire", "release", "renew"):
+        with pytest.raises(InvalidLeaseRequest, match=message):
+            getattr(semaphore(), operation)(holder)
+
+
+@pytest.mark.parametrize(
+    "holder", ["a", "x" * 256, "arn:aws:states:eu-central-1:1:execution:wf:run/3", "ünïcødé ✓", "../batch#semaphore"]
+)
+def test_printable_holders_up_to_256_characters_are_accepted(holder: str) -> None:
+    from lease_core.validation import validate_holder
+
+    assert validate_holder(holder) == holder
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        (None, "must be a JSON object"),
+        ("arn", "must be a JSON object"),
+        ([{"holder": "a"}], "must be a JSON object"),
+        ({}, 'missing "holder"'),
+        ({"Holder": "a"}, "unknown keys"),
+        ({"holder": "a", "extra": 1}, "unknown keys"),
+    ],
+)
+def test_an_unknown_event_shape_is_refused(event: Any, message: str) -> None:
+    with pytest.raises(InvalidLeaseRequest, match=message):
+        holder_from_event(event)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"LEASE_TABLE_NAME": ""}, "missing LEASE_TABLE_NAME"),
+        ({"LEASE_PREFIX": "   "}, "missing LEASE_PREFIX"),
+        ({"LEASE_PREFIX": "Analytics"}, "prefix must match"),
+        ({"LEASE_PREFIX": "analytics#x"}, "prefix must match"),
+        ({"LEASE_PREFIX": "analytics\n"}, "prefix must match"),
+        ({"LEASE_PREFIX": "a" * 49}, "prefix must match"),
+        ({"LEASE_MAX_CONCURRENCY": "0"}, "LEASE_MAX_CONCURRENCY must be a whole number from 1"),
+        ({"LEASE_MAX_CONCURRENCY": "-3"}, "LEASE_MAX_CONCURRENCY must be a whole number"),
+        ({"LEASE_MAX_CONCURRENCY": "1001"}, "LEASE_MAX_CONCURRENCY must be a whole number from 1 to 1000"),
+        ({"LEASE_TTL_SECONDS": "10.5"}, "LEASE_TTL_SECONDS must be a whole number"),
+        ({"LEASE_TTL_SECONDS": "ten"}, "LEASE_TTL_SECONDS must be a whole number"),
+        ({"LEASE_TABLE_NAME": "no spaces allowed"}, "table name must be"),
+    ],
+)
+def test_a_malformed_lease_configuration_names_the_variable_and_what_is_expected(
+    changes: dict[str, str], message: str
+) -> None:
+    with pytest.raises(InvalidLeaseRequest, match=message):
+        LeaseSettings.from_environment({**GOOD_ENVIRONMENT, **changes})
+
+
+def test_a_missing_variable_is_reported_with_where_to_set_it() -> None:
+    environment = {key: value for key, value in GOOD_ENVIRONMENT.items() if key != "LEASE_TTL_SECONDS"}
+    with pytest.raises(InvalidLeaseRequest, match=r"missing LEASE_TTL_SECONDS.*\.chalice/config\.json"):
+        LeaseSettings.from_environment(environment)
+
+
+def test_a_good_configuration_is_parsed_into_typed_settings() -> None:
+    settings = LeaseSettings.from_environment(GOOD_ENVIRONMENT)
+    assert settings == LeaseSettings("regional-concurrency-leases", "analytics", 15, 600)
+
+
+def test_an_invocation_environment_overrides_the_process_environment_only_inside_its_block() -> None:
+    with invocation_environment({"LEASE_PREFIX": "batch"}):
+        assert current_environment()["LEASE_PREFIX"] == "batch"
+    assert current_environment().get("LEASE_PREFIX") != "batch"
+
+
+@pytest.mark.parametrize("cap", [0, -1, 1001, 2.5, "5", True, None])
+def test_set_cap_refuses_anything_but_a_whole_number_from_1_to_1000(cap: Any) -> None:
+    with pytest.raises(InvalidLeaseRequest, match="cap must be a whole number from 1 to 1000"):
+        semaphore().set_cap(cap)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"prefix": "BAD"}, "prefix must match"),
+        ({"table_name": "x"}, "table name"),
+        ({"ttl_seconds": 0}, "ttl_seconds must be a whole number of seconds"),
+        ({"initial_cap": 0}, "cap must be"),
+    ],
+)
+def test_a_semaphore_cannot_be_built_from_bad_settings(options: dict[str, Any], message: str) -> None:
+    arguments: dict[str, Any] = {"table_name": "regional-concurrency-leases", "prefix": "analytics", **options}
+    with pytest.raises(InvalidLeaseRequest, match=message):
+        LeaseSemaphore(
+            _NoCallsClient(),
+            arguments.pop("table_name"),
+            arguments.pop("prefix"),
+            **arguments,
+        )

@@ -1,0 +1,201 @@
+"""The exact DynamoDB requests the semaphore sends, checked with botocore's Stubber."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
+from botocore.stub import Stubber
+
+from lease_core import Acquired, LeaseLost, LeaseSemaphore, LeaseStoreUnavailable, MustWait, UnknownPrefix
+from lease_core.semaphore import semaphore_key
+
+TABLE = "regional-concurrency-leases"
+HOLDER = "arn:aws:states:eu-central-1:123456789012:execution:wf:run-1"
+NOW = 1_800_000_000
+
+
+def make_semaphore(client: Any, **options: Any) -> LeaseSemaphore:
+    return LeaseSemaphore(client, TABLE, "analytics", ttl_seconds=600, initial_cap=2, clock=lambda: NOW, **options)
+
+
+@pytest.fixture
+def stubbed() -> Any:
+    client = boto3.client("dynamodb", region_name="eu-central-1")
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+def admission_request(holder: str = HOLDER) -> dict[str, Any]:
+    return {
+        "TableName": TABLE,
+        "Key": semaphore_key("analytics"),
+        "UpdateExpression": "SET #holders.#holder = :expires_at",
+        "ConditionExpression": (
+            "attribute_exists(#holders.#holder) OR (attribute_exists(#holders) AND size(#holders) < #cap)"
+        ),
+        "ExpressionAttributeNames": {"#holders": "holders", "#cap": "cap", "#holder": holder},
+        "ExpressionAttributeValues": {":expires_at": {"N": str(NOW + 600)}},
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+    }
+
+
+def semaphore_item(cap: int, holders: dict[str, int]) -> dict[str, Any]:
+    return {
+        **semaphore_key("analytics"),
+        "cap": {"N": str(cap)},
+        "holders": {"M": {holder: {"N": str(expiry)} for holder, expiry in holders.items()}},
+    }
+
+
+def condition_failure(stubber: Stubber, item: dict[str, Any] | None) -> None:
+    stubber.add_client_error(
+        "update_item",
+        service_error_code="ConditionalCheckFailedException",
+        http_status_code=400,
+        modeled_fields={"Item": item} if item is not None else None,
+    )
+
+
+def test_acquire_with_a_free_slot_sends_exactly_one_conditional_write(stubbed: Any) -> None:
+    client, stubber = stubbed
+    stubber.add_response("update_item", {}, admission_request())
+
+    result = make_semaphore(client).acquire(HOLDER)
+
+    assert result == Acquired(HOLDER, "analytics", NOW + 600)
+
+
+def test_acquire_on_a_full_semaphore_answers_wait_after_one_write_and_no_read(stubbed: Any) -> None:
+    client, stubber = stubbed
+    condition_failure(stubber, semaphore_item(2, {"a": NOW + 10, "b": NOW + 20}))
+
+    result = make_semaphore(client).acquire(HOLDER)
+
+    assert result == MustWait(active=2, cap=2)
+
+
+def test_acquire_reclaims_an_expired_holder_in_the_same_write_that_admits(stubbed: Any) -> None:
+    client, stubber = stubbed
+    condition_failure(stubber, semaphore_item(2, {"gone": NOW - 1, "live": NOW + 20}))
+    stubber.add_response(
+        "update_item",
+        {},
+        {
+            "TableName": TABLE,
+            "Key": semaphore_key("analytics"),
+            "UpdateExpression": "SET #holders.#holder = :expires_at REMOVE #holders.#e0",
+            "ConditionExpression": "#cap = :cap AND size(#holders) = :size AND #holders.#e0 <= :now",
+            "ExpressionAttributeNames": {"#holders": "holders", "#cap": "cap", "#holder": HOLDER, "#e0": "gone"},
+            "ExpressionAttributeValues": {
+                ":expires_at": {"N": str(NOW + 600)},
+                ":cap": {"N": "2"},
+                ":size": {"N": "2"},
+                ":now": {"N": str(NOW)},
+            },
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        },
+    )
+
+    assert make_semaphore(client).acquire(HOLDER) == Acquired(HOLDER, "analytics", NOW + 600)
+
+
+def test_acquire_on_a_new_prefix_creates_the_semaphore_without_overwriting_a_cap(stubbed: Any) -> None:
+    client, stubber = stubbed
+    condition_failure(stubber, None)
+    stubber.add_response(
+        "update_item",
+        {},
+        {
+            "TableName": TABLE,
+            "Key": semaphore_key("analytics"),
+            "UpdateExpression": "SET #cap = if_not_exists(#cap, :cap), #holders = if_not_exists(#holders, :empty)",
+            "ExpressionAttributeNames": {"#holders": "holders", "#cap": "cap"},
+            "ExpressionAttributeValues": {":cap": {"N": "2"}, ":empty": {"M": {}}},
+        },
+    )
+    stubber.add_response("update_item", {}, admission_request())
+
+    assert make_semaphore(client).acquire(HOLDER) == Acquired(HOLDER, "analytics", NOW + 600)
+
+
+@pytest.mark.parametrize(
+    "code", ["ProvisionedThroughputExceededException", "ThrottlingException", "InternalServerError"]
+)
+def test_a_dynamodb_error_becomes_lease_store_unavailable_never_a_status(stubbed: Any, code: str) -> None:
+    client, stubber = stubbed
+    stubber.add_client_error("update_item", service_error_code=code, http_status_code=500)
+
+    with pytest.raises(LeaseStoreUnavailable, match=code):
+        make_semaphore(client).acquire(HOLDER)
+
+
+def test_a_missing_table_becomes_lease_store_unavailable_naming_the_table(stubbed: Any) -> None:
+    client, stubber = stubbed
+    stubber.add_client_error("update_item", service_error_code="ResourceNotFoundException", http_status_code=400)
+
+    with pytest.raises(LeaseStoreUnavailable, match="regional-concurrency-leases"):
+        make_semaphore(client).release(HOLDER)
+
+
+class _UnreachableClient:
+    """A client whose every call fails below the HTTP layer, as botocore does after its retries."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def update_item(self, **_: Any) -> None:
+        raise self.error
+
+    get_item = update_item
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        EndpointConnectionError(endpoint_url="https://dynamodb.eu-central-1.amazonaws.com"),
+        ReadTimeoutError(endpoint_url="https://dynamodb.eu-central-1.amazonaws.com"),
+    ],
+)
+def test_a_network_failure_becomes_lease_store_unavailable(error: Exception) -> None:
+    semaphore = make_semaphore(_UnreachableClient(error))
+    for operation in (semaphore.acquire, semaphore.release, semaphore.renew):
+        with pytest.raises(LeaseStoreUnavailable):
+            operation(HOLDER)
+
+
+def test_renew_of_a_holder_that_does_not_hold_raises_lease_lost(stubbed: Any) -> None:
+    client, stubber = stubbed
+    condition_failure(stubber, semaphore_item(2, {}))
+
+    with pytest.raises(LeaseLost, match="holds no lease"):
+        make_semaphore(client).renew(HOLDER)
+
+
+def test_release_of_a_holder_that_does_not_hold_answers_not_held(stubbed: Any) -> None:
+    client, stubber = stubbed
+    condition_failure(stubber, semaphore_item(2, {}))
+
+    assert make_semaphore(client).release(HOLDER).as_event() == {"status": "not_held"}
+
+
+def test_inspect_of_a_prefix_never_used_raises_unknown_prefix(stubbed: Any) -> None:
+    client, stubber = stubbed
+    stubber.add_response(
+        "get_item", {}, {"TableName": TABLE, "Key": semaphore_key("analytics"), "ConsistentRead": True}
+    )
+
+    with pytest.raises(UnknownPrefix):
+        make_semaphore(client).inspect()
+
+
+def test_set_cap_reports_the_old_and_new_cap(stubbed: Any) -> None:
+    client, stubber = stubbed
+    stubber.add_response("update_item", {"Attributes": {"cap": {"N": "15"}}})
+
+    change = make_semaphore(client).set_cap(3)
+
+    assert (change.old, change.new) == (15, 3)
