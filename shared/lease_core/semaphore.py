@@ -287,7 +287,7 @@ class LeaseSemaphore:
             UpdateExpression="SET #cap = :cap, #holders = if_not_exists(#holders, :empty)",
             ExpressionAttributeNames=_NAMES,
             ExpressionAttributeValues={":cap": {"N": str(cap)}, ":empty": {"M": {}}},
-            ReturnValues="UPDATED_OLD",
+            ReturnValues="ALL_OLD",  # UPDATED_OLD may omit an attribute set to its old value
         )
         old = response.get("Attributes", {}).get("cap")
         return CapChange(self.prefix, None if old is None else int(old["N"]), cap)
