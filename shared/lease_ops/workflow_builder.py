@@ -1,0 +1,284 @@
+"""Render lease-guarded Step Functions definitions from reusable state fragments.
+
+Every workflow has the same skeleton around its own Process state::
+
+    Acquire → CheckLease ─acquired→ Process → Release → Complete
+                 │ wait                  (chunked: Process → MoreChunks → Renew → Process)
+                 ↓
+            WaitForLease ↺ Acquire
+
+and one failure path: any error from Acquire onwards is caught into ``$.error``,
+goes through ``ReleaseAfterFailure`` (release is idempotent, so it is safe even
+when no lease was granted) and ends in ``Failed``, which reports the original
+error. ``LeaseStoreUnavailable`` and Lambda service errors are retried with
+backoff and full jitter; ``InvalidLeaseRequest`` and ``LeaseLost`` never are.
+
+``lease_guarded_definition`` accepts any Process state, so a team can wrap its
+own task (an ECS run, a Glue job) in the same lease. The result is checked by
+``workflow_graph.assert_process_needs_a_lease`` before it is returned.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from lease_ops.workflow_graph import assert_process_needs_a_lease
+
+ACQUIRE = "Acquire"
+CHECK_LEASE = "CheckLease"
+WAIT_FOR_LEASE = "WaitForLease"
+LEASE_STATUS_UNKNOWN = "LeaseStatusUnknown"
+PREPARE_CHUNKS = "PrepareChunks"
+PROCESS = "Process"
+MORE_CHUNKS = "MoreChunks"
+RENEW = "Renew"
+RELEASE = "Release"
+COMPLETE = "Complete"
+RELEASE_AFTER_FAILURE = "ReleaseAfterFailure"
+FAILED = "Failed"
+
+HOLDER = {"holder.$": "$$.Execution.Id"}
+LAMBDA_SERVICE_ERRORS = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+]
+TRANSIENT_ERRORS = ["LeaseStoreUnavailable", *LAMBDA_SERVICE_ERRORS]
+NEVER_RETRIED_ERRORS = ["InvalidLeaseRequest", "LeaseLost"]
+
+
+@dataclass(frozen=True)
+class LeaseFunctions:
+    """The Lambda ARNs one workflow invokes."""
+
+    acquire: str
+    release: str
+    renew: str
+    process: str
+
+
+def retry_policy(transient_errors: list[str] = TRANSIENT_ERRORS, max_attempts: int = 6) -> list[dict[str, Any]]:
+    """Never retry a bad request or a lost lease; retry transient errors with jittered exponential backoff."""
+    return [
+        {"ErrorEquals": list(NEVER_RETRIED_ERRORS), "MaxAttempts": 0},
+        {
+            "ErrorEquals": list(transient_errors),
+            "IntervalSeconds": 1,
+            "BackoffRate": 2.0,
+            "MaxAttempts": max_attempts,
+            "MaxDelaySeconds": 20,
+            "JitterStrategy": "FULL",
+        },
+    ]
+
+
+def catch_into_failure_path() -> list[dict[str, Any]]:
+    return [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": RELEASE_AFTER_FAILURE}]
+
+
+def lambda_task(
+    partition: str,
+    function_arn: str,
+    payload: dict[str, Any],
+    *,
+    result_selector: dict[str, Any],
+    result_path: str,
+    next_state: str,
+    comment: str,
+    timeout_seconds: int | None = None,
+    caught: bool = True,
+    transient_errors: list[str] = TRANSIENT_ERRORS,
+) -> dict[str, Any]:
+    """A Lambda Task through the optimised integration, with our retry policy and failure path."""
+    state: dict[str, Any] = {
+        "Type": "Task",
+        "Comment": comment,
+        "Resource": f"arn:{partition}:states:::lambda:invoke",
+        "Parameters": {"FunctionName": function_arn, "Payload": payload},
+        "ResultSelector": result_selector,
+        "ResultPath": result_path,
+        "Retry": retry_policy(transient_errors),
+        "Next": next_state,
+    }
+    if timeout_seconds is not None:
+        state["TimeoutSeconds"] = timeout_seconds
+    if caught:
+        state["Catch"] = catch_into_failure_path()
+    return state
+
+
+class LeaseStates:
+    """The reusable fragments of a lease-guarded workflow for one set of functions."""
+
+    def __init__(self, functions: LeaseFunctions, *, partition: str = "aws", wait_seconds: int = 5) -> None:
+        self.functions = functions
+        self.partition = partition
+        self.wait_seconds = wait_seconds
+
+    def acquire(self) -> dict[str, Any]:
+        return lambda_task(
+            self.partition,
+            self.functions.acquire,
+            HOLDER,
+            result_selector={"status.$": "$.Payload.status", "detail.$": "$.Payload"},
+            result_path="$.lease",
+            next_state=CHECK_LEASE,
+            comment="Ask for a slot as this execution ($$.Execution.Id); idempotent, so retries are safe.",
+        )
+
+    def check_lease(self, on_acquired: str) -> dict[str, Any]:
+        return {
+            "Type": "Choice",
+            "Comment": "Only an explicit 'acquired' leads to the work; anything unexpected fails closed.",
+            "Choices": [
+                {"Variable": "$.lease.status", "StringEquals": "acquired", "Next": on_acquired},
+                {"Variable": "$.lease.status", "StringEquals": "wait", "Next": WAIT_FOR_LEASE},
+            ],
+            "Default": LEASE_STATUS_UNKNOWN,
+        }
+
+    def wait_for_lease(self) -> dict[str, Any]:
+        return {
+            "Type": "Wait",
+            "Comment": "Every slot is taken: wait, then ask again.",
+            "Seconds": self.wait_seconds,
+            "Next": ACQUIRE,
+        }
+
+    def lease_status_unknown(self) -> dict[str, Any]:
+        return {
+            "Type": "Pass",
+            "Comment": "Acquire answered neither 'acquired' nor 'wait': treat it as an error.",
+            "Result": {"Error": "UnexpectedLeaseStatus", "Cause": "acquire answered neither 'acquired' nor 'wait'"},
+            "ResultPath": "$.error",
+            "Next": RELEASE_AFTER_FAILURE,
+        }
+
+    def prepare_chunks(self) -> dict[str, Any]:
+        return {
+            "Type": "Pass",
+            "Comment": "Chunked work starts at cursor 0.",
+            "Result": {"cursor": 0, "done": False},
+            "ResultPath": "$.progress",
+            "Next": ACQUIRE,
+        }
+
+    def process(self, payload: dict[str, Any], *, timeout_seconds: int, chunked: bool) -> dict[str, Any]:
+        selector = (
+            {"cursor.$": "$.Payload.cursor", "done.$": "$.Payload.done"} if chunked else {"output.$": "$.Payload"}
+        )
+        return lambda_task(
+            self.partition,
+            self.functions.process,
+            payload,
+            result_selector=selector,
+            result_path="$.progress" if chunked else "$.result",
+            next_state=MORE_CHUNKS if chunked else RELEASE,
+            comment="The work the lease guards; its own errors are final, Lambda service errors are retried.",
+            timeout_seconds=timeout_seconds,
+            transient_errors=LAMBDA_SERVICE_ERRORS,
+        )
+
+    def more_chunks(self) -> dict[str, Any]:
+        return {
+            "Type": "Choice",
+            "Comment": "Renew the lease before each further chunk.",
+            "Choices": [{"Variable": "$.progress.done", "BooleanEquals": True, "Next": RELEASE}],
+            "Default": RENEW,
+        }
+
+    def renew(self) -> dict[str, Any]:
+        return lambda_task(
+            self.partition,
+            self.functions.renew,
+            HOLDER,
+            result_selector={"status.$": "$.Payload.status", "expires_at.$": "$.Payload.expires_at"},
+            result_path="$.renewal",
+            next_state=PROCESS,
+            comment="Push the lease's expiry out; LeaseLost ends the work.",
+        )
+
+    def release(self) -> dict[str, Any]:
+        state = lambda_task(
+            self.partition,
+            self.functions.release,
+            HOLDER,
+            result_selector={"status.$": "$.Payload.status"},
+            result_path="$.released",
+            next_state=COMPLETE,
+            comment="Give the slot back.",
+            caught=False,
+        )
+        # The work is done; a release that still fails after retries fails the execution, and the
+        # platform app reclaims the slot from its failure event.
+        state["Catch"] = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": FAILED}]
+        return state
+
+    def release_after_failure(self) -> dict[str, Any]:
+        state = lambda_task(
+            self.partition,
+            self.functions.release,
+            HOLDER,
+            result_selector={"status.$": "$.Payload.status"},
+            result_path="$.releasedAfterFailure",
+            next_state=FAILED,
+            comment="Failure path: give back any slot this execution may hold, keeping the original error.",
+            caught=False,
+        )
+        state["Catch"] = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.releaseError", "Next": FAILED}]
+        return state
+
+    @staticmethod
+    def complete() -> dict[str, Any]:
+        return {"Type": "Succeed"}
+
+    @staticmethod
+    def failed() -> dict[str, Any]:
+        return {
+            "Type": "Fail",
+            "Comment": "Reports the original error.",
+            "ErrorPath": "$.error.Error",
+            "CausePath": "$.error.Cause",
+        }
+
+
+def lease_guarded_definition(
+    states: LeaseStates,
+    process_state: dict[str, Any],
+    *,
+    comment: str,
+    chunked: bool = False,
+) -> dict[str, Any]:
+    """A whole definition around ``process_state`` (its Next and Catch are set here)."""
+    process_state = copy.deepcopy(process_state)
+    process_state["Next"] = MORE_CHUNKS if chunked else RELEASE
+    process_state["Catch"] = catch_into_failure_path()
+    body: dict[str, Any] = {}
+    if chunked:
+        body[PREPARE_CHUNKS] = states.prepare_chunks()
+    body.update(
+        {
+            ACQUIRE: states.acquire(),
+            CHECK_LEASE: states.check_lease(PROCESS),
+            WAIT_FOR_LEASE: states.wait_for_lease(),
+            LEASE_STATUS_UNKNOWN: states.lease_status_unknown(),
+            PROCESS: process_state,
+        }
+    )
+    if chunked:
+        body[MORE_CHUNKS] = states.more_chunks()
+        body[RENEW] = states.renew()
+    body.update(
+        {
+            RELEASE: states.release(),
+            COMPLETE: states.complete(),
+            RELEASE_AFTER_FAILURE: states.release_after_failure(),
+            FAILED: states.failed(),
+        }
+    )
+    definition = {"Comment": comment, "StartAt": PREPARE_CHUNKS if chunked else ACQUIRE, "States": body}
+    assert_process_needs_a_lease(definition)
+    return definition

@@ -1,0 +1,162 @@
+"""The rendered state machines: their states, retry and catch policies, and the no-lease-no-process property."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from lease_ops.platform_config import load_platform_config
+from lease_ops.workflow_builder import LeaseFunctions, LeaseStates, lease_guarded_definition
+from lease_ops.workflow_graph import UnsafeWorkflow, assert_process_needs_a_lease, reachable
+from lease_ops.workflows import invoked_functions, render_definition
+
+FUNCTIONS = LeaseFunctions(
+    *(
+        f"arn:aws:lambda:eu-central-1:123456789012:function:app-dev-{n}"
+        for n in ("acquire", "release", "renew", "process")
+    )
+)
+
+
+def definition(workload: str) -> dict[str, Any]:
+    config = load_platform_config()
+    return render_definition(config, config.workload(workload), FUNCTIONS, "aws")
+
+
+def tasks(states: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {name: state for name, state in states.items() if state["Type"] == "Task"}
+
+
+@pytest.mark.parametrize("workload", ["analytics", "batch"])
+def test_the_workflow_runs_acquire_check_wait_process_release_complete(workload: str) -> None:
+    states = definition(workload)["States"]
+
+    assert {"Acquire", "CheckLease", "WaitForLease", "Process", "Release", "Complete"} <= set(states)
+    assert states["Acquire"]["Parameters"]["Payload"] == {"holder.$": "$$.Execution.Id"}
+    assert states["Acquire"]["Next"] == "CheckLease"
+    assert states["WaitForLease"] == {**states["WaitForLease"], "Type": "Wait", "Next": "Acquire"}
+    assert states["Release"]["Next"] == "Complete"
+    assert states["Complete"] == {"Type": "Succeed"}
+
+
+def test_each_workload_waits_as_long_as_platform_toml_says() -> None:
+    assert definition("analytics")["States"]["WaitForLease"]["Seconds"] == 5
+    assert definition("batch")["States"]["WaitForLease"]["Seconds"] == 10
+
+
+@pytest.mark.parametrize("workload", ["analytics", "batch"])
+def test_store_and_lambda_service_errors_are_retried_with_backoff_and_jitter(workload: str) -> None:
+    for name, state in tasks(definition(workload)["States"]).items():
+        transient = [r for r in state["Retry"] if "Lambda.ServiceException" in r["ErrorEquals"]]
+        assert len(transient) == 1, name
+        assert transient[0]["BackoffRate"] > 1 and transient[0]["JitterStrategy"] == "FULL", name
+        assert ("LeaseStoreUnavailable" in transient[0]["ErrorEquals"]) == (name != "Process"), name
+
+
+@pytest.mark.parametrize("workload", ["analytics", "batch"])
+def test_invalid_lease_request_and_lease_lost_are_never_retried(workload: str) -> None:
+    for name, state in tasks(definition(workload)["States"]).items():
+        first = state["Retry"][0]
+        assert first == {"ErrorEquals": ["InvalidLeaseRequest", "LeaseLost"], "MaxAttempts": 0}, name
+
+
+@pytest.mark.parametrize("workload", ["analytics", "batch"])
+def test_every_error_after_acquire_goes_through_release_to_a_fail_with_the_original_error(workload: str) -> None:
+    states = definition(workload)["States"]
+    for name in ("Acquire", "Process", *(["Renew"] if workload == "batch" else [])):
+        assert states[name]["Catch"] == [
+            {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "ReleaseAfterFailure"}
+        ]
+    release = states["ReleaseAfterFailure"]
+    assert release["Parameters"]["FunctionName"] == FUNCTIONS.release
+    assert release["Next"] == "Failed" and release["Catch"][0]["ResultPath"] == "$.releaseError"
+    assert states["Failed"] == {
+        **states["Failed"],
+        "Type": "Fail",
+        "ErrorPath": "$.error.Error",
+        "CausePath": "$.error.Cause",
+    }
+    assert states["CheckLease"]["Default"] == "LeaseStatusUnknown"
+    assert states["LeaseStatusUnknown"]["Next"] == "ReleaseAfterFailure"
+
+
+def test_batch_renews_its_lease_between_chunks_and_analytics_does_not() -> None:
+    batch = definition("batch")["States"]
+    assert batch["Process"]["Next"] == "MoreChunks"
+    assert batch["MoreChunks"]["Default"] == "Renew"
+    assert batch["MoreChunks"]["Choices"] == [{"Variable": "$.progress.done", "BooleanEquals": True, "Next": "Release"}]
+    assert batch["Renew"]["Next"] == "Process"
+    assert batch["Process"]["Parameters"]["Payload"]["chunk_size"] == 25
+    assert "Renew" not in definition("analytics")["States"]
+
+
+def test_each_workflow_invokes_only_the_functions_it_needs() -> None:
+    assert invoked_functions(definition("analytics")) == sorted(
+        [FUNCTIONS.acquire, FUNCTIONS.release, FUNCTIONS.process]
+    )
+    assert invoked_functions(definition("batch")) == sorted(
+        [FUNCTIONS.acquire, FUNCTIONS.release, FUNCTIONS.renew, FUNCTIONS.process]
+    )
+
+
+@pytest.mark.parametrize("workload", ["analytics", "batch"])
+def test_no_path_reaches_process_without_an_acquired_lease(workload: str) -> None:
+    rendered = definition(workload)
+
+    assert_process_needs_a_lease(rendered)
+    assert "Process" in reachable(rendered)
+    assert "Process" not in reachable(rendered, without={("CheckLease", "Process")})
+
+
+def _mutations() -> list[tuple[str, Any]]:
+    def wait_goes_to_process(d: dict[str, Any]) -> None:
+        d["States"]["WaitForLease"]["Next"] = "Process"
+
+    def default_goes_to_process(d: dict[str, Any]) -> None:
+        d["States"]["CheckLease"]["Default"] = "Process"
+
+    def wait_status_goes_to_process(d: dict[str, Any]) -> None:
+        d["States"]["CheckLease"]["Choices"][1]["Next"] = "Process"
+
+    def acquire_error_goes_to_process(d: dict[str, Any]) -> None:
+        d["States"]["Acquire"]["Catch"][0]["Next"] = "Process"
+
+    def any_status_goes_to_process(d: dict[str, Any]) -> None:
+        d["States"]["CheckLease"]["Choices"][0] = {"Variable": "$.lease.status", "IsPresent": True, "Next": "Process"}
+
+    def start_at_process(d: dict[str, Any]) -> None:
+        d["StartAt"] = "Process"
+
+    return [
+        (f.__name__, f)
+        for f in (
+            wait_goes_to_process,
+            default_goes_to_process,
+            wait_status_goes_to_process,
+            acquire_error_goes_to_process,
+            any_status_goes_to_process,
+            start_at_process,
+        )
+    ]
+
+
+@pytest.mark.parametrize(("name", "mutate"), _mutations())
+def test_the_property_check_rejects_a_definition_with_a_way_around_the_lease(name: str, mutate: Any) -> None:
+    unsafe = copy.deepcopy(definition("analytics"))
+    mutate(unsafe)
+
+    with pytest.raises(UnsafeWorkflow):
+        assert_process_needs_a_lease(unsafe)
+
+
+def test_a_users_own_process_state_is_wrapped_in_the_same_lease() -> None:
+    own_process = {"Type": "Task", "Resource": "arn:aws:states:::ecs:runTask.sync", "Parameters": {"Cluster": "etl"}}
+
+    wrapped = lease_guarded_definition(LeaseStates(FUNCTIONS), own_process, comment="ETL under a lease")
+
+    assert wrapped["States"]["Process"]["Resource"] == "arn:aws:states:::ecs:runTask.sync"
+    assert wrapped["States"]["Process"]["Next"] == "Release"
+    assert wrapped["States"]["Process"]["Catch"][0]["Next"] == "ReleaseAfterFailure"
+    assert_process_needs_a_lease(wrapped)
