@@ -1,4 +1,5 @@
 # Every entry point of the project. `make help` lists them.
+# Where to act: platform.toml, overridden by REGION=, TABLE=, STAGE= (command line or environment).
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -6,13 +7,14 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(abspath $(VENV)/bin)
 STAMP := $(VENV)/.installed
-APPS := lease_app analytics_app batch_app
-WORKLOAD_APPS := analytics_app batch_app
+NODE_STAMP := node_modules/.installed
+OPS := $(BIN)/python -m lease_ops
+OVERRIDES := $(if $(REGION),--region $(REGION)) $(if $(TABLE),--table $(TABLE)) $(if $(STAGE),--stage $(STAGE))
+N ?= 5
 PYTEST_ARGS ?=
-REGION ?= eu-central-1
-STAGE ?= dev
+ARGS ?=
 
-.PHONY: help install vendor package lint format test lock clean
+.PHONY: help install vendor package lint format test lock clean bootstrap deploy caps workflows run destroy
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -24,27 +26,51 @@ $(STAMP): requirements/dev.txt requirements/constraints.txt shared/pyproject.tom
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e shared
 	@touch $@
 
-install: $(STAMP) ## Create .venv and install pinned dependencies plus the shared distribution (editable)
+$(NODE_STAMP): package.json package-lock.json
+	@echo "==> installing pinned node tools (asl-validator)"
+	npm ci --silent --no-audit --no-fund
+	@touch $@
+
+install: $(STAMP) $(NODE_STAMP) ## Create .venv (pinned Python dependencies, shared/ editable) and node_modules
 
 vendor: $(STAMP) ## Copy shared/lease_core into each app's vendor/ (what chalice packages)
-	$(BIN)/python -m lease_ops.vendoring $(APPS)
+	$(OPS) vendor
 
-package: vendor ## Build each workload app's deployment package with `chalice package` into out/package/<app>
-	@for app in $(WORKLOAD_APPS); do \
-	  (cd $$app && AWS_DEFAULT_REGION=$(REGION) $(BIN)/chalice package --stage $(STAGE) ../out/package/$$app) || exit 1; \
-	  echo "packaged $$app into out/package/$$app"; \
-	done
+package: $(STAMP) ## `chalice package` each workload app into out/package/<app> (offline)
+	$(OPS) package $(OVERRIDES)
 
-lint: $(STAMP) ## Static checks: ruff lint and format
+lint: $(STAMP) $(NODE_STAMP) ## ruff; cfn-lint on the chalice package output; asl-validator on every rendered definition
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	@rm -rf out/lint && mkdir -p out/lint && $(OPS) package --out out/lint/package > out/lint/package.log 2>&1 || (cat out/lint/package.log; exit 1)
+	$(BIN)/cfn-lint out/lint/package/*/sam.json
+	$(OPS) render --account-id 000000000000 --quiet --out out/lint/definitions
+	@for definition in out/lint/definitions/*.asl.json; do node_modules/.bin/asl-validator --json-path $$definition || exit 1; done
 
 format: $(STAMP) ## Rewrite the code in ruff's format and apply safe lint fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: $(STAMP) lint ## The whole suite: lint, unit tier, functional tier (moto)
+test: lint ## The whole suite: lint, unit tier, functional tier (moto)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+bootstrap: $(STAMP) ## Create or update the lease table (ARGS=--dry-run prints the plan)
+	$(OPS) bootstrap $(OVERRIDES) $(ARGS)
+
+deploy: $(STAMP) ## Vendor, `chalice deploy` lease_app, analytics_app, batch_app; then write the configured caps
+	$(OPS) deploy $(OVERRIDES) $(ARGS)
+
+caps: $(STAMP) ## Write each workload's configured cap into the table (printing old → new)
+	$(OPS) caps $(OVERRIDES) $(ARGS)
+
+workflows: $(STAMP) ## Create or update each workflow's IAM role and state machine (ARGS=--dry-run)
+	$(OPS) workflows $(OVERRIDES) $(ARGS)
+
+run: $(STAMP) ## Start N executions per workflow (N=5) and follow them; fails if any fails
+	$(OPS) run $(OVERRIDES) --executions $(N) $(ARGS)
+
+destroy: $(STAMP) ## Remove state machines, roles and apps; the table too with DESTROY_TABLE=1
+	$(OPS) destroy $(OVERRIDES) $(if $(filter 1 yes true,$(DESTROY_TABLE)),--destroy-table) $(ARGS)
 
 lock: ## Re-resolve requirements/dev.txt into requirements/constraints.txt
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
@@ -52,5 +78,5 @@ lock: ## Re-resolve requirements/dev.txt into requirements/constraints.txt
 	.lock-venv/bin/pip freeze --exclude-editable > requirements/constraints.txt
 	rm -rf .lock-venv
 
-clean: ## Remove the venv, vendored copies and outputs
-	rm -rf $(VENV) out $(addsuffix /vendor,$(APPS)) .pytest_cache .ruff_cache .hypothesis
+clean: ## Remove the venv, node_modules, vendored copies and outputs
+	rm -rf $(VENV) node_modules out */vendor .pytest_cache .ruff_cache .hypothesis

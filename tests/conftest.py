@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -10,7 +13,7 @@ import pytest
 from moto import mock_aws
 
 from lease_core import aws_clients
-from lease_ops.chalice_apps import app_folder, load_chalice_app
+from lease_ops.chalice_apps import REPOSITORY_ROOT, app_folder, load_chalice_app
 from lease_ops.moto_server import AtomicMotoServer
 from lease_ops.table import DEFAULT_TABLE_NAME, create_lease_table
 
@@ -57,3 +60,27 @@ def analytics_app() -> Any:
 @pytest.fixture(scope="session")
 def batch_app() -> Any:
     return load_chalice_app(app_folder("batch_app"))
+
+
+@pytest.fixture
+def moto_endpoint(moto_server: AtomicMotoServer, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The shared moto server, emptied, and AWS_ENDPOINT_URL pointing every client (and chalice) at it."""
+    urllib.request.urlopen(urllib.request.Request(f"{moto_server.endpoint_url}/moto-api/reset", method="POST")).read()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.endpoint_url)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    return moto_server.endpoint_url
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of platform.toml and the three apps, so that deploy/destroy never touch the working tree."""
+    root = tmp_path / "project"
+    root.mkdir()
+    shutil.copy(REPOSITORY_ROOT / "platform.toml", root / "platform.toml")
+    for app in ("lease_app", "analytics_app", "batch_app"):
+        shutil.copytree(
+            REPOSITORY_ROOT / app,
+            root / app,
+            ignore=shutil.ignore_patterns("vendor", "deployed", "deployments", "__pycache__"),
+        )
+    return root / "platform.toml"

@@ -1,0 +1,3 @@
+from lease_ops.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,128 @@
+"""Keep each app's `.chalice/` (stage environment, IAM policy files) in step with the platform config.
+
+Like Chalice's own todo-app sample, deploying writes the resource names it
+provisioned into ``.chalice/config.json``. Here that is the table name and the
+workload prefix of each stage, and the least-privilege policy files, rendered
+for the region, table and stage. For the defaults in platform.toml the
+rendered files are exactly the checked-in ones, so a default deploy changes
+nothing in the working tree; a new STAGE gets its stage copied from ``dev``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from lease_ops.errors import PlatformConfigError
+from lease_ops.platform_config import PlatformConfig, WorkloadConfig
+
+LEASE_FUNCTIONS = ("acquire", "release", "renew")
+TEMPLATE_STAGE = "dev"
+
+
+def _log_group_arns(partition: str, region: str, function_names: list[str]) -> list[str]:
+    arns = []
+    for name in function_names:
+        group = f"arn:{partition}:logs:{region}:*:log-group:/aws/lambda/{name}"
+        arns += [group, f"{group}:log-stream:*"]
+    return arns
+
+
+def _logs_statement(partition: str, region: str, function_names: list[str]) -> dict[str, Any]:
+    return {
+        "Sid": "OwnLogGroups",
+        "Effect": "Allow",
+        "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+        "Resource": _log_group_arns(partition, region, function_names),
+    }
+
+
+def lease_functions_policy(
+    *, partition: str, region: str, table: str, prefix: str, app_name: str, stage: str
+) -> dict[str, Any]:
+    """acquire/release/renew: UpdateItem on the lease table, only on items of the app's own prefix."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "LeasesOfThisWorkloadOnly",
+                "Effect": "Allow",
+                "Action": ["dynamodb:UpdateItem"],
+                "Resource": f"arn:{partition}:dynamodb:{region}:*:table/{table}",
+                "Condition": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{prefix}#*"]}},
+            },
+            _logs_statement(partition, region, [f"{app_name}-{stage}-{name}" for name in LEASE_FUNCTIONS]),
+        ],
+    }
+
+
+def process_policy(*, partition: str, region: str, app_name: str, stage: str) -> dict[str, Any]:
+    """process: its own logs and nothing else (it never touches the lease table)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [_logs_statement(partition, region, [f"{app_name}-{stage}-process"])],
+    }
+
+
+def _write_json_if_changed(path: Path, document: dict[str, Any]) -> bool:
+    text = json.dumps(document, indent=2) + "\n"
+    if path.is_file() and path.read_text() == text:
+        return False
+    path.write_text(text)
+    return True
+
+
+def _stage_of(config: dict[str, Any], stage: str, app_dir: Path) -> dict[str, Any]:
+    stages = config.setdefault("stages", {})
+    if stage not in stages:
+        if TEMPLATE_STAGE not in stages:
+            raise PlatformConfigError(f"{app_dir.name}/.chalice/config.json has no stage {stage!r} to copy from")
+        stages[stage] = copy.deepcopy(stages[TEMPLATE_STAGE])
+    return stages[stage]
+
+
+def sync_workload_app(platform: PlatformConfig, workload: WorkloadConfig, *, partition: str) -> list[str]:
+    """Bring one workload app's stage config and policy files in line; returns the files written."""
+    chalice_dir = workload.app_dir / ".chalice"
+    config = workload.chalice_config()
+    stage = _stage_of(config, platform.stage, workload.app_dir)
+    stage["autogen_policy"] = False
+    stage["iam_policy_file"] = f"policy-{platform.stage}.json"
+    stage.setdefault("lambda_functions", {}).setdefault("process", {})["iam_policy_file"] = (
+        f"policy-{platform.stage}-process.json"
+    )
+    environment = stage.setdefault("environment_variables", {})
+    environment["LEASE_TABLE_NAME"] = platform.table
+    environment["LEASE_PREFIX"] = workload.prefix
+    names = dict(partition=partition, region=platform.region, app_name=config["app_name"], stage=platform.stage)
+    written = []
+    documents = {
+        chalice_dir / "config.json": config,
+        chalice_dir / stage["iam_policy_file"]: lease_functions_policy(
+            table=platform.table, prefix=workload.prefix, **names
+        ),
+        chalice_dir / f"policy-{platform.stage}-process.json": process_policy(**names),
+    }
+    for path, document in documents.items():
+        if _write_json_if_changed(path, document):
+            written.append(str(path.relative_to(workload.app_dir.parent)))
+    return written
+
+
+def sync_platform_app(platform: PlatformConfig) -> list[str]:
+    """The platform app reads every prefix of the table; it only needs the table's name per stage."""
+    app_dir = platform.app_dir(platform.platform_app)
+    path = app_dir / ".chalice" / "config.json"
+    config = json.loads(path.read_text())
+    stage = _stage_of(config, platform.stage, app_dir)
+    stage.setdefault("environment_variables", {})["LEASE_TABLE_NAME"] = platform.table
+    return [str(path.relative_to(app_dir.parent))] if _write_json_if_changed(path, config) else []
+
+
+def sync_all_apps(platform: PlatformConfig, *, partition: str) -> list[str]:
+    written = sync_platform_app(platform)
+    for workload in platform.workloads.values():
+        written += sync_workload_app(platform, workload, partition=partition)
+    return written

@@ -1,0 +1,50 @@
+"""Write each workload's configured cap into the table: the only writer of caps besides `set_cap` calls.
+
+The cap a team edits in ``<app>/.chalice/config.json`` (``LEASE_MAX_CONCURRENCY``)
+takes effect when it is deployed; the Lambdas themselves never overwrite it.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from lease_core import InvalidLeaseRequest, LeaseError, LeaseSemaphore, UnknownPrefix
+from lease_core.settings import LeaseSettings
+from lease_ops.aws_target import AwsTarget, aws_errors
+from lease_ops.errors import AwsCallFailed, PlatformConfigError
+from lease_ops.platform_config import PlatformConfig, WorkloadConfig
+
+
+def configured_cap(workload: WorkloadConfig, stage: str) -> int:
+    """LEASE_MAX_CONCURRENCY of the workload's stage, checked as the Lambdas check it."""
+    stage_config = workload.chalice_config().get("stages", {}).get(stage)
+    if stage_config is None:
+        raise PlatformConfigError(f"{workload.app}/.chalice/config.json has no stage {stage!r}")
+    try:
+        return LeaseSettings.from_environment(stage_config.get("environment_variables", {})).max_concurrency
+    except InvalidLeaseRequest as exc:
+        raise PlatformConfigError(f"{workload.app}/.chalice/config.json stage {stage!r}: {exc}") from None
+
+
+def apply_configured_caps(
+    target: AwsTarget, config: PlatformConfig, console: Console, *, dry_run: bool = False
+) -> None:
+    console.print("[bold]caps[/bold]")
+    dynamodb = target.client("dynamodb")
+    for workload in config.workloads.values():
+        cap = configured_cap(workload, config.stage)
+        semaphore = LeaseSemaphore(dynamodb, config.table, workload.prefix)
+        try:
+            with aws_errors(f"setting the cap of {workload.prefix}"):
+                if dry_run:
+                    try:
+                        current: int | None = semaphore.inspect().cap
+                    except UnknownPrefix:
+                        current = None
+                    console.print(f"  [yellow]would[/yellow]    {workload.prefix}: cap {current or '(none)'} → {cap}")
+                    continue
+                change = semaphore.set_cap(cap)
+        except LeaseError as exc:
+            raise AwsCallFailed(f"setting the cap of {workload.prefix} failed: {exc}") from None
+        note = "unchanged" if change.old == cap else "set"
+        console.print(f"  [cyan]{note:<8}[/cyan] {workload.prefix}: cap {change.old or '(none)'} → {change.new}")

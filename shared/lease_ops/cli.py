@@ -1,0 +1,212 @@
+"""`python -m lease_ops`: every operator command behind the Makefile, each with --help.
+
+Errors the operator can fix end the command with one line on stderr and a
+non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+
+from lease_ops.aws_target import AwsTarget
+from lease_ops.errors import OperatorError
+from lease_ops.platform_config import PLATFORM_FILE, PlatformConfig, load_platform_config, with_overrides
+
+Handler = Callable[[argparse.Namespace, PlatformConfig, Console], None]
+
+
+def _target(arguments: argparse.Namespace, config: PlatformConfig, account_id: str | None = None) -> AwsTarget:
+    return AwsTarget(config.region, arguments.endpoint_url, account_id=account_id)
+
+
+def cmd_bootstrap(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
+    from lease_ops.table import plan_lease_table
+
+    target = _target(arguments, config)
+    plan = plan_lease_table(
+        target.client("dynamodb"),
+        config.table,
+        platform=config.platform,
+        deletion_protection=arguments.deletion_protection,
+    )
+    plan.execute(console, dry_run=arguments.dry_run)
+
+
+def cmd_deploy(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
+    from lease_ops.deploy import deploy
+
+    deploy(_target(arguments, config), config, console)
+
+
+def cmd_caps(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
+    from lease_ops.caps import apply_configured_caps
+
+    apply_configured_caps(_target(arguments, config), config, console, dry_run=arguments.dry_run)
+
+
+def cmd_workflows(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
+    from lease_ops.workflows import WorkflowProvisioner
+
+    target = _target(arguments, config)
+    provisioners = [WorkflowProvisioner(target, config, w) for w in config.select(arguments.workload)]
+    plans = [provisioner.plan() for provisioner in provisioners]  # plan everything before changing anything
+    for provisioner in provisioners:
+        for warning in provisioner.warnings:
+            console.print(f"[yellow]warning:[/yellow] {warning}", markup=True, highlight=False)
+    for plan in plans:
+        plan.execute(console, dry_run=arguments.dry_run)
+
+
+def cmd_render(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
+    from lease_ops.workflows import WorkflowProvisioner
+
+    target = _target(arguments, config, account_id=arguments.account_id)
+    arguments.out.mkdir(parents=True, exist_ok=True)
+    for workload in config.select(arguments.workload):
+        provisioner = WorkflowProvisioner(target, config, workload)
+        path = arguments.out / f"{config.state_machine_name(workload)}.asl.json"
+        path.write_text(json.dumps(provisioner.definition(), indent=2) + "\n")
+        for warning in provisioner.warnings if not arguments.quiet else []:
+            console.print(f"[yellow]warning:[/yellow] {warning}")
+        console.print(f"rendered {path}")
+
+
+def cmd_vendor(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
+    from lease_ops.vendoring import vendor_runtime
+
+    for app in config.app_folders:
+        copy = vendor_runtime(config.app_dir(app))
+        console.print(f"vendored lease_core into {copy.parent.relative_to(config.root)}/")
+
+
+def cmd_package(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
+    from lease_ops.deploy import run_chalice
+    from lease_ops.vendoring import vendor_runtime
+
+    target = _target(arguments, config, account_id="000000000000")
+    for workload in config.workloads.values():
+        vendor_runtime(workload.app_dir)
+        out = (arguments.out / workload.app).resolve()
+        run_chalice(target, workload.app_dir, ["package", "--stage", config.stage, str(out)], console)
+
+
+def cmd_run(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
+    from lease_ops.run_executions import run_executions
+
+    run_executions(
+        _target(arguments, config),
+        config,
+        console,
+        executions=arguments.executions,
+        workloads=config.select(arguments.workload),
+        seed=arguments.seed,
+        timeout_seconds=arguments.timeout,
+    )
+
+
+def cmd_destroy(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
+    from lease_ops.destroy import destroy
+
+    destroy(
+        _target(arguments, config), config, console, destroy_table=arguments.destroy_table, dry_run=arguments.dry_run
+    )
+
+
+def _account_id(text: str) -> str:
+    if not re.fullmatch(r"[0-9]{12}", text):
+        raise argparse.ArgumentTypeError(f"an AWS account id is 12 digits, got {text!r}")
+    return text
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("where (default: platform.toml, then REGION/TABLE/STAGE in the environment)")
+    group.add_argument("--region", help="AWS region, e.g. eu-central-1")
+    group.add_argument("--table", help="name of the shared lease table")
+    group.add_argument("--stage", help="Chalice stage of the apps")
+    group.add_argument(
+        "--endpoint-url", help="send every AWS call here (default: AWS_ENDPOINT_URL), e.g. a moto server"
+    )
+    group.add_argument("--platform-file", type=Path, default=PLATFORM_FILE, help="platform configuration file")
+
+    parser = argparse.ArgumentParser(
+        prog="python -m lease_ops",
+        description="Provision, deploy, run and tear down the shared lease platform.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, handler: Handler, description: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, parents=[common], help=description, description=description)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    bootstrap = command("bootstrap", cmd_bootstrap, "Create or update the shared lease table (safe to rerun).")
+    bootstrap.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    bootstrap.add_argument(
+        "--no-deletion-protection",
+        dest="deletion_protection",
+        action="store_false",
+        help="leave the table without deletion protection (default: protected)",
+    )
+    command("vendor", cmd_vendor, "Copy shared/lease_core into each app's vendor/ (what chalice packages).")
+    command("deploy", cmd_deploy, "Vendor the core, `chalice deploy` every app, then write the configured caps.")
+    caps = command("caps", cmd_caps, "Write each workload's configured cap (LEASE_MAX_CONCURRENCY) into the table.")
+    caps.add_argument("--dry-run", action="store_true", help="print old → new, change nothing")
+    workflows = command("workflows", cmd_workflows, "Create or update each workload's IAM role and state machine.")
+    workflows.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    workflows.add_argument("--workload", action="append", help="only this workload (repeatable)")
+    render = command("render", cmd_render, "Write each workload's state machine definition to a file.")
+    render.add_argument("--out", type=Path, default=Path("out/definitions"), help="folder (default: out/definitions)")
+    render.add_argument("--account-id", type=_account_id, help="account of derived ARNs; skips STS")
+    render.add_argument("--workload", action="append", help="only this workload (repeatable)")
+    render.add_argument("--quiet", action="store_true", help="no warnings about derived ARNs")
+    package = command("package", cmd_package, "`chalice package` each workload app (for cfn-lint), offline.")
+    package.add_argument("--out", type=Path, default=Path("out/package"), help="folder (default: out/package)")
+    run = command("run", cmd_run, "Start N executions per workflow and follow them; exit 1 if any fails.")
+    run.add_argument("--executions", "-n", type=_positive, default=5, help="executions per workflow (default 5)")
+    run.add_argument("--workload", action="append", help="only this workload (repeatable)")
+    run.add_argument("--seed", type=int, help="seed of the sample inputs")
+    run.add_argument("--timeout", type=float, default=1800.0, help="give up after this many seconds (default 1800)")
+    destroy = command("destroy", cmd_destroy, "Remove state machines, roles and apps; the table only if asked.")
+    destroy.add_argument("--destroy-table", action="store_true", help="also delete the table and every lease in it")
+    destroy.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = build_parser().parse_args(argv)
+    console = Console(highlight=False, soft_wrap=True)
+    try:
+        config = with_overrides(
+            load_platform_config(arguments.platform_file),
+            region=arguments.region,
+            table=arguments.table,
+            stage=arguments.stage,
+            environment=os.environ,
+        )
+        arguments.handler(arguments, config, console)
+    except OperatorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,79 @@
+"""`make destroy`: remove what bootstrap, deploy and workflows made. Safe to rerun.
+
+The table goes only when asked (``DESTROY_TABLE=1``), and then its deletion
+protection is lifted explicitly first. Nothing that lacks our ``managed-by``
+tag is deleted.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rich.console import Console
+
+from lease_ops.aws_target import AwsTarget, aws_errors
+from lease_ops.deploy import run_chalice
+from lease_ops.deployed_functions import deployed_record
+from lease_ops.errors import ForeignResource
+from lease_ops.plan import Plan
+from lease_ops.platform_config import PlatformConfig
+from lease_ops.table import MANAGED_BY_TAG, describe_table
+from lease_ops.workflows import WorkflowProvisioner
+
+
+def plan_table_removal(target: AwsTarget, config: PlatformConfig) -> Plan:
+    plan = Plan(f"table {config.table}")
+    dynamodb = target.client("dynamodb")
+    table = describe_table(dynamodb, config.table)
+    if table is None:
+        plan.unchanged(f"table {config.table} is gone")
+        return plan
+    with aws_errors(f"reading the tags of table {config.table}"):
+        tags = dynamodb.list_tags_of_resource(ResourceArn=table["TableArn"])["Tags"]
+    if {tag["Key"]: tag["Value"] for tag in tags}.get(MANAGED_BY_TAG) != config.platform:
+        raise ForeignResource(
+            f"table {config.table} is not tagged {MANAGED_BY_TAG}={config.platform}; not deleting someone else's table"
+        )
+
+    def delete_table() -> None:
+        with aws_errors(f"deleting table {config.table}"):
+            if dynamodb.describe_table(TableName=config.table)["Table"].get("DeletionProtectionEnabled"):
+                dynamodb.update_table(TableName=config.table, DeletionProtectionEnabled=False)
+            dynamodb.delete_table(TableName=config.table)
+            dynamodb.get_waiter("table_not_exists").wait(
+                TableName=config.table, WaiterConfig={"Delay": 2, "MaxAttempts": 150}
+            )
+
+    protection = ", lifting its deletion protection first" if table.get("DeletionProtectionEnabled") else ""
+    plan.change(f"delete table {config.table} and every lease in it{protection}", delete_table)
+    return plan
+
+
+def has_deployed_resources(app_dir: Path, stage: str) -> bool:
+    """Whether Chalice's record of the stage lists anything to delete."""
+    record = deployed_record(app_dir, stage)
+    if not record.is_file():
+        return False
+    try:
+        return bool(json.loads(record.read_text()).get("resources"))
+    except ValueError:
+        return True  # a damaged record: let chalice itself report it
+
+
+def destroy(target: AwsTarget, config: PlatformConfig, console: Console, *, destroy_table: bool, dry_run: bool) -> None:
+    for workload in config.workloads.values():
+        WorkflowProvisioner(target, config, workload).plan_removal().execute(console, dry_run=dry_run)
+    for app in reversed(config.app_folders):
+        if not has_deployed_resources(config.app_dir(app), config.stage):
+            console.print(f"[bold]{app}[/bold]\n  [green]ok[/green]       nothing deployed for stage {config.stage}")
+        elif dry_run:
+            console.print(f"[bold]{app}[/bold]\n  [yellow]would[/yellow]    chalice delete --stage {config.stage}")
+        else:
+            run_chalice(target, config.app_dir(app), ["delete", "--stage", config.stage], console)
+    if destroy_table:
+        plan = plan_table_removal(target, config)
+    else:
+        plan = Plan(f"table {config.table}")
+        plan.unchanged("kept (DESTROY_TABLE=1 deletes it and every lease in it)")
+    plan.execute(console, dry_run=dry_run)

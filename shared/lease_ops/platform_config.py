@@ -1,0 +1,185 @@
+"""The platform configuration: platform.toml, overridden by the command line and environment.
+
+Precedence: command-line flag, then environment (``REGION``, ``TABLE``, ``STAGE``,
+as ``make`` passes them), then platform.toml.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from lease_core.errors import InvalidLeaseRequest
+from lease_core.validation import validate_prefix, validate_table_name
+from lease_ops.aws_partitions import partition_of
+from lease_ops.chalice_apps import REPOSITORY_ROOT
+from lease_ops.errors import PlatformConfigError, UnknownWorkload
+
+PLATFORM_FILE = REPOSITORY_ROOT / "platform.toml"
+STAGE_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,19}")
+PLATFORM_NAME_PATTERN = re.compile(r"[a-z][a-z0-9-]{0,29}")
+
+
+@dataclass(frozen=True)
+class WorkloadConfig:
+    """One workload: its Chalice app folder, lease prefix, polling interval and Process input."""
+
+    name: str
+    app: str
+    app_dir: Path
+    prefix: str
+    wait_seconds: int
+    process_payload: dict[str, Any]
+    chunk_size: int | None = None
+
+    @property
+    def chunked(self) -> bool:
+        """Chunked workloads run Process in a loop and renew their lease between chunks."""
+        return self.chunk_size is not None
+
+    def chalice_config(self) -> dict[str, Any]:
+        return json.loads((self.app_dir / ".chalice" / "config.json").read_text())
+
+
+@dataclass(frozen=True)
+class PlatformConfig:
+    root: Path  # the folder of platform.toml; app folders are relative to it
+    platform: str
+    region: str
+    table: str
+    stage: str
+    platform_app: str
+    workloads: dict[str, WorkloadConfig] = field(default_factory=dict)
+
+    def workload(self, name: str) -> WorkloadConfig:
+        try:
+            return self.workloads[name]
+        except KeyError:
+            raise UnknownWorkload(
+                f"unknown workload {name!r}; platform.toml defines {', '.join(sorted(self.workloads))}"
+            ) from None
+
+    def select(self, names: list[str] | None) -> list[WorkloadConfig]:
+        """The named workloads (all of them when ``names`` is empty), checked."""
+        return [self.workload(name) for name in names] if names else list(self.workloads.values())
+
+    def state_machine_name(self, workload: WorkloadConfig) -> str:
+        return f"{self.platform}-{workload.prefix}-workflow"
+
+    def role_name(self, workload: WorkloadConfig) -> str:
+        """IAM is global, so the role name carries the region: one platform per region and account."""
+        return f"{self.platform}-{workload.prefix}-workflow-{self.region}"
+
+    @property
+    def app_folders(self) -> list[str]:
+        return [self.platform_app, *(workload.app for workload in self.workloads.values())]
+
+    def app_dir(self, app: str) -> Path:
+        return self.root / app
+
+
+def _require(table: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
+    value = table.get(key)
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise PlatformConfigError(f"{where}: {key!r} must be a {kind.__name__}, got {value!r}")
+    return value
+
+
+def _workload(name: str, table: Mapping[str, Any], root: Path) -> WorkloadConfig:
+    where = f"platform.toml [workloads.{name}]"
+    app = _require(table, "app", str, where)
+    if not (root / app / "app.py").is_file():
+        raise PlatformConfigError(f"{where}: app folder {app!r} has no app.py")
+    try:
+        prefix = validate_prefix(_require(table, "prefix", str, where))
+    except InvalidLeaseRequest as exc:
+        raise PlatformConfigError(f"{where}: {exc}") from None
+    wait_seconds = _require(table, "wait_seconds", int, where)
+    if not 1 <= wait_seconds <= 3600:
+        raise PlatformConfigError(f"{where}: wait_seconds must be from 1 to 3600, got {wait_seconds}")
+    chunk_size = table.get("chunk_size")
+    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
+        raise PlatformConfigError(f"{where}: chunk_size must be a positive whole number, got {chunk_size!r}")
+    process_payload = dict(_require(table, "process_payload", dict, where))
+    if chunk_size is not None and {"chunk_size", "chunk_size.$"} & set(process_payload):
+        raise PlatformConfigError(f"{where}: leave chunk_size out of process_payload; it is set from chunk_size")
+    return WorkloadConfig(
+        name=name,
+        app=app,
+        app_dir=root / app,
+        prefix=prefix,
+        wait_seconds=wait_seconds,
+        process_payload=process_payload,
+        chunk_size=chunk_size,
+    )
+
+
+def load_platform_config(path: Path = PLATFORM_FILE) -> PlatformConfig:
+    """Read and check platform.toml."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise PlatformConfigError(f"{path} not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise PlatformConfigError(f"{path} is not valid TOML: {exc}") from None
+    workloads = data.get("workloads")
+    if not isinstance(workloads, dict) or not workloads:
+        raise PlatformConfigError(f"{path}: define at least one [workloads.<name>] table")
+    config = PlatformConfig(
+        root=path.resolve().parent,
+        platform=_require(data, "platform", str, str(path)),
+        region=_require(data, "region", str, str(path)),
+        table=_require(data, "table", str, str(path)),
+        stage=_require(data, "stage", str, str(path)),
+        platform_app=_require(data, "platform_app", str, str(path)),
+        workloads={name: _workload(name, table, path.resolve().parent) for name, table in workloads.items()},
+    )
+    if not (config.app_dir(config.platform_app) / "app.py").is_file():
+        raise PlatformConfigError(f"{path}: platform_app folder {config.platform_app!r} has no app.py")
+    prefixes = [workload.prefix for workload in config.workloads.values()]
+    if len(set(prefixes)) != len(prefixes):
+        raise PlatformConfigError(f"{path}: two workloads share a prefix ({', '.join(sorted(prefixes))})")
+    return check_overrides(config)
+
+
+def check_overrides(config: PlatformConfig) -> PlatformConfig:
+    """Check the values that overrides can change (the region is checked against AWS's partitions)."""
+    if not PLATFORM_NAME_PATTERN.fullmatch(config.platform):
+        raise PlatformConfigError(f"platform name must match {PLATFORM_NAME_PATTERN.pattern}, got {config.platform!r}")
+    try:
+        validate_table_name(config.table)
+    except InvalidLeaseRequest as exc:
+        raise PlatformConfigError(str(exc)) from None
+    if not STAGE_PATTERN.fullmatch(config.stage):
+        raise PlatformConfigError(
+            f"stage must be a lower-case name of up to 20 letters, digits or '_', got {config.stage!r}"
+        )
+    partition_of(config.region)
+    return config
+
+
+def with_overrides(
+    config: PlatformConfig,
+    *,
+    region: str | None = None,
+    table: str | None = None,
+    stage: str | None = None,
+    environment: Mapping[str, str] | None = None,
+) -> PlatformConfig:
+    """Apply flag values, else the REGION/TABLE/STAGE environment variables, and check the result."""
+    environment = environment or {}
+    changes = {
+        key: value
+        for key, value in {
+            "region": region or environment.get("REGION"),
+            "table": table or environment.get("TABLE"),
+            "stage": stage or environment.get("STAGE"),
+        }.items()
+        if value
+    }
+    return check_overrides(replace(config, **changes)) if changes else config

@@ -1,0 +1,159 @@
+"""`make bootstrap` against a moto server: the table's shape, reruns, dry runs and refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.ops import run_ops
+
+TABLE = "regional-concurrency-leases"
+
+
+@pytest.fixture
+def dynamodb(moto_endpoint: str) -> Any:
+    return boto3.client("dynamodb", region_name="eu-central-1")
+
+
+def test_bootstrap_creates_the_table_with_keys_ttl_recovery_encryption_and_deletion_protection(
+    capsys: pytest.CaptureFixture[str], project: Path, dynamodb: Any
+) -> None:
+    outcome = run_ops(capsys, project, "bootstrap")
+
+    assert outcome.exit_code == 0, outcome.err
+    table = dynamodb.describe_table(TableName=TABLE)["Table"]
+    assert table["TableStatus"] == "ACTIVE"
+    assert table["KeySchema"] == [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["SSEDescription"]["Status"] == "ENABLED"
+    assert table["DeletionProtectionEnabled"] is True
+    ttl = dynamodb.describe_time_to_live(TableName=TABLE)["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "ttl")
+    backups = dynamodb.describe_continuous_backups(TableName=TABLE)["ContinuousBackupsDescription"]
+    assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
+    assert "done     create the table" in outcome.out
+
+
+def test_bootstrap_run_again_changes_nothing_and_says_so(
+    capsys: pytest.CaptureFixture[str], project: Path, dynamodb: Any
+) -> None:
+    run_ops(capsys, project, "bootstrap")
+
+    again = run_ops(capsys, project, "bootstrap")
+
+    assert again.exit_code == 0
+    assert "nothing to change" in again.out
+    assert "done" not in again.out
+
+
+def test_bootstrap_dry_run_prints_the_plan_and_creates_nothing(
+    capsys: pytest.CaptureFixture[str], project: Path, dynamodb: Any
+) -> None:
+    outcome = run_ops(capsys, project, "bootstrap", "--dry-run")
+
+    assert outcome.exit_code == 0
+    assert "would    create the table" in outcome.out
+    assert "would    enable TTL" in outcome.out
+    assert dynamodb.list_tables()["TableNames"] == []
+
+
+def test_bootstrap_completes_a_half_made_table(
+    capsys: pytest.CaptureFixture[str], project: Path, dynamodb: Any
+) -> None:
+    dynamodb.create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+    outcome = run_ops(capsys, project, "bootstrap")
+
+    assert outcome.exit_code == 0
+    assert "done     turn deletion protection on" in outcome.out
+    assert "done     enable TTL" in outcome.out
+    assert "done     enable point-in-time recovery" in outcome.out
+    assert dynamodb.describe_table(TableName=TABLE)["Table"]["DeletionProtectionEnabled"] is True
+
+
+def test_bootstrap_refuses_a_table_of_that_name_with_another_key_schema(
+    capsys: pytest.CaptureFixture[str], project: Path, dynamodb: Any
+) -> None:
+    dynamodb.create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+    outcome = run_ops(capsys, project, "bootstrap")
+
+    assert outcome.exit_code == 2
+    assert outcome.err.count("\n") == 1
+    assert "exists with key schema (id HASH S)" in outcome.err
+    assert dynamodb.describe_time_to_live(TableName=TABLE)["TimeToLiveDescription"]["TimeToLiveStatus"] == "DISABLED"
+
+
+def test_the_table_name_comes_from_the_flag_then_the_environment_then_platform_toml(
+    capsys: pytest.CaptureFixture[str], project: Path, dynamodb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TABLE", "from-environment")
+    run_ops(capsys, project, "bootstrap")
+    run_ops(capsys, project, "bootstrap", "--table", "from-flag")
+
+    assert sorted(dynamodb.list_tables()["TableNames"]) == ["from-environment", "from-flag"]
+
+
+def test_bootstrap_without_deletion_protection_when_asked(
+    capsys: pytest.CaptureFixture[str], project: Path, dynamodb: Any
+) -> None:
+    run_ops(capsys, project, "bootstrap", "--no-deletion-protection")
+
+    assert dynamodb.describe_table(TableName=TABLE)["Table"]["DeletionProtectionEnabled"] is False
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--region", "eu-centrl-1"], "unknown AWS region 'eu-centrl-1'; did you mean eu-central-1"),
+        (["--table", "no spaces"], "table name must be"),
+        (["--stage", "Prod!"], "stage must be"),
+    ],
+)
+def test_a_bad_override_is_one_clear_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], project: Path, dynamodb: Any, arguments: list[str], message: str
+) -> None:
+    outcome = run_ops(capsys, project, "bootstrap", *arguments)
+
+    assert outcome.exit_code == 2
+    assert outcome.err.startswith("error: ") and message in outcome.err
+    assert outcome.err.count("\n") == 1
+    assert dynamodb.list_tables()["TableNames"] == []
+
+
+def test_missing_credentials_are_one_clear_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str],
+    project: Path,
+    moto_endpoint: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+
+    outcome = run_ops(capsys, project, "bootstrap")
+
+    assert outcome.exit_code == 2
+    assert outcome.err.startswith("error: no AWS credentials found")
+    assert outcome.err.count("\n") == 1

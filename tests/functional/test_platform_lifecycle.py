@@ -1,0 +1,135 @@
+"""The README's sequence against a moto server: bootstrap → deploy → workflows → run → destroy."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto.stepfunctions.models import stepfunctions_backends
+
+from lease_core import LeaseSemaphore
+from tests.ops import run_ops
+
+ACCOUNT = "123456789012"
+REGION = "eu-central-1"
+TABLE = "regional-concurrency-leases"
+
+
+@pytest.fixture
+def aws(moto_endpoint: str) -> dict[str, Any]:
+    return {s: boto3.client(s, region_name=REGION) for s in ("dynamodb", "iam", "lambda", "stepfunctions")}
+
+
+def finish_executions(status_of: dict[str, str], stop: threading.Event) -> None:
+    """Stand in for Step Functions finishing executions (moto leaves them RUNNING): name prefix → status."""
+    backend = stepfunctions_backends[ACCOUNT][REGION]
+    while not stop.is_set():
+        for machine in backend.state_machines:
+            for execution in machine.executions:
+                if execution.status == "RUNNING":
+                    execution.status = next(s for p, s in status_of.items() if machine.name.startswith(p))
+        time.sleep(0.05)
+
+
+def run_with_finisher(capsys: pytest.CaptureFixture[str], project: Path, status_of: dict[str, str]) -> Any:
+    stop = threading.Event()
+    finisher = threading.Thread(target=finish_executions, args=(status_of, stop))
+    finisher.start()
+    try:
+        return run_ops(capsys, project, "run", "--executions", "3", "--seed", "7")
+    finally:
+        stop.set()
+        finisher.join()
+
+
+@pytest.mark.slow
+def test_the_whole_sequence_provisions_runs_and_removes_everything(
+    capsys: pytest.CaptureFixture[str], project: Path, aws: dict[str, Any]
+) -> None:
+    for command in ("bootstrap", "deploy", "workflows"):
+        outcome = run_ops(capsys, project, command)
+        assert outcome.exit_code == 0, (command, outcome.out, outcome.err)
+
+    functions = {f["FunctionName"] for f in aws["lambda"].list_functions()["Functions"]}
+    assert {
+        f"shared-lease-platform-{app}-dev-{f}"
+        for app in ("analytics", "batch")
+        for f in ("acquire", "release", "renew", "process")
+    } <= functions
+    deployed = json.loads((project.parent / "analytics_app/.chalice/deployed/dev.json").read_text())
+    assert {r["name"] for r in deployed["resources"] if r["resource_type"] == "lambda_function"} >= {
+        "acquire",
+        "process",
+    }
+    dynamodb = aws["dynamodb"]
+    assert LeaseSemaphore(dynamodb, TABLE, "analytics").inspect().cap == 15
+    assert LeaseSemaphore(dynamodb, TABLE, "batch").inspect().cap == 5
+
+    ran = run_with_finisher(capsys, project, {"shared-lease-platform": "SUCCEEDED"})
+    assert ran.exit_code == 0, ran.err
+    assert "started 3 execution(s) of each of analytics, batch" in ran.out
+
+    kept = run_ops(capsys, project, "destroy")
+    assert kept.exit_code == 0, kept.err
+    assert aws["stepfunctions"].list_state_machines()["stateMachines"] == []
+    assert aws["lambda"].list_functions()["Functions"] == []
+    assert [r["RoleName"] for r in aws["iam"].list_roles()["Roles"]] == []
+    assert dynamodb.list_tables()["TableNames"] == [TABLE]
+
+    gone = run_ops(capsys, project, "destroy", "--destroy-table")
+    assert gone.exit_code == 0, gone.err
+    assert "lifting its deletion protection first" in gone.out
+    assert dynamodb.list_tables()["TableNames"] == []
+
+    again = run_ops(capsys, project, "destroy", "--destroy-table")
+    assert again.exit_code == 0
+    assert "done" not in again.out
+
+
+@pytest.mark.slow
+def test_editing_a_cap_in_config_json_and_deploying_changes_it_printing_old_and_new(
+    capsys: pytest.CaptureFixture[str], project: Path, aws: dict[str, Any]
+) -> None:
+    run_ops(capsys, project, "bootstrap")
+    first = run_ops(capsys, project, "caps")
+    config_file = project.parent / "batch_app" / ".chalice" / "config.json"
+    config = json.loads(config_file.read_text())
+    config["stages"]["dev"]["environment_variables"]["LEASE_MAX_CONCURRENCY"] = "8"
+    config_file.write_text(json.dumps(config))
+
+    second = run_ops(capsys, project, "caps")
+
+    assert "batch: cap (none) → 5" in first.out
+    assert "batch: cap 5 → 8" in second.out
+    assert "analytics: cap 15 → 15" in second.out
+    assert LeaseSemaphore(aws["dynamodb"], TABLE, "batch").inspect().cap == 8
+
+
+def test_run_exits_1_and_names_the_executions_that_did_not_succeed(
+    capsys: pytest.CaptureFixture[str], project: Path, aws: dict[str, Any]
+) -> None:
+    run_ops(capsys, project, "workflows")
+
+    outcome = run_with_finisher(
+        capsys, project, {"shared-lease-platform-analytics": "SUCCEEDED", "shared-lease-platform-batch": "FAILED"}
+    )
+
+    assert outcome.exit_code == 1
+    assert outcome.err == "error: 3 of 6 executions did not succeed\n"
+    assert (
+        outcome.out.count("FAILED arn:aws:states:eu-central-1:123456789012:execution:shared-lease-platform-batch") == 3
+    )
+
+
+def test_run_before_the_workflows_exist_says_to_make_them_first(
+    capsys: pytest.CaptureFixture[str], project: Path, aws: dict[str, Any]
+) -> None:
+    outcome = run_ops(capsys, project, "run")
+
+    assert outcome.exit_code == 2
+    assert "run `make workflows` first" in outcome.err

@@ -1,0 +1,171 @@
+"""`make workflows` against a moto server: roles, exact invoke permissions, state machines, reruns, refusals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from lease_ops.platform_config import load_platform_config
+from lease_ops.workflow_builder import LeaseFunctions
+from lease_ops.workflows import render_definition
+from tests.ops import run_ops
+
+ACCOUNT = "123456789012"
+REGION = "eu-central-1"
+
+
+def arn_of(app: str, function: str) -> str:
+    return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:shared-lease-platform-{app}-dev-{function}"
+
+
+@pytest.fixture
+def aws(moto_endpoint: str) -> dict[str, Any]:
+    return {service: boto3.client(service, region_name=REGION) for service in ("iam", "stepfunctions")}
+
+
+def state_machine_arn(prefix: str) -> str:
+    return f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:shared-lease-platform-{prefix}-workflow"
+
+
+def test_each_workload_gets_a_role_trusted_only_by_step_functions_of_this_account(
+    capsys: pytest.CaptureFixture[str], project: Path, aws: dict[str, Any]
+) -> None:
+    assert run_ops(capsys, project, "workflows").exit_code == 0
+
+    for prefix in ("analytics", "batch"):
+        role = aws["iam"].get_role(RoleName=f"shared-lease-platform-{prefix}-workflow-{REGION}")["Role"]
+        (statement,) = role["AssumeRolePolicyDocument"]["Statement"]
+        assert statement["Principal"] == {"Service": "states.amazonaws.com"}
+        assert statement["Action"] == "sts:AssumeRole"
+        assert statement["Condition"] == {
+            "StringEquals": {"aws:SourceAccount": ACCOUNT},
+            "ArnLike": {"aws:SourceArn": state_machine_arn(prefix)},
+        }
+
+
+def test_each_role_may_invoke_exactly_its_own_workloads_functions(
+    capsys: pytest.CaptureFixture[str], project: Path, aws: dict[str, Any]
+) -> None:
+    run_ops(capsys, project, "workflows")
+
+    allowed = {}
+    for prefix in ("analytics", "batch"):
+        document = aws["iam"].get_role_policy(
+            RoleName=f"shared-lease-platform-{prefix}-workflow-{REGION}", PolicyName="invoke-workload-functions"
+        )["PolicyDocument"]
+        (statement,) = document["Statement"]
+        assert statement["Action"] == "lambda:InvokeFunction"
+        allowed[prefix] = set(statement["Resource"])
+
+    assert allowed["analytics"] == {arn_of("analytics", f) for f in ("acquire", "release", "process")}
+    assert allowed["batch"] == {arn_of("batch", f) for f in ("acquire", "release", "renew", "process")}
+
+
+def test_each_state_machine_is_standard_tagged_and_runs_the_rendered_definition(
+    capsys: pytest.CaptureFixture[str], project: Path, aws: dict[str, Any]
+) -> None:
+    run_ops(capsys, project, "workflows")
+    config = load_platform_config(project)
+
+    for name, workload in config.workloads.items():
+        described = aws["stepfunctions"].describe_state_machine(stateMachineArn=state_machine_arn(workload.prefix))
+        functions = LeaseFunctions(*(arn_of(name, f) for f in ("acquire", "release", "renew", "process")))
+        assert described["type"] == "STANDARD"
+        assert described["roleArn"] == f"arn:aws:iam::{ACCOUNT}:role/shared-lease-platform-{name}-workflow-{REGION}"
+        assert json.loads(described["definition"]) == render_definition(config, workload, functions, "aws")
+        tags = aws["stepfunctions"].list_tags_for_resource(resourceArn=state_machine_arn(workload.prefix))["tags"]
+        assert {"key": "managed-by", "value": "shared-lease-platform"} in tags
+
+
+def test_without_a_deployed_record_the_arns_are_derived_with_a_warning(
+    capsys: pytest.CaptureFixture[str], project: Path, aws: dict[str, Any]
+) -> None:
+    outcome = run_ops(capsys, project, "workflows", "--workload", "batch")
+
+    assert "warning: batch: batch_app/.chalice/deployed/dev.json does not exist" in outcome.out
+    assert "deriving ARNs from Chalice's naming" in outcome.out
+
+
+def test_the_arns_come_from_chalices_deployed_record_when_there_is_one(
+    capsys: pytest.CaptureFixture[str], project: Path, aws: dict[str, Any]
+) -> None:
+    deployed = project.parent / "batch_app" / ".chalice" / "deployed"
+    deployed.mkdir(parents=True)
+    custom = {
+        f: f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:custom-{f}" for f in ("acquire", "release", "renew", "process")
+    }
+    resources = [{"name": f, "resource_type": "lambda_function", "lambda_arn": arn} for f, arn in custom.items()]
+    (deployed / "dev.json").write_text(json.dumps({"resources": resources, "schema_version": "2.0"}))
+
+    outcome = run_ops(capsys, project, "workflows", "--workload", "batch")
+
+    assert "warning" not in outcome.out
+    document = aws["iam"].get_role_policy(
+        RoleName=f"shared-lease-platform-batch-workflow-{REGION}", PolicyName="invoke-workload-functions"
+    )["PolicyDocument"]
+    assert set(document["Statement"][0]["Resource"]) == set(custom.values())
+
+
+def test_workflows_run_again_change_nothing(
+    capsys: pytest.CaptureFixture[str], project: Path, aws: dict[str, Any]
+) -> None:
+    run_ops(capsys, project, "workflows")
+
+    again = run_ops(capsys, project, "workflows")
+
+    assert again.exit_code == 0
+    assert again.out.count("nothing to change") == 2
+
+
+def test_a_changed_wait_updates_the_definition_in_place(
+    capsys: pytest.CaptureFixture[str], project: Path, aws: dict[str, Any]
+) -> None:
+    run_ops(capsys, project, "workflows")
+    project.write_text(project.read_text().replace("wait_seconds = 5 ", "wait_seconds = 7 "))
+
+    outcome = run_ops(capsys, project, "workflows")
+
+    assert "done     update the definition of shared-lease-platform-analytics-workflow" in outcome.out
+    described = aws["stepfunctions"].describe_state_machine(stateMachineArn=state_machine_arn("analytics"))
+    assert json.loads(described["definition"])["States"]["WaitForLease"]["Seconds"] == 7
+
+
+def test_dry_run_prints_the_plan_and_creates_nothing(
+    capsys: pytest.CaptureFixture[str], project: Path, aws: dict[str, Any]
+) -> None:
+    outcome = run_ops(capsys, project, "workflows", "--dry-run")
+
+    assert "would    create Standard state machine shared-lease-platform-batch-workflow" in outcome.out
+    assert aws["stepfunctions"].list_state_machines()["stateMachines"] == []
+    assert aws["iam"].list_roles()["Roles"] == []
+
+
+def test_a_state_machine_of_our_name_that_we_did_not_make_is_refused_and_kept(
+    capsys: pytest.CaptureFixture[str], project: Path, aws: dict[str, Any]
+) -> None:
+    role = aws["iam"].create_role(RoleName="theirs", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    theirs = {"StartAt": "Mine", "States": {"Mine": {"Type": "Succeed"}}}
+    aws["stepfunctions"].create_state_machine(
+        name="shared-lease-platform-analytics-workflow", definition=json.dumps(theirs), roleArn=role
+    )
+
+    outcome = run_ops(capsys, project, "workflows")
+
+    assert outcome.exit_code == 2
+    assert "is not tagged managed-by=shared-lease-platform" in outcome.err
+    described = aws["stepfunctions"].describe_state_machine(stateMachineArn=state_machine_arn("analytics"))
+    assert json.loads(described["definition"]) == theirs
+    assert [r["RoleName"] for r in aws["iam"].list_roles()["Roles"]] == ["theirs"]
+
+
+def test_an_unknown_workload_is_refused_with_the_known_ones(
+    capsys: pytest.CaptureFixture[str], project: Path, aws: dict[str, Any]
+) -> None:
+    outcome = run_ops(capsys, project, "workflows", "--workload", "reporting")
+
+    assert outcome.exit_code == 2
+    assert outcome.err == "error: unknown workload 'reporting'; platform.toml defines analytics, batch\n"

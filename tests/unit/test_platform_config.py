@@ -1,0 +1,114 @@
+"""platform.toml, its overrides, and the app configuration rendered from it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from lease_ops.app_config import sync_all_apps
+from lease_ops.chalice_apps import REPOSITORY_ROOT
+from lease_ops.errors import PlatformConfigError, UnknownRegion, UnknownWorkload
+from lease_ops.platform_config import load_platform_config, with_overrides
+
+
+@pytest.fixture
+def copy_of_repository(tmp_path: Path) -> Path:
+    shutil.copy(REPOSITORY_ROOT / "platform.toml", tmp_path / "platform.toml")
+    for app in ("lease_app", "analytics_app", "batch_app"):
+        shutil.copytree(REPOSITORY_ROOT / app, tmp_path / app, ignore=shutil.ignore_patterns("vendor", "deployed"))
+    return tmp_path
+
+
+def test_the_checked_in_configuration_has_the_designed_defaults() -> None:
+    config = load_platform_config()
+
+    assert (config.platform, config.region, config.table, config.stage) == (
+        "shared-lease-platform",
+        "eu-central-1",
+        "regional-concurrency-leases",
+        "dev",
+    )
+    assert {name: (w.app, w.prefix, w.wait_seconds) for name, w in config.workloads.items()} == {
+        "analytics": ("analytics_app", "analytics", 5),
+        "batch": ("batch_app", "batch", 10),
+    }
+    assert config.state_machine_name(config.workload("batch")) == "shared-lease-platform-batch-workflow"
+
+
+def test_a_flag_beats_the_environment_which_beats_the_file() -> None:
+    config = load_platform_config()
+    environment = {"REGION": "eu-west-1", "TABLE": "env-table", "STAGE": "prod"}
+
+    from_environment = with_overrides(config, environment=environment)
+    from_flags = with_overrides(config, region="us-east-1", table="flag-table", environment=environment)
+
+    assert (from_environment.region, from_environment.table, from_environment.stage) == (
+        "eu-west-1",
+        "env-table",
+        "prod",
+    )
+    assert (from_flags.region, from_flags.table, from_flags.stage) == ("us-east-1", "flag-table", "prod")
+
+
+def test_an_unknown_region_suggests_the_closest_real_ones() -> None:
+    with pytest.raises(UnknownRegion, match="did you mean eu-central-1"):
+        with_overrides(load_platform_config(), region="eu-centrl-1")
+
+
+def test_an_unknown_workload_lists_the_known_ones() -> None:
+    with pytest.raises(UnknownWorkload, match=r"platform\.toml defines analytics, batch"):
+        load_platform_config().select(["nope"])
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('prefix = "batch"', 'prefix = "Batch"', "prefix must match"),
+        ('prefix = "batch"', 'prefix = "analytics"', "two workloads share a prefix"),
+        ("wait_seconds = 10", "wait_seconds = 0", "wait_seconds must be from 1 to 3600"),
+        ("wait_seconds = 10", 'wait_seconds = "10"', "'wait_seconds' must be a int"),
+        ('app = "batch_app"', 'app = "missing_app"', "has no app.py"),
+        ("chunk_size = 25", "chunk_size = -1", "chunk_size must be a positive whole number"),
+        ('platform = "shared-lease-platform"', 'platform = "Shared Lease"', "platform name must match"),
+        ("[workloads.batch]", "[workloads.batch", "is not valid TOML"),
+    ],
+)
+def test_a_broken_platform_file_is_refused_with_what_is_wrong(
+    copy_of_repository: Path, old: str, new: str, message: str
+) -> None:
+    path = copy_of_repository / "platform.toml"
+    assert old in path.read_text()
+    path.write_text(path.read_text().replace(old, new, 1))
+
+    with pytest.raises(PlatformConfigError, match=message):
+        load_platform_config(path)
+
+
+def test_the_checked_in_app_configs_and_policies_are_exactly_what_deploy_renders(copy_of_repository: Path) -> None:
+    written = sync_all_apps(load_platform_config(copy_of_repository / "platform.toml"), partition="aws")
+
+    assert written == []
+
+
+def test_a_new_stage_is_copied_from_dev_with_its_own_policy_files(copy_of_repository: Path) -> None:
+    config = with_overrides(
+        load_platform_config(copy_of_repository / "platform.toml"),
+        stage="prod",
+        table="prod-leases",
+        region="eu-west-1",
+    )
+
+    written = sync_all_apps(config, partition="aws")
+
+    assert "batch_app/.chalice/policy-prod.json" in written
+    chalice = copy_of_repository / "batch_app" / ".chalice"
+    stage = json.loads((chalice / "config.json").read_text())["stages"]["prod"]
+    assert stage["environment_variables"]["LEASE_TABLE_NAME"] == "prod-leases"
+    assert stage["environment_variables"]["LEASE_MAX_CONCURRENCY"] == "5"
+    assert stage["iam_policy_file"] == "policy-prod.json"
+    policy = json.loads((chalice / "policy-prod.json").read_text())
+    assert policy["Statement"][0]["Resource"] == "arn:aws:dynamodb:eu-west-1:*:table/prod-leases"
+    assert sync_all_apps(config, partition="aws") == []
