@@ -1,0 +1,27 @@
+"""Errors of the local Step Functions runner."""
+
+from __future__ import annotations
+
+
+class UnsupportedDefinition(ValueError):
+    """The definition uses something the local runner does not implement; it names the state and field."""
+
+
+class StatesError(Exception):
+    """An error raised inside an execution, as Step Functions names it (``Error``) with its ``Cause``."""
+
+    def __init__(self, error: str, cause: str = "") -> None:
+        super().__init__(f"{error}: {cause}" if cause else error)
+        self.error = error
+        self.cause = cause
+
+    def as_output(self) -> dict[str, str]:
+        """What a Catch puts at its ResultPath."""
+        return {"Error": self.error, "Cause": self.cause}
+
+
+RUNTIME = "States.Runtime"  # path and template failures: never retried or caught
+TIMEOUT = "States.Timeout"
+TASK_FAILED = "States.TaskFailed"
+ALL = "States.ALL"
+RESULT_PATH_MATCH_FAILURE = "States.ResultPathMatchFailure"

@@ -1,0 +1,378 @@
+"""The local runner, state by state, against the Amazon States Language specification."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from lease_ops.local_runner import FakeTimer, LocalRunner, StatesError, TaskContext, UnsupportedDefinition
+
+MACHINE = "arn:aws:states:eu-central-1:123456789012:stateMachine:demo"
+FUNCTION = "arn:aws:lambda:eu-central-1:123456789012:function:demo-dev-work"
+
+
+class ScriptedInvoker:
+    """Answers each call with the next scripted step: a value to return or an exception to raise."""
+
+    def __init__(self, *steps: Any) -> None:
+        self.steps = list(steps)
+        self.calls: list[tuple[str, Any, TaskContext]] = []
+
+    def invoke(self, function: str, payload: Any, context: TaskContext) -> Any:
+        self.calls.append((function, payload, context))
+        step = self.steps.pop(0) if len(self.steps) > 1 else self.steps[0]
+        if isinstance(step, BaseException):
+            raise step
+        return step(payload) if callable(step) else step
+
+
+def run(
+    states: dict[str, Any],
+    execution_input: Any = None,
+    *,
+    invoker: Any = None,
+    timer: Any = None,
+    start: str | None = None,
+) -> Any:
+    definition = {"StartAt": start or next(iter(states)), "States": states}
+    runner = LocalRunner(invoker or ScriptedInvoker({}), timer=timer or FakeTimer(), seed=1)
+    return runner.run(MACHINE, definition, {} if execution_input is None else execution_input, name="run-1")
+
+
+def task(**fields: Any) -> dict[str, Any]:
+    return {"Type": "Task", "Resource": FUNCTION, "End": True, **fields}
+
+
+def lambda_invoke(**fields: Any) -> dict[str, Any]:
+    return {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke",
+        "Parameters": {"FunctionName": FUNCTION, "Payload.$": "$"},
+        "End": True,
+        **fields,
+    }
+
+
+# -- paths and input/output processing -----------------------------------------------------------
+
+
+def test_input_path_parameters_result_selector_result_path_output_path_apply_in_that_order() -> None:
+    invoker = ScriptedInvoker(lambda payload: {"sum": payload["a"] + payload["b"], "noise": 1})
+    state = task(
+        InputPath="$.numbers",
+        Parameters={"a.$": "$.first", "b.$": "$.second", "label": "fixed"},
+        ResultSelector={"total.$": "$.sum"},
+        ResultPath="$.result",
+        OutputPath="$.result",
+    )
+
+    result = run({"Add": state}, {"numbers": {"first": 2, "second": 3}, "other": True}, invoker=invoker)
+
+    assert invoker.calls[0][1] == {"a": 2, "b": 3, "label": "fixed"}
+    assert (result.status, result.output) == ("SUCCEEDED", {"total": 5})
+
+
+def test_result_path_applies_to_the_raw_input_not_the_input_path_selection() -> None:
+    result = run(
+        {"Work": task(InputPath="$.inner", ResultPath="$.out")},
+        {"inner": {"x": 1}, "keep": 2},
+        invoker=ScriptedInvoker("done"),
+    )
+
+    assert result.output == {"inner": {"x": 1}, "keep": 2, "out": "done"}
+
+
+def test_a_null_result_path_discards_the_result_and_a_nested_one_creates_objects() -> None:
+    discarded = run({"Work": task(ResultPath=None)}, {"keep": 1}, invoker=ScriptedInvoker("ignored"))
+    nested = run({"Work": task(ResultPath="$.a.b.c")}, {"keep": 1}, invoker=ScriptedInvoker(7))
+
+    assert discarded.output == {"keep": 1}
+    assert nested.output == {"keep": 1, "a": {"b": {"c": 7}}}
+
+
+def test_templates_resolve_nested_objects_lists_and_the_context_object() -> None:
+    invoker = ScriptedInvoker("ok")
+    parameters = {"who.$": "$$.Execution.Id", "nested": {"items": [{"v.$": "$.v"}, 3]}, "state.$": "$$.State.Name"}
+
+    run({"Work": task(Parameters=parameters)}, {"v": "x"}, invoker=invoker)
+
+    assert invoker.calls[0][1] == {
+        "who": "arn:aws:states:eu-central-1:123456789012:execution:demo:run-1",
+        "nested": {"items": [{"v": "x"}, 3]},
+        "state": "Work",
+    }
+
+
+def test_a_path_that_matches_nothing_fails_the_execution_with_states_runtime_even_under_a_catch_all() -> None:
+    state = task(Parameters={"x.$": "$.missing"}, Catch=[{"ErrorEquals": ["States.ALL"], "Next": "Caught"}])
+
+    result = run({"Work": state, "Caught": {"Type": "Succeed"}}, {})
+
+    assert (result.status, result.error) == ("FAILED", "States.Runtime")
+
+
+def test_the_lambda_invoke_integration_wraps_the_answer_in_payload() -> None:
+    result = run(
+        {"Call": lambda_invoke(ResultSelector={"answer.$": "$.Payload", "code.$": "$.StatusCode"})},
+        {"q": 1},
+        invoker=ScriptedInvoker({"a": 42}),
+    )
+
+    assert result.output == {"answer": {"a": 42}, "code": 200}
+
+
+# -- retry ---------------------------------------------------------------------------------------
+
+
+class Flaky(Exception):
+    pass
+
+
+def failing(times: int, error: str = "Flaky", then: Any = "ok") -> ScriptedInvoker:
+    return ScriptedInvoker(*([StatesError(error, "boom")] * times), then)
+
+
+def test_retry_waits_interval_times_backoff_rate_to_the_power_of_the_attempt() -> None:
+    timer = FakeTimer()
+    retrier = {"ErrorEquals": ["Flaky"], "IntervalSeconds": 2, "BackoffRate": 3.0, "MaxAttempts": 3}
+
+    result = run({"Work": task(Retry=[retrier])}, invoker=failing(3), timer=timer)
+
+    assert result.status == "SUCCEEDED"
+    assert timer.sleeps == [2, 6, 18]
+
+
+def test_retry_gives_up_after_max_attempts_and_the_error_fails_the_execution() -> None:
+    timer = FakeTimer()
+    invoker = failing(10)
+
+    result = run({"Work": task(Retry=[{"ErrorEquals": ["Flaky"], "MaxAttempts": 2}])}, invoker=invoker, timer=timer)
+
+    assert (result.status, result.error, result.cause) == ("FAILED", "Flaky", "boom")
+    assert len(invoker.calls) == 3
+    assert timer.sleeps == [1, 2]  # the defaults: IntervalSeconds 1, BackoffRate 2.0
+
+
+def test_max_delay_caps_the_backoff_and_full_jitter_stays_between_zero_and_the_delay() -> None:
+    capped, jittered = FakeTimer(), FakeTimer()
+    base = {"ErrorEquals": ["Flaky"], "IntervalSeconds": 4, "BackoffRate": 2.0, "MaxAttempts": 4, "MaxDelaySeconds": 10}
+
+    run({"Work": task(Retry=[base])}, invoker=failing(4), timer=capped)
+    run({"Work": task(Retry=[{**base, "JitterStrategy": "FULL"}])}, invoker=failing(4), timer=jittered)
+
+    assert capped.sleeps == [4, 8, 10, 10]
+    assert all(0 <= got <= limit for got, limit in zip(jittered.sleeps, capped.sleeps, strict=True))
+    assert jittered.sleeps != capped.sleeps
+
+
+def test_only_the_first_matching_retrier_counts_and_max_attempts_zero_never_retries() -> None:
+    never = {"ErrorEquals": ["Fatal"], "MaxAttempts": 0}
+    everything = {"ErrorEquals": ["States.ALL"], "MaxAttempts": 5}
+    invoker = failing(1, error="Fatal")
+
+    result = run({"Work": task(Retry=[never, everything])}, invoker=invoker)
+
+    assert (result.status, result.error, len(invoker.calls)) == ("FAILED", "Fatal", 1)
+
+
+def test_each_retrier_keeps_its_own_attempt_count() -> None:
+    timer = FakeTimer()
+    invoker = ScriptedInvoker(StatesError("A"), StatesError("B"), StatesError("A"), "ok")
+    retriers = [
+        {"ErrorEquals": ["A"], "IntervalSeconds": 1, "MaxAttempts": 2},
+        {"ErrorEquals": ["B"], "IntervalSeconds": 10},
+    ]
+
+    result = run({"Work": task(Retry=retriers)}, invoker=invoker, timer=timer)
+
+    assert result.status == "SUCCEEDED"
+    assert timer.sleeps == [1, 10, 2]
+
+
+# -- catch ---------------------------------------------------------------------------------------
+
+
+def test_catch_with_result_path_keeps_the_input_and_adds_error_and_cause() -> None:
+    state = task(Catch=[{"ErrorEquals": ["Flaky"], "ResultPath": "$.error", "Next": "Handled"}])
+    handled = {"Type": "Pass", "End": True}
+
+    result = run({"Work": state, "Handled": handled}, {"job": 1}, invoker=failing(1))
+
+    assert result.output == {"job": 1, "error": {"Error": "Flaky", "Cause": "boom"}}
+
+
+def test_catch_without_result_path_replaces_the_input_with_the_error() -> None:
+    state = task(Catch=[{"ErrorEquals": ["States.ALL"], "Next": "Handled"}])
+
+    result = run({"Work": state, "Handled": {"Type": "Succeed"}}, {"job": 1}, invoker=failing(1))
+
+    assert result.output == {"Error": "Flaky", "Cause": "boom"}
+
+
+@pytest.mark.parametrize(
+    ("error", "error_equals", "caught"),
+    [
+        ("Flaky", ["Flaky"], True),
+        ("Flaky", ["Other"], False),
+        ("Flaky", ["States.ALL"], True),
+        ("Flaky", ["States.TaskFailed"], True),
+        ("States.Timeout", ["States.TaskFailed"], False),
+        ("States.Timeout", ["States.ALL"], True),
+    ],
+)
+def test_catch_matches_error_names_as_the_specification_says(error: str, error_equals: list[str], caught: bool) -> None:
+    state = task(Catch=[{"ErrorEquals": error_equals, "Next": "Handled"}])
+
+    result = run({"Work": state, "Handled": {"Type": "Succeed"}}, invoker=failing(1, error=error))
+
+    assert (result.status == "SUCCEEDED") is caught
+
+
+def test_a_task_slower_than_its_timeout_fails_with_states_timeout() -> None:
+    import time
+
+    def slow(_: Any) -> str:
+        time.sleep(0.5)
+        return "late"
+
+    state = task(TimeoutSeconds=0.05, Catch=[{"ErrorEquals": ["States.Timeout"], "ResultPath": "$.e", "Next": "Timed"}])
+
+    result = run({"Work": state, "Timed": {"Type": "Succeed"}}, invoker=ScriptedInvoker(slow))
+
+    assert result.output["e"]["Error"] == "States.Timeout"
+
+
+# -- choice, wait, pass, fail ----------------------------------------------------------------------
+
+
+def choice_run(rule: dict[str, Any], data: Any, default: bool = True) -> Any:
+    choice = {"Type": "Choice", "Choices": [{**rule, "Next": "Yes"}]}
+    if default:
+        choice["Default"] = "No"
+    states = {
+        "Decide": choice,
+        "Yes": {"Type": "Pass", "Result": "yes", "End": True},
+        "No": {"Type": "Pass", "Result": "no", "End": True},
+    }
+    return run(states, data)
+
+
+@pytest.mark.parametrize(
+    ("rule", "data", "expected"),
+    [
+        ({"Variable": "$.status", "StringEquals": "acquired"}, {"status": "acquired"}, "yes"),
+        ({"Variable": "$.status", "StringEquals": "acquired"}, {"status": "wait"}, "no"),
+        ({"Variable": "$.done", "BooleanEquals": True}, {"done": True}, "yes"),
+        ({"Variable": "$.done", "BooleanEquals": True}, {"done": "true"}, "no"),
+        ({"Variable": "$.n", "NumericGreaterThan": 3}, {"n": 4}, "yes"),
+        ({"Variable": "$.n", "NumericLessThanEqualsPath": "$.limit"}, {"n": 4, "limit": 4}, "yes"),
+        ({"Variable": "$.name", "StringMatches": "log-*.txt"}, {"name": "log-1.txt"}, "yes"),
+        ({"Variable": "$.x", "IsPresent": False}, {}, "yes"),
+        (
+            {"And": [{"Variable": "$.a", "NumericEquals": 1}, {"Not": {"Variable": "$.b", "StringEquals": "x"}}]},
+            {"a": 1, "b": "y"},
+            "yes",
+        ),
+        ({"Or": [{"Variable": "$.a", "NumericEquals": 2}, {"Variable": "$.a", "IsNull": True}]}, {"a": None}, "yes"),
+    ],
+)
+def test_choice_rules_compare_as_the_specification_says(rule: dict[str, Any], data: Any, expected: str) -> None:
+    assert choice_run(rule, data).output == expected
+
+
+def test_a_choice_without_a_match_or_default_fails_with_no_choice_matched() -> None:
+    result = choice_run({"Variable": "$.s", "StringEquals": "x"}, {"s": "y"}, default=False)
+    assert (result.status, result.error) == ("FAILED", "States.NoChoiceMatched")
+
+
+def test_a_comparison_on_a_missing_variable_fails_with_states_runtime() -> None:
+    assert choice_run({"Variable": "$.missing", "StringEquals": "x"}, {}).error == "States.Runtime"
+
+
+def test_wait_lets_its_seconds_pass_on_the_timer_and_passes_its_input_through() -> None:
+    timer = FakeTimer()
+    states = {
+        "Pause": {"Type": "Wait", "Seconds": 5, "Next": "Again"},
+        "Again": {"Type": "Wait", "SecondsPath": "$.delay", "End": True},
+    }
+
+    result = run(states, {"delay": 7}, timer=timer)
+
+    assert timer.sleeps == [5, 7]
+    assert result.output == {"delay": 7}
+
+
+def test_pass_injects_its_result_or_its_parameters() -> None:
+    states = {
+        "Set": {"Type": "Pass", "Result": {"cursor": 0}, "ResultPath": "$.progress", "Next": "Shape"},
+        "Shape": {"Type": "Pass", "Parameters": {"c.$": "$.progress.cursor"}, "End": True},
+    }
+
+    assert run(states, {"x": 1}).output == {"c": 0}
+
+
+def test_fail_reports_its_error_and_cause_fixed_or_from_paths() -> None:
+    fixed = run({"Stop": {"Type": "Fail", "Error": "Broken", "Cause": "because"}})
+    from_paths = run(
+        {"Stop": {"Type": "Fail", "ErrorPath": "$.e.Error", "CausePath": "$.e.Cause"}},
+        {"e": {"Error": "LeaseLost", "Cause": "gone"}},
+    )
+
+    assert (fixed.status, fixed.error, fixed.cause) == ("FAILED", "Broken", "because")
+    assert (from_paths.error, from_paths.cause) == ("LeaseLost", "gone")
+
+
+def test_the_history_records_every_state_entered_in_order() -> None:
+    states = {
+        "A": {"Type": "Pass", "Next": "B"},
+        "B": {"Type": "Wait", "Seconds": 1, "Next": "C"},
+        "C": {"Type": "Succeed"},
+    }
+
+    result = run(states)
+
+    assert [e.state for e in result.history if e.type == "StateEntered"] == ["A", "B", "C"]
+    assert result.history[0].type == "ExecutionStarted" and result.history[-1].type == "ExecutionSucceeded"
+
+
+def test_concurrent_executions_each_keep_their_own_history_and_output() -> None:
+    runner = LocalRunner(ScriptedInvoker(lambda payload: payload["n"] * 2), timer=FakeTimer())
+    definition = {"StartAt": "Double", "States": {"Double": task()}}
+
+    running = [runner.start(MACHINE, definition, {"n": n}, name=f"run-{n}") for n in range(20)]
+    results = [execution.wait(timeout=10) for execution in running]
+
+    assert [r.output for r in results] == [n * 2 for n in range(20)]
+    assert all(event.execution_arn == r.arn for r in results for event in r.history)
+
+
+# -- refusals ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("states", "message"),
+    [
+        ({"M": {"Type": "Map", "End": True}}, "state 'M': field 'Type' is 'Map'"),
+        ({"P": {"Type": "Parallel", "Branches": [], "End": True}}, "state 'P': field 'Type' is 'Parallel'"),
+        ({"W": {"Type": "Wait", "Timestamp": "2030-01-01T00:00:00Z", "End": True}}, "state 'W': field 'Timestamp'"),
+        ({"T": task(HeartbeatSeconds=10)}, "state 'T': field 'HeartbeatSeconds'"),
+        ({"T": task(Resource="arn:aws:states:::ecs:runTask.sync")}, "state 'T': field 'Resource'"),
+        ({"T": task(Parameters={"x.$": "States.Format('{}', $.a)"})}, "state 'T': field 'Parameters'"),
+        ({"T": task(Retry=[{"ErrorEquals": ["X"], "BackoffRat": 2}])}, "state 'T': field 'Retry[0].BackoffRat'"),
+        (
+            {"C": {"Type": "Choice", "Choices": [{"Variable": "$.t", "TimestampEquals": "x", "Next": "C"}]}},
+            "choice rule field 'TimestampEquals'",
+        ),
+        ({"T": {"Type": "Task", "Resource": FUNCTION, "Next": "Nowhere"}}, "transition to 'Nowhere'"),
+    ],
+)
+def test_anything_unsupported_is_refused_naming_the_state_and_field(states: dict[str, Any], message: str) -> None:
+    with pytest.raises(UnsupportedDefinition, match=message.replace("[", r"\[").replace("]", r"\]")):
+        run(states)
+
+
+def test_a_top_level_field_it_does_not_run_is_refused() -> None:
+    runner = LocalRunner(ScriptedInvoker("x"), timer=FakeTimer())
+    with pytest.raises(UnsupportedDefinition, match="top-level field 'TimeoutSeconds'"):
+        runner.run(MACHINE, {"StartAt": "S", "TimeoutSeconds": 5, "States": {"S": {"Type": "Succeed"}}}, {})
