@@ -14,7 +14,7 @@ N ?= 5
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: help install vendor package lint format test lock clean bootstrap deploy caps workflows run destroy
+.PHONY: help install vendor package lint format test lock clean demo bootstrap deploy caps workflows run destroy
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ lint: $(STAMP) $(NODE_STAMP) ## ruff; cfn-lint on the chalice package output; as
 format: $(STAMP) ## Rewrite the code in ruff's format and apply safe lint fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+demo: $(STAMP) ## Both workflows end to end on an embedded moto, no AWS account (ARGS="--fail-fraction 0.2 ...")
+	$(OPS) demo $(OVERRIDES) $(ARGS)
 
 test: lint ## The whole suite: lint, unit tier, functional tier (moto)
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -23,6 +23,7 @@ CLIENT_CONFIG = Config(
     connect_timeout=2,
     read_timeout=5,
     retries={"mode": "standard", "max_attempts": 4},
+    max_pool_connections=32,  # one warm container is single-threaded; the local runner shares the client
 )
 
 _clients: dict[tuple[str, str | None, str | None], Any] = {}

@@ -112,6 +112,24 @@ def cmd_run(arguments: argparse.Namespace, config: PlatformConfig, console: Cons
     )
 
 
+def cmd_demo(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
+    from lease_ops.demo import DemoOptions, run_demo
+
+    for name, _ in arguments.executions:
+        config.workload(name)
+    run_demo(
+        config,
+        DemoOptions(
+            executions=dict(arguments.executions),
+            time_scale=arguments.time_scale,
+            fail_fraction=arguments.fail_fraction,
+            seed=arguments.seed,
+            out=arguments.out,
+        ),
+        console,
+    )
+
+
 def cmd_destroy(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
     from lease_ops.destroy import destroy
 
@@ -124,6 +142,33 @@ def _account_id(text: str) -> str:
     if not re.fullmatch(r"[0-9]{12}", text):
         raise argparse.ArgumentTypeError(f"an AWS account id is 12 digits, got {text!r}")
     return text
+
+
+def _workload_count(text: str) -> tuple[str, int]:
+    name, separator, count = text.partition("=")
+    if not separator:
+        raise argparse.ArgumentTypeError(f"expected WORKLOAD=N, e.g. analytics=60, got {text!r}")
+    return name, _positive(count)
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {value}")
+    return value
 
 
 def _positive(text: str) -> int:
@@ -185,6 +230,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workload", action="append", help="only this workload (repeatable)")
     run.add_argument("--seed", type=int, help="seed of the sample inputs")
     run.add_argument("--timeout", type=float, default=1800.0, help="give up after this many seconds (default 1800)")
+    demo = command("demo", cmd_demo, "Run both workflows end to end on an embedded moto, no AWS account needed.")
+    demo.add_argument(
+        "--executions",
+        type=_workload_count,
+        action="append",
+        default=[],
+        metavar="WORKLOAD=N",
+        help="executions of a workflow (repeatable; default analytics=60, batch=20)",
+    )
+    demo.add_argument(
+        "--time-scale", type=_positive_float, default=4.0, help="workflow seconds per real second (default 4)"
+    )
+    demo.add_argument(
+        "--fail-fraction", type=_fraction, default=0.0, help="share of executions whose Process step raises (0-1)"
+    )
+    demo.add_argument("--seed", type=int, default=1, help="seed of inputs, timings and injected failures (default 1)")
+    demo.add_argument("--out", type=Path, default=Path("out/demo"), help="report folder (default: out/demo)")
     destroy = command("destroy", cmd_destroy, "Remove state machines, roles and apps; the table only if asked.")
     destroy.add_argument("--destroy-table", action="store_true", help="also delete the table and every lease in it")
     destroy.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
@@ -193,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
-    console = Console(highlight=False, soft_wrap=True)
+    console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 120)
     try:
         config = with_overrides(
             load_platform_config(arguments.platform_file),

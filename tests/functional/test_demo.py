@@ -1,0 +1,78 @@
+"""`make demo` end to end, small and fast: the report, the plot, failure injection, and that it can fail."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lease_core import semaphore
+from lease_ops.chalice_apps import REPOSITORY_ROOT
+from tests.ops import run_ops
+
+PLATFORM = REPOSITORY_ROOT / "platform.toml"
+SMALL = ["--executions", "analytics=24", "--executions", "batch=10", "--time-scale", "40"]
+
+
+def demo(capsys: pytest.CaptureFixture[str], out: Path, *arguments: str):  # type: ignore[no-untyped-def]
+    outcome = run_ops(capsys, PLATFORM, "demo", *SMALL, "--out", str(out), *arguments)
+    report = json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else None
+    return outcome, report
+
+
+@pytest.mark.slow
+def test_a_small_demo_reaches_both_caps_never_exceeds_them_and_leaves_no_lease(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    outcome, report = demo(capsys, tmp_path)
+
+    assert outcome.exit_code == 0, outcome.err
+    assert set(report["workflows"]) == {"analytics", "batch"}
+    analytics, batch = report["workflows"]["analytics"], report["workflows"]["batch"]
+    assert (analytics["cap"], analytics["executions"], analytics["succeeded"]) == (15, 24, 24)
+    assert (batch["cap"], batch["executions"], batch["succeeded"]) == (5, 10, 10)
+    assert analytics["max_concurrent"] == 15 and batch["max_concurrent"] == 5
+    assert analytics["wait_polls"] > 0 and batch["wait_polls"] > 0
+    assert 0 <= analytics["p50_wait_s"] <= analytics["p95_wait_s"]
+    assert report["leaked_holders"] == 0 and report["duration_s"] > 0
+    assert (tmp_path / "timeline.png").read_bytes().startswith(b"\x89PNG")
+    assert "analytics: cap 15 reached, never exceeded" in outcome.out
+
+
+@pytest.mark.slow
+def test_injected_process_failures_release_their_leases_through_the_failure_path(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    outcome, report = demo(capsys, tmp_path, "--fail-fraction", "0.3", "--seed", "5")
+
+    assert outcome.exit_code == 0, outcome.err
+    for summary in report["workflows"].values():
+        assert summary["failures_injected"] > 0
+        assert summary["failed"] == summary["failures_injected"]
+        assert summary["succeeded"] == summary["executions"] - summary["failed"]
+    assert report["leaked_holders"] == 0
+
+
+@pytest.mark.slow
+def test_the_demo_fails_when_a_broken_core_lets_more_than_the_cap_run(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(semaphore, "ADMISSION_CONDITION", semaphore.ADMISSION_CONDITION.replace("<", "<="))
+
+    outcome, report = demo(capsys, tmp_path)
+
+    assert outcome.exit_code == 1
+    assert "over the cap" in outcome.err
+    assert report["workflows"]["batch"]["max_concurrent"] == 6
+
+
+def test_a_bad_demo_option_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    unknown = run_ops(capsys, PLATFORM, "demo", "--executions", "reporting=3", "--out", str(tmp_path))
+
+    assert unknown.exit_code == 2
+    assert unknown.err == "error: unknown workload 'reporting'; platform.toml defines analytics, batch\n"
+    with pytest.raises(SystemExit) as bad_fraction:
+        run_ops(capsys, PLATFORM, "demo", "--fail-fraction", "1.5")
+    assert bad_fraction.value.code == 2
+    assert "expected a number from 0 to 1" in capsys.readouterr().err
