@@ -29,10 +29,11 @@ def table_items(client: Any, table_name: str = DEFAULT_TABLE_NAME) -> list[dict[
 
 
 def holders_in_table(client: Any, prefix: str, table_name: str = DEFAULT_TABLE_NAME) -> dict[str, int]:
+    """Each holder of the prefix with its lease expiry, read straight from the item."""
     item = client.get_item(TableName=table_name, Key=semaphore_key(prefix), ConsistentRead=True).get("Item")
     if not item:
         return {}
-    return {holder: int(value["N"]) for holder, value in item["holders"]["M"].items()}
+    return {holder: int(value["M"]["e"]["N"]) for holder, value in item["holders"]["M"].items()}
 
 
 def execution_arn(workflow: str, name: str) -> str:

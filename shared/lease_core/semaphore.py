@@ -1,11 +1,11 @@
 """A per-prefix counting semaphore on the shared lease table.
 
 Layout: one item per prefix, ``pk = "<prefix>#semaphore"``, ``sk = "semaphore"``,
-holding ``cap`` (number) and ``holders`` (map of holder id -> lease expiry, epoch
-seconds). Keeping every holder in one item is what makes admission a single
-conditional ``UpdateItem``:
+holding ``cap`` (number) and ``holders`` (map of holder id -> ``{"a": acquired at,
+"e": expires at}``, epoch seconds). Keeping every holder in one item is what makes
+admission a single conditional ``UpdateItem``:
 
-    SET holders.#holder = :expires_at
+    SET holders.#holder = {a: now, e: now + ttl}
     IF attribute_exists(holders.#holder) OR size(holders) < cap
 
 DynamoDB applies a conditional write to one item atomically, so however many
@@ -39,7 +39,7 @@ MAX_RECLAIMS_PER_WRITE = 40
 # Rounds of read-and-retry after a lost race before answering "wait" (fail closed).
 MAX_ACQUIRE_ROUNDS = 5
 
-_NAMES = {"#holders": "holders", "#cap": "cap"}
+_NAMES = {"#holders": "holders", "#cap": "cap", "#expires": "e"}
 # The admission condition. The attribute_exists(#holders) guard changes nothing on
 # DynamoDB (a missing map fails the size comparison anyway) but keeps moto, which
 # raises on size() of a missing attribute, answering a clean condition failure.
@@ -94,18 +94,27 @@ class CapChange:
 
 
 @dataclass(frozen=True)
+class HeldLease:
+    acquired_at: int
+    expires_at: int
+
+
+@dataclass(frozen=True)
 class LeaseSnapshot:
-    """A consistent read of one prefix: its cap and every holder with its expiry."""
+    """A consistent read of one prefix: its cap and every holder with its lease."""
 
     prefix: str
     cap: int
-    holders: dict[str, int] = field(default_factory=dict)
+    holders: dict[str, HeldLease] = field(default_factory=dict)
 
     def expired(self, now: int) -> list[str]:
-        return sorted(holder for holder, expires_at in self.holders.items() if expires_at <= now)
+        return sorted(holder for holder, lease in self.holders.items() if lease.expires_at <= now)
 
     def active(self, now: int) -> int:
-        return sum(1 for expires_at in self.holders.values() if expires_at > now)
+        return sum(1 for lease in self.holders.values() if lease.expires_at > now)
+
+    def expiries(self) -> dict[str, int]:
+        return {holder: lease.expires_at for holder, lease in self.holders.items()}
 
 
 def _is_semaphore(item: dict[str, Any] | None) -> TypeGuard[dict[str, Any]]:
@@ -113,8 +122,16 @@ def _is_semaphore(item: dict[str, Any] | None) -> TypeGuard[dict[str, Any]]:
 
 
 def snapshot_from_item(prefix: str, item: dict[str, Any]) -> LeaseSnapshot:
-    holders = {str(holder): int(expires_at) for holder, expires_at in (item.get("holders") or {}).items()}
+    holders = {
+        str(holder): HeldLease(acquired_at=int(lease["a"]), expires_at=int(lease["e"]))
+        for holder, lease in (item.get("holders") or {}).items()
+    }
     return LeaseSnapshot(prefix=prefix, cap=int(item["cap"]), holders=holders)
+
+
+def lease_value(acquired_at: int, expires_at: int) -> dict[str, Any]:
+    """One holder's entry in the holders map, as DynamoDB attribute values."""
+    return {"M": {"a": {"N": str(acquired_at)}, "e": {"N": str(expires_at)}}}
 
 
 class LeaseSemaphore:
@@ -157,10 +174,10 @@ class LeaseSemaphore:
             expires_at = now + self.ttl_seconds
             try:
                 self._write(
-                    "SET #holders.#holder = :expires_at",
+                    "SET #holders.#holder = :lease",
                     ADMISSION_CONDITION,
                     {"#holder": holder},
-                    {":expires_at": {"N": str(expires_at)}},
+                    {":lease": lease_value(now, expires_at)},
                 )
                 return Acquired(holder, self.prefix, expires_at)
             except ConditionFailed as failure:
@@ -198,8 +215,8 @@ class LeaseSemaphore:
         for index, expired_holder in enumerate(expired):
             names[f"#e{index}"] = expired_holder
             removals.append(f"#holders.#e{index}")
-            conditions.append(f"#holders.#e{index} <= :now")
-        update = "SET #holders.#holder = :expires_at"
+            conditions.append(f"#holders.#e{index}.#expires <= :now")
+        update = "SET #holders.#holder = :lease"
         if removals:
             update += " REMOVE " + ", ".join(removals)
         self._write(
@@ -207,7 +224,7 @@ class LeaseSemaphore:
             " AND ".join(conditions),
             names,
             {
-                ":expires_at": {"N": str(expires_at)},
+                ":lease": lease_value(now, expires_at),
                 ":cap": {"N": str(cap)},
                 ":size": {"N": str(size)},
                 ":now": {"N": str(now)},
@@ -222,7 +239,7 @@ class LeaseSemaphore:
             "update_item",
             Key=self._key,
             UpdateExpression="SET #cap = if_not_exists(#cap, :cap), #holders = if_not_exists(#holders, :empty)",
-            ExpressionAttributeNames=_NAMES,
+            ExpressionAttributeNames={"#holders": "holders", "#cap": "cap"},
             ExpressionAttributeValues={":cap": {"N": str(self.initial_cap)}, ":empty": {"M": {}}},
         )
 
@@ -243,7 +260,7 @@ class LeaseSemaphore:
         expires_at = self.now() + self.ttl_seconds
         try:
             self._write(
-                "SET #holders.#holder = :expires_at",
+                "SET #holders.#holder.#expires = :expires_at",
                 "attribute_exists(#holders.#holder)",
                 {"#holder": holder},
                 {":expires_at": {"N": str(expires_at)}},
@@ -267,7 +284,7 @@ class LeaseSemaphore:
             try:
                 self._write(
                     "REMOVE #holders.#holder",
-                    "#holders.#holder <= :now",
+                    "#holders.#holder.#expires <= :now",
                     {"#holder": holder},
                     {":now": {"N": str(now)}},
                 )
@@ -285,7 +302,7 @@ class LeaseSemaphore:
             "update_item",
             Key=self._key,
             UpdateExpression="SET #cap = :cap, #holders = if_not_exists(#holders, :empty)",
-            ExpressionAttributeNames=_NAMES,
+            ExpressionAttributeNames={"#holders": "holders", "#cap": "cap"},
             ExpressionAttributeValues={":cap": {"N": str(cap)}, ":empty": {"M": {}}},
             ReturnValues="ALL_OLD",  # UPDATED_OLD may omit an attribute set to its old value
         )

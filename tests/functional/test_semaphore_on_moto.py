@@ -156,7 +156,8 @@ def test_inspect_shows_the_cap_and_each_holder_with_its_expiry(dynamodb: Any, cl
 
     snapshot = leases.inspect()
 
-    assert (snapshot.cap, snapshot.holders) == (2, {holder: int(clock.now) + 60})
+    assert (snapshot.cap, snapshot.expiries()) == (2, {holder: int(clock.now) + 60})
+    assert snapshot.holders[holder].acquired_at == int(clock.now)
     with pytest.raises(UnknownPrefix):
         semaphore(dynamodb, clock, prefix="never-used").inspect()
 

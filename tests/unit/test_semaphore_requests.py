@@ -33,22 +33,20 @@ def admission_request(holder: str = HOLDER) -> dict[str, Any]:
     return {
         "TableName": TABLE,
         "Key": semaphore_key("analytics"),
-        "UpdateExpression": "SET #holders.#holder = :expires_at",
+        "UpdateExpression": "SET #holders.#holder = :lease",
         "ConditionExpression": (
             "attribute_exists(#holders.#holder) OR (attribute_exists(#holders) AND size(#holders) < #cap)"
         ),
         "ExpressionAttributeNames": {"#holders": "holders", "#cap": "cap", "#holder": holder},
-        "ExpressionAttributeValues": {":expires_at": {"N": str(NOW + 600)}},
+        "ExpressionAttributeValues": {":lease": {"M": {"a": {"N": str(NOW)}, "e": {"N": str(NOW + 600)}}}},
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }
 
 
 def semaphore_item(cap: int, holders: dict[str, int]) -> dict[str, Any]:
-    return {
-        **semaphore_key("analytics"),
-        "cap": {"N": str(cap)},
-        "holders": {"M": {holder: {"N": str(expiry)} for holder, expiry in holders.items()}},
-    }
+    """A semaphore item whose holders expire at the given times (acquired 10 minutes before)."""
+    leases = {h: {"M": {"a": {"N": str(e - 600)}, "e": {"N": str(e)}}} for h, e in holders.items()}
+    return {**semaphore_key("analytics"), "cap": {"N": str(cap)}, "holders": {"M": leases}}
 
 
 def condition_failure(stubber: Stubber, item: dict[str, Any] | None) -> None:
@@ -87,11 +85,17 @@ def test_acquire_reclaims_an_expired_holder_in_the_same_write_that_admits(stubbe
         {
             "TableName": TABLE,
             "Key": semaphore_key("analytics"),
-            "UpdateExpression": "SET #holders.#holder = :expires_at REMOVE #holders.#e0",
-            "ConditionExpression": "#cap = :cap AND size(#holders) = :size AND #holders.#e0 <= :now",
-            "ExpressionAttributeNames": {"#holders": "holders", "#cap": "cap", "#holder": HOLDER, "#e0": "gone"},
+            "UpdateExpression": "SET #holders.#holder = :lease REMOVE #holders.#e0",
+            "ConditionExpression": "#cap = :cap AND size(#holders) = :size AND #holders.#e0.#expires <= :now",
+            "ExpressionAttributeNames": {
+                "#holders": "holders",
+                "#cap": "cap",
+                "#expires": "e",
+                "#holder": HOLDER,
+                "#e0": "gone",
+            },
             "ExpressionAttributeValues": {
-                ":expires_at": {"N": str(NOW + 600)},
+                ":lease": {"M": {"a": {"N": str(NOW)}, "e": {"N": str(NOW + 600)}}},
                 ":cap": {"N": "2"},
                 ":size": {"N": "2"},
                 ":now": {"N": str(NOW)},
