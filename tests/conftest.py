@@ -29,6 +29,7 @@ def fake_aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")  # tests/functional/test_observability.py turns them on
     aws_clients._clients.clear()
     yield
     aws_clients._clients.clear()
@@ -60,6 +61,11 @@ def analytics_app() -> Any:
 @pytest.fixture(scope="session")
 def batch_app() -> Any:
     return load_chalice_app(app_folder("batch_app"))
+
+
+@pytest.fixture(scope="session")
+def lease_app() -> Any:
+    return load_chalice_app(app_folder("lease_app"))
 
 
 @pytest.fixture

@@ -1,0 +1,98 @@
+"""Every lease event is a CloudWatch metric (EMF) with its prefix, and a structured log line."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from chalice.test import Client
+
+from lease_core import LeaseLost, LeaseStoreUnavailable
+from lease_core.settings import invocation_environment
+from lease_ops.chalice_apps import app_folder
+
+
+@pytest.fixture
+def metrics_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED")
+
+
+def emitted(capsys: pytest.CaptureFixture[str]) -> list[tuple[str, dict[str, str]]]:
+    """(metric name, dimensions) of every EMF line printed since the last call."""
+    found = []
+    for line in capsys.readouterr().out.splitlines():
+        if not line.startswith('{"_aws"'):
+            continue
+        blob = json.loads(line)
+        (directive,) = blob["_aws"]["CloudWatchMetrics"]
+        assert directive["Namespace"] == "SharedLeasePlatform"
+        dimensions = {name: blob[name] for name in directive["Dimensions"][0] if name != "service"}
+        found += [(metric["Name"], dimensions) for metric in directive["Metrics"]]
+    return found
+
+
+@pytest.fixture
+def batch(dynamodb: Any, batch_app: Any) -> Client:
+    with Client(batch_app, stage_name="dev", project_dir=str(app_folder("batch_app"))) as client:
+        yield client
+
+
+def test_each_lease_lambda_outcome_is_a_metric_with_the_prefix_dimension(
+    batch: Client, metrics_on: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    for n in range(5):
+        batch.lambda_.invoke("acquire", {"holder": f"run-{n}"})
+    batch.lambda_.invoke("acquire", {"holder": "late"})
+    batch.lambda_.invoke("renew", {"holder": "run-0"})
+    batch.lambda_.invoke("release", {"holder": "run-0"})
+    batch.lambda_.invoke("release", {"holder": "run-0"})
+    with pytest.raises(LeaseLost):
+        batch.lambda_.invoke("renew", {"holder": "run-0"})
+
+    prefix = {"prefix": "batch"}
+    assert emitted(capsys) == [
+        *[("LeaseAcquired", prefix)] * 5,
+        ("LeaseWaited", prefix),
+        ("LeaseRenewed", prefix),
+        ("LeaseReleased", prefix),
+        ("LeaseReleaseNotHeld", prefix),
+        ("LeaseLost", prefix),
+    ]
+
+
+def test_a_store_error_is_counted_with_its_operation(
+    batch: Client, metrics_on: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = json.loads((app_folder("batch_app") / ".chalice" / "config.json").read_text())
+    environment = {**config["stages"]["dev"]["environment_variables"], "LEASE_TABLE_NAME": "missing-table"}
+    environment["AWS_REGION"] = "eu-central-1"
+    capsys.readouterr()
+
+    with invocation_environment(environment), pytest.raises(LeaseStoreUnavailable):
+        batch.lambda_.invoke("acquire", {"holder": "run-1"})
+
+    assert emitted(capsys) == [("LeaseStoreError", {"prefix": "batch", "operation": "acquire"})]
+
+
+def test_reclaims_are_counted_by_reason(
+    dynamodb: Any, lease_app: Any, batch: Client, metrics_on: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    batch.lambda_.invoke("acquire", {"holder": "forced-out"})
+    with Client(lease_app, stage_name="dev", project_dir=str(app_folder("lease_app"))) as platform:
+        capsys.readouterr()
+        platform.http.delete(f"/prefixes/batch/holders/{quote('forced-out', safe='')}")
+
+    assert emitted(capsys) == [("LeaseReclaimed", {"prefix": "batch", "reason": "forced"})]
+
+
+def test_lease_lambdas_log_one_structured_line_per_outcome(batch: Client, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="shared-lease-platform"):
+        batch.lambda_.invoke("acquire", {"holder": "run-1"})
+
+    (record,) = [r for r in caplog.records if r.name == "shared-lease-platform"]
+    assert record.getMessage() == "lease acquired"
+    assert (record.prefix, record.holder, record.operation) == ("batch", "run-1", "acquire")  # type: ignore[attr-defined]
