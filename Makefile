@@ -14,7 +14,7 @@ N ?= 5
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: help install vendor package lint format test lock clean demo bootstrap deploy caps workflows run destroy
+.PHONY: help install vendor package lint format test lock clean demo local bootstrap deploy caps workflows run destroy
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -53,6 +53,9 @@ format: $(STAMP) ## Rewrite the code in ruff's format and apply safe lint fixes
 
 demo: $(STAMP) ## Both workflows end to end on an embedded moto, no AWS account (ARGS="--fail-fraction 0.2 ...")
 	$(OPS) demo $(OVERRIDES) $(ARGS)
+
+local: $(STAMP) ## lease_app's API under `chalice local` on an embedded moto with executions running (PORT=8000)
+	$(OPS) local $(OVERRIDES) --port $(or $(PORT),8000) $(ARGS)
 
 test: lint ## The whole suite: lint, unit tier, functional tier (moto)
 	$(BIN)/pytest $(PYTEST_ARGS)

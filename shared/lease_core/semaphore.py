@@ -39,7 +39,7 @@ MAX_RECLAIMS_PER_WRITE = 40
 # Rounds of read-and-retry after a lost race before answering "wait" (fail closed).
 MAX_ACQUIRE_ROUNDS = 5
 
-_NAMES = {"#holders": "holders", "#cap": "cap", "#expires": "e"}
+_NAMES = {"#holders": "holders", "#cap": "cap", "#expires": "e", "#acquired": "a"}
 # The admission condition. The attribute_exists(#holders) guard changes nothing on
 # DynamoDB (a missing map fails the size comparison anyway) but keeps moto, which
 # raises on size() of a missing attribute, answering a clean condition failure.
@@ -254,6 +254,24 @@ class LeaseSemaphore:
             return Released(held=False)
         return Released(held=True)
 
+    def release_if_acquired_by(self, holder: str, latest: int) -> bool:
+        """Release ``holder`` only if its lease was acquired at or before ``latest`` (epoch seconds).
+
+        Cleanup uses this: a lease acquired later belongs to a newer attempt of the same
+        holder (a redriven execution) and must stay. Returns whether a lease was released.
+        """
+        holder = validate_holder(holder)
+        try:
+            self._write(
+                "REMOVE #holders.#holder",
+                "#holders.#holder.#acquired <= :latest",
+                {"#holder": holder},
+                {":latest": {"N": str(int(latest))}},
+            )
+        except ConditionFailed:
+            return False
+        return True
+
     def renew(self, holder: str) -> Renewed:
         """Push the holder's expiry to now + TTL; ``LeaseLost`` if it no longer holds."""
         holder = validate_holder(holder)
@@ -274,13 +292,17 @@ class LeaseSemaphore:
 
     def reclaim_expired(self) -> list[str]:
         """Remove every holder whose lease has expired; a holder renewed meanwhile stays."""
+        try:
+            snapshot = self.inspect()
+        except UnknownPrefix:
+            return []
+        return self.reclaim(snapshot.expired(self.now()))
+
+    def reclaim(self, holders: list[str]) -> list[str]:
+        """Remove each of ``holders`` that is still expired now; returns those removed."""
         now = self.now()
         reclaimed: list[str] = []
-        try:
-            expired = self.inspect().expired(now)
-        except UnknownPrefix:
-            return reclaimed
-        for holder in expired:
+        for holder in holders:
             try:
                 self._write(
                     "REMOVE #holders.#holder",
@@ -289,23 +311,31 @@ class LeaseSemaphore:
                     {":now": {"N": str(now)}},
                 )
             except ConditionFailed:
-                continue  # renewed or released since the read
+                continue  # renewed or released since it was seen
             reclaimed.append(holder)
         return reclaimed
 
     # -- cap and inspection ---------------------------------------------------------
 
-    def set_cap(self, cap: int) -> CapChange:
-        """Change the cap live. Lowering it below the holder count admits nobody until they drain."""
+    def set_cap(self, cap: int, *, create: bool = True) -> CapChange:
+        """Change the cap live. Lowering it below the holder count admits nobody until they drain.
+
+        With ``create=False`` a prefix that has no semaphore yet is ``UnknownPrefix`` instead of created.
+        """
         cap = validate_cap(cap)
-        response = self.table.call(
-            "update_item",
-            Key=self._key,
-            UpdateExpression="SET #cap = :cap, #holders = if_not_exists(#holders, :empty)",
-            ExpressionAttributeNames={"#holders": "holders", "#cap": "cap"},
-            ExpressionAttributeValues={":cap": {"N": str(cap)}, ":empty": {"M": {}}},
-            ReturnValues="ALL_OLD",  # UPDATED_OLD may omit an attribute set to its old value
-        )
+        request: dict[str, Any] = {
+            "Key": self._key,
+            "UpdateExpression": "SET #cap = :cap, #holders = if_not_exists(#holders, :empty)",
+            "ExpressionAttributeNames": {"#holders": "holders", "#cap": "cap"},
+            "ExpressionAttributeValues": {":cap": {"N": str(cap)}, ":empty": {"M": {}}},
+            "ReturnValues": "ALL_OLD",  # UPDATED_OLD may omit an attribute set to its old value
+        }
+        if not create:
+            request["ConditionExpression"] = "attribute_exists(#cap)"
+        try:
+            response = self.table.call("update_item", **request)
+        except ConditionFailed:
+            raise UnknownPrefix(f"prefix {self.prefix!r} has no semaphore in table {self.table.name!r}") from None
         old = response.get("Attributes", {}).get("cap")
         return CapChange(self.prefix, None if old is None else int(old["N"]), cap)
 

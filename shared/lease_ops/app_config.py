@@ -19,6 +19,7 @@ from lease_ops.errors import PlatformConfigError
 from lease_ops.platform_config import PlatformConfig, WorkloadConfig
 
 LEASE_FUNCTIONS = ("acquire", "release", "renew")
+PLATFORM_FUNCTIONS = ("reclaim", "sweeper")  # plus the API handler, named <app>-<stage>
 TEMPLATE_STAGE = "dev"
 
 
@@ -111,18 +112,59 @@ def sync_workload_app(platform: PlatformConfig, workload: WorkloadConfig, *, par
     return written
 
 
-def sync_platform_app(platform: PlatformConfig) -> list[str]:
-    """The platform app reads every prefix of the table; it only needs the table's name per stage."""
+def platform_policy(*, partition: str, region: str, table: str, app_name: str, stage: str) -> dict[str, Any]:
+    """The platform app reads and cleans every prefix, and asks Step Functions about executions."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "EveryPrefixOfTheLeaseTable",
+                "Effect": "Allow",
+                "Action": ["dynamodb:GetItem", "dynamodb:Scan", "dynamodb:UpdateItem"],
+                "Resource": f"arn:{partition}:dynamodb:{region}:*:table/{table}",
+            },
+            {
+                "Sid": "IsTheExecutionStillRunning",
+                "Effect": "Allow",
+                "Action": ["states:DescribeExecution"],
+                "Resource": f"arn:{partition}:states:{region}:*:execution:*:*",
+            },
+            _logs_statement(
+                partition,
+                region,
+                [f"{app_name}-{stage}", *(f"{app_name}-{stage}-{name}" for name in PLATFORM_FUNCTIONS)],
+            ),
+        ],
+    }
+
+
+def sync_platform_app(platform: PlatformConfig, *, partition: str) -> list[str]:
+    """The platform app's stage: the table, the reconciler's age threshold and its policy file."""
     app_dir = platform.app_dir(platform.platform_app)
-    path = app_dir / ".chalice" / "config.json"
-    config = json.loads(path.read_text())
+    chalice_dir = app_dir / ".chalice"
+    config = json.loads((chalice_dir / "config.json").read_text())
     stage = _stage_of(config, platform.stage, app_dir)
-    stage.setdefault("environment_variables", {})["LEASE_TABLE_NAME"] = platform.table
-    return [str(path.relative_to(app_dir.parent))] if _write_json_if_changed(path, config) else []
+    stage["autogen_policy"] = False
+    stage["iam_policy_file"] = f"policy-{platform.stage}.json"
+    environment = stage.setdefault("environment_variables", {})
+    environment["LEASE_TABLE_NAME"] = platform.table
+    environment.setdefault("RECONCILE_MIN_AGE_SECONDS", "0")
+    policy = platform_policy(
+        partition=partition,
+        region=platform.region,
+        table=platform.table,
+        app_name=config["app_name"],
+        stage=platform.stage,
+    )
+    written = []
+    for path, document in {chalice_dir / "config.json": config, chalice_dir / stage["iam_policy_file"]: policy}.items():
+        if _write_json_if_changed(path, document):
+            written.append(str(path.relative_to(app_dir.parent)))
+    return written
 
 
 def sync_all_apps(platform: PlatformConfig, *, partition: str) -> list[str]:
-    written = sync_platform_app(platform)
+    written = sync_platform_app(platform, partition=partition)
     for workload in platform.workloads.values():
         written += sync_workload_app(platform, workload, partition=partition)
     return written

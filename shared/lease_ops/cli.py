@@ -130,6 +130,14 @@ def cmd_demo(arguments: argparse.Namespace, config: PlatformConfig, console: Con
     )
 
 
+def cmd_local(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
+    from lease_ops.local_api import serve_local
+
+    for name, _ in arguments.executions:
+        config.workload(name)
+    serve_local(config, console, port=arguments.port, running=dict(arguments.executions))
+
+
 def cmd_destroy(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
     from lease_ops.destroy import destroy
 
@@ -247,6 +255,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--seed", type=int, default=1, help="seed of inputs, timings and injected failures (default 1)")
     demo.add_argument("--out", type=Path, default=Path("out/demo"), help="report folder (default: out/demo)")
+    local = command(
+        "local", cmd_local, "Serve lease_app's API with `chalice local` on an embedded moto, leases running."
+    )
+    local.add_argument("--port", type=_positive, default=8000, help="port of chalice local (default 8000)")
+    local.add_argument(
+        "--executions",
+        type=_workload_count,
+        action="append",
+        default=[],
+        metavar="WORKLOAD=N",
+        help="executions kept running (repeatable; default analytics=18, batch=7)",
+    )
     destroy = command("destroy", cmd_destroy, "Remove state machines, roles and apps; the table only if asked.")
     destroy.add_argument("--destroy-table", action="store_true", help="also delete the table and every lease in it")
     destroy.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")

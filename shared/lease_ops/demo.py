@@ -10,7 +10,6 @@ Chalice apps' handlers, with waits time-scaled.
 from __future__ import annotations
 
 import contextlib
-import json
 import random
 import time
 from dataclasses import dataclass, field
@@ -22,18 +21,14 @@ from rich.live import Live
 from rich.table import Table
 
 from lease_core import LeaseSemaphore, UnknownPrefix
-from lease_ops.aws_target import AwsTarget
-from lease_ops.caps import apply_configured_caps
 from lease_ops.demo_monitor import DemoMonitor
 from lease_ops.demo_process import ProcessObserver
 from lease_ops.demo_report import WorkflowRun, plot_timeline, problems_of, workflow_summary, write_report
-from lease_ops.embedded_aws import embedded_aws
+from lease_ops.embedded_platform import embedded_platform
 from lease_ops.errors import OperatorError
-from lease_ops.local_runner import ChaliceLambdaDispatcher, LocalRunner, RunningExecution, ScaledTimer
+from lease_ops.local_runner import LocalRunner, RunningExecution, ScaledTimer
 from lease_ops.platform_config import PlatformConfig, WorkloadConfig
 from lease_ops.samples import sample_input
-from lease_ops.table import plan_lease_table
-from lease_ops.workflows import WorkflowProvisioner
 
 DEFAULT_EXECUTIONS = {"analytics": 60, "batch": 20}
 FALLBACK_EXECUTIONS = 20
@@ -114,24 +109,6 @@ def _summary_table(report: dict[str, Any]) -> Table:
     return table
 
 
-def _provision(target: AwsTarget, config: PlatformConfig, console: Console) -> dict[str, dict[str, Any]]:
-    """Table, caps, roles and state machines on the embedded server; returns each workload's deployed definition."""
-    quiet = Console(quiet=True)  # the plans' detail is noise in the demo
-    plan_lease_table(target.client("dynamodb"), config.table, platform=config.platform).execute(quiet, dry_run=False)
-    apply_configured_caps(target, config, console)
-    definitions = {}
-    sfn = target.client("stepfunctions")
-    for workload in config.workloads.values():
-        provisioner = WorkflowProvisioner(target, config, workload)
-        provisioner.plan().execute(quiet, dry_run=False)
-        described = sfn.describe_state_machine(stateMachineArn=provisioner.state_machine_arn)
-        definitions[workload.name] = json.loads(described["definition"])
-        console.print(
-            f"state machine {provisioner.state_machine_name}: {len(definitions[workload.name]['States'])} states"
-        )
-    return definitions
-
-
 def run_demo(config: PlatformConfig, options: DemoOptions, console: Console) -> dict[str, Any]:
     """Run the demo; returns the report. Raises ``DemoFailed`` when a guarantee did not hold."""
     if not 0.0 <= options.fail_fraction <= 1.0:
@@ -140,10 +117,8 @@ def run_demo(config: PlatformConfig, options: DemoOptions, console: Console) -> 
         raise OperatorError(f"--time-scale must be positive, got {options.time_scale}")
     rng = random.Random(options.seed)
     workloads = list(config.workloads.values())
-    with embedded_aws(config.region) as endpoint:
-        console.print(f"embedded AWS (moto) on {endpoint}: DynamoDB, IAM and Step Functions")
-        target = AwsTarget(config.region, endpoint)
-        definitions = _provision(target, config, console)
+    with embedded_platform(config, console) as platform:
+        target, definitions, machines = platform.target, platform.definitions, platform.state_machine_arns
         dynamodb = target.client("dynamodb")
         caps = {w.prefix: LeaseSemaphore(dynamodb, config.table, w.prefix).inspect().cap for w in workloads}
 
@@ -154,7 +129,6 @@ def run_demo(config: PlatformConfig, options: DemoOptions, console: Console) -> 
             ]
             for w in workloads
         }
-        machines = {w.name: target.arn("states", f"stateMachine:{config.state_machine_name(w)}") for w in workloads}
         arns = {
             w.name: [
                 f"{machines[w.name].replace(':stateMachine:', ':execution:')}:{name}" for name in executions[w.name]
@@ -168,12 +142,7 @@ def run_demo(config: PlatformConfig, options: DemoOptions, console: Console) -> 
             failing,
             seed=options.seed,
         )
-        dispatcher = ChaliceLambdaDispatcher(
-            config.stage,
-            {"AWS_REGION": config.region, "AWS_DEFAULT_REGION": config.region, "AWS_ENDPOINT_URL": endpoint},
-        )
-        for workload in workloads:
-            dispatcher.add_app(workload.app_dir, environment={"LEASE_TABLE_NAME": config.table})
+        dispatcher = platform.dispatcher()
         dispatcher.add_interceptor(observer)
         monitor = DemoMonitor(
             {config.state_machine_name(w): w.prefix for w in workloads}, dynamodb, config.table, timer

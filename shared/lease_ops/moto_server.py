@@ -42,6 +42,40 @@ class _OneRequestAtATime:
             return list(self._application(environ, start_response))
 
 
+def _accept_chalice_rest_apis() -> None:
+    """Let moto import the REST API document ``chalice deploy`` sends, as API Gateway does.
+
+    moto 5.2.5 imports only OpenAPI 3 documents and requires ``info.description``; chalice writes
+    Swagger 2.0 without a description, which API Gateway accepts. The parts moto reads (paths,
+    methods, responses, ``x-amazon-apigateway-integration``) are the same in both, so the document
+    is relabelled and given an empty description before moto sees it.
+    """
+    from moto.apigateway.models import APIGatewayBackend
+
+    if getattr(APIGatewayBackend, "accepts_chalice_rest_apis", False):
+        return
+
+    def as_openapi3(api_doc: dict[str, Any]) -> dict[str, Any]:
+        document = dict(api_doc)
+        if "swagger" in document:
+            document.pop("swagger")
+            document["openapi"] = "3.0.1"
+        document["info"] = {"description": "", **document.get("info", {})}
+        return document
+
+    import_rest_api, put_rest_api = APIGatewayBackend.import_rest_api, APIGatewayBackend.put_rest_api
+
+    def import_chalice_document(self: Any, api_doc: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        return import_rest_api(self, as_openapi3(api_doc), *args, **kwargs)
+
+    def put_chalice_document(self: Any, function_id: str, api_doc: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        return put_rest_api(self, function_id, as_openapi3(api_doc), *args, **kwargs)
+
+    APIGatewayBackend.import_rest_api = import_chalice_document  # type: ignore[method-assign]
+    APIGatewayBackend.put_rest_api = put_chalice_document  # type: ignore[method-assign]
+    APIGatewayBackend.accepts_chalice_rest_apis = True  # type: ignore[attr-defined]
+
+
 class AtomicMotoServer(ThreadedMotoServer):
     """A ThreadedMotoServer on 127.0.0.1 (free port by default) with atomic requests."""
 
@@ -50,6 +84,7 @@ class AtomicMotoServer(ThreadedMotoServer):
 
     def _server_entry(self) -> None:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log line per request
+        _accept_chalice_rest_apis()
         application = _OneRequestAtATime(DomainDispatcherApplication(create_backend_app))
         self._server = make_server(
             self._ip_address, self._port, application, threaded=True, request_handler=MotoRequestHandler

@@ -22,7 +22,8 @@ TABLE = "regional-concurrency-leases"
 
 @pytest.fixture
 def aws(moto_endpoint: str) -> dict[str, Any]:
-    return {s: boto3.client(s, region_name=REGION) for s in ("dynamodb", "iam", "lambda", "stepfunctions")}
+    services = ("apigateway", "dynamodb", "events", "iam", "lambda", "stepfunctions")
+    return {s: boto3.client(s, region_name=REGION) for s in services}
 
 
 def finish_executions(status_of: dict[str, str], stop: threading.Event) -> None:
@@ -61,6 +62,15 @@ def test_the_whole_sequence_provisions_runs_and_removes_everything(
         for app in ("analytics", "batch")
         for f in ("acquire", "release", "renew", "process")
     } <= functions
+    assert {
+        "shared-lease-platform-dev",
+        "shared-lease-platform-dev-reclaim",
+        "shared-lease-platform-dev-sweeper",
+    } <= functions
+    rules = {rule["Name"]: rule for rule in aws["events"].list_rules()["Rules"]}
+    assert json.loads(rules["shared-lease-platform-dev-reclaim-event"]["EventPattern"])["source"] == ["aws.states"]
+    assert rules["shared-lease-platform-dev-sweeper-event"]["ScheduleExpression"] == "rate(1 minute)"
+    assert [api["name"] for api in aws["apigateway"].get_rest_apis()["items"]] == ["shared-lease-platform"]
     deployed = json.loads((project.parent / "analytics_app/.chalice/deployed/dev.json").read_text())
     assert {r["name"] for r in deployed["resources"] if r["resource_type"] == "lambda_function"} >= {
         "acquire",
@@ -79,6 +89,8 @@ def test_the_whole_sequence_provisions_runs_and_removes_everything(
     assert aws["stepfunctions"].list_state_machines()["stateMachines"] == []
     assert aws["lambda"].list_functions()["Functions"] == []
     assert [r["RoleName"] for r in aws["iam"].list_roles()["Roles"]] == []
+    assert aws["events"].list_rules()["Rules"] == []
+    assert aws["apigateway"].get_rest_apis()["items"] == []
     assert dynamodb.list_tables()["TableNames"] == [TABLE]
 
     gone = run_ops(capsys, project, "destroy", "--destroy-table")

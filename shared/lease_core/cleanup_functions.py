@@ -1,0 +1,96 @@
+"""The platform app's cleanup Lambdas: reclaim on execution failure, and the sweeper every minute."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from chalice import Blueprint, Rate
+
+from lease_core import observability
+from lease_core.aws_clients import client_for
+from lease_core.errors import InvalidLeaseRequest
+from lease_core.lease_table import LeaseTable
+from lease_core.observability import logger, record_metric
+from lease_core.platform_settings import PlatformSettings
+from lease_core.reconciler import Reconciler
+from lease_core.settings import current_environment
+
+lease_cleanup = Blueprint(__name__)
+
+FAILED_STATUSES = ["FAILED", "TIMED_OUT", "ABORTED"]
+EXECUTION_ENDED = {
+    "source": ["aws.states"],
+    "detail-type": ["Step Functions Execution Status Change"],
+    "detail": {"status": FAILED_STATUSES},
+}
+
+
+def _settings() -> tuple[PlatformSettings, dict[str, str]]:
+    environment = dict(current_environment())
+    return PlatformSettings.from_environment(environment), environment
+
+
+def _stopped_at(event: Any) -> int:
+    """When the execution stopped (epoch seconds): detail.stopDate (ms), else the event's time, else now."""
+    stop_date = event.detail.get("stopDate")
+    if isinstance(stop_date, int | float) and not isinstance(stop_date, bool):
+        return int(stop_date // 1000)
+    try:
+        return int(datetime.datetime.fromisoformat(str(event.time).replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        return int(datetime.datetime.now(datetime.UTC).timestamp())
+
+
+@lease_cleanup.on_cw_event(EXECUTION_ENDED, name="reclaim")
+def reclaim(event: Any) -> dict[str, Any]:
+    """Release every lease of an execution that FAILED, TIMED_OUT or was ABORTED, in every prefix."""
+    execution_arn = event.detail.get("executionArn") if isinstance(event.detail, dict) else None
+    status = event.detail.get("status") if isinstance(event.detail, dict) else None
+    if not isinstance(execution_arn, str) or not execution_arn or status not in FAILED_STATUSES:
+        # Not retried: EventBridge would deliver the same malformed event again.
+        logger.error("ignored an event that is not a failed execution", extra={"event": event.to_dict()})
+        return {"released": []}
+    settings, environment = _settings()
+    table = LeaseTable(client_for("dynamodb", environment), settings.table_name)
+    released = table.release_execution(execution_arn, stopped_at=_stopped_at(event))
+    for item in released:
+        record_metric(observability.RECLAIMED, prefix=item.prefix, reason="execution_failed")
+        logger.info("lease reclaimed", extra={"prefix": item.prefix, "holder": item.holder, "status": status})
+    return {"released": [{"prefix": item.prefix, "holder": item.holder} for item in released]}
+
+
+def _account_of(event: Any) -> str | None:
+    arn = getattr(getattr(event, "context", None), "invoked_function_arn", "") or ""
+    parts = arn.split(":")
+    return parts[4] if len(parts) > 4 and parts[4].isdigit() else None
+
+
+@lease_cleanup.schedule(Rate(1, unit=Rate.MINUTES), name="sweeper")
+def sweeper(event: Any) -> dict[str, Any]:
+    """Reclaim expired leases, and leases of executions that are no longer running."""
+    try:
+        settings, environment = _settings()
+    except InvalidLeaseRequest as exc:
+        logger.error("sweeper misconfigured", extra={"reason": str(exc)})
+        raise
+    region = environment.get("AWS_REGION") or environment.get("AWS_DEFAULT_REGION") or ""
+    reconciler = Reconciler(
+        LeaseTable(client_for("dynamodb", environment), settings.table_name),
+        client_for("stepfunctions", environment),
+        region=region,
+        account_id=_account_of(event),
+        min_age_seconds=settings.reconcile_min_age_seconds,
+    )
+    report = reconciler.sweep()
+    for reason, items in (("expired", report.expired), ("execution_ended", report.execution_ended)):
+        for item in items:
+            record_metric(observability.RECLAIMED, prefix=item.prefix, reason=reason)
+            logger.info("lease reclaimed", extra={"prefix": item.prefix, "holder": item.holder, "reason": reason})
+    if report.not_judged:
+        logger.warning("holders whose execution could not be checked", extra={"holders": report.not_judged[:20]})
+    return {
+        "expired": len(report.expired),
+        "execution_ended": len(report.execution_ended),
+        "not_judged": len(report.not_judged),
+    }

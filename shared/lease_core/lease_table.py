@@ -1,0 +1,72 @@
+"""Every prefix of the shared table at once: what the platform app lists, reclaims and sweeps.
+
+Each prefix's state is its one semaphore item, so the whole table's leases are
+a Scan for ``sk = "semaphore"`` (one small item per workload). Removing a
+holder always goes through the prefix's ``LeaseSemaphore``, with the same
+conditional writes as everywhere else.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from lease_core.semaphore import SEMAPHORE_SORT_KEY, LeaseSemaphore, LeaseSnapshot, snapshot_from_item
+from lease_core.store import DynamoTable, plain_item
+from lease_core.validation import validate_table_name
+
+
+@dataclass(frozen=True)
+class ReleasedHolder:
+    prefix: str
+    holder: str
+
+
+def belongs_to_execution(holder: str, execution_arn: str) -> bool:
+    """A holder of an execution: its ARN itself, or the ARN followed by ``/`` (a Map iteration)."""
+    return holder == execution_arn or holder.startswith(execution_arn + "/")
+
+
+class LeaseTable:
+    def __init__(self, client: Any, table_name: str, *, clock: Callable[[], float] = time.time) -> None:
+        self.client = client
+        self.table = DynamoTable(client, validate_table_name(table_name))
+        self.clock = clock
+
+    def semaphore(self, prefix: str) -> LeaseSemaphore:
+        return LeaseSemaphore(self.client, self.table.name, prefix, clock=self.clock)
+
+    def snapshots(self) -> list[LeaseSnapshot]:
+        """Every prefix's cap and holders, sorted by prefix (a strongly consistent Scan)."""
+        snapshots = []
+        request: dict[str, Any] = {
+            "FilterExpression": "#sk = :semaphore",
+            "ExpressionAttributeNames": {"#sk": "sk"},
+            "ExpressionAttributeValues": {":semaphore": {"S": SEMAPHORE_SORT_KEY}},
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self.table.call("scan", **request)
+            for raw in page.get("Items", []):
+                item = plain_item(raw)
+                if item and "cap" in item and "holders" in item:
+                    snapshots.append(snapshot_from_item(str(item["pk"]).split("#", 1)[0], item))
+            if "LastEvaluatedKey" not in page:
+                return sorted(snapshots, key=lambda snapshot: snapshot.prefix)
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def release_execution(self, execution_arn: str, *, stopped_at: int) -> list[ReleasedHolder]:
+        """Release every holder of the execution, in every prefix, whose lease it took before it stopped.
+
+        A lease acquired after ``stopped_at`` is left to the sweeper: it is either a late acquire of
+        this dead execution (the sweeper sees it is not running) or a redriven attempt (running).
+        """
+        released = []
+        for snapshot in self.snapshots():
+            semaphore = self.semaphore(snapshot.prefix)
+            for holder in snapshot.holders:
+                if belongs_to_execution(holder, execution_arn) and semaphore.release_if_acquired_by(holder, stopped_at):
+                    released.append(ReleasedHolder(snapshot.prefix, holder))
+        return released
