@@ -103,7 +103,7 @@ def describe_prefix(prefix: str) -> dict[str, Any]:
         }
         for holder, lease in sorted(snapshot.holders.items(), key=lambda item: item[1].acquired_at)
     ]
-    return {**summary(snapshot, now), "holders": holders}
+    return {**summary(snapshot, now), "task_seconds": snapshot.task_seconds, "holders": holders}
 
 
 @lease_admin.route("/prefixes/{prefix}/cap", methods=["PUT"], authorizer=iam, content_types=["application/json"])

@@ -10,6 +10,7 @@ from chalice import Blueprint, Rate
 from lease_core import observability
 from lease_core.aws_clients import client_for
 from lease_core.errors import InvalidLeaseRequest
+from lease_core.execution_cleanup import Settled, settle_execution
 from lease_core.lease_table import LeaseTable
 from lease_core.observability import logger, record_metric
 from lease_core.platform_settings import PlatformSettings
@@ -50,14 +51,28 @@ def reclaim(event: Any) -> dict[str, Any]:
     if not isinstance(execution_arn, str) or not execution_arn or status not in FAILED_STATUSES:
         # Not retried: EventBridge would deliver the same malformed event again.
         logger.error("ignored an event that is not a failed execution", extra={"event": event.to_dict()})
-        return {"released": []}
+        return {"released": [], "deferred": []}
     settings, environment = _settings()
     table = LeaseTable(client_for("dynamodb", environment), settings.table_name)
-    released = table.release_execution(execution_arn, stopped_at=_stopped_at(event))
-    for item in released:
-        record_metric(observability.RECLAIMED, prefix=item.prefix, reason="execution_failed")
-        logger.info("lease reclaimed", extra={"prefix": item.prefix, "holder": item.holder, "status": status})
-    return {"released": [{"prefix": item.prefix, "holder": item.holder} for item in released]}
+    settled = settle_execution(table, execution_arn, status=status, stopped_at=_stopped_at(event))
+    _report_settled(settled, reason=f"execution_{status.lower()}")
+    return {
+        "released": [{"prefix": s.prefix, "holder": s.holder} for s in settled if s.action == "released"],
+        "deferred": [
+            {"prefix": s.prefix, "holder": s.holder, "until": s.until} for s in settled if s.action == "deferred"
+        ],
+    }
+
+
+def _report_settled(settled: list[Settled], *, reason: str) -> None:
+    for item in settled:
+        context = {"prefix": item.prefix, "holder": item.holder, "reason": reason}
+        if item.action == "released":
+            record_metric(observability.RECLAIMED, prefix=item.prefix, reason=reason)
+            logger.info("lease reclaimed", extra=context)
+        else:
+            # A task of the stopped execution may still be running: the sweeper reclaims the lease at "until".
+            logger.info("lease reclaim deferred", extra={**context, "until": item.until})
 
 
 def _account_of(event: Any) -> str | None:
@@ -83,14 +98,15 @@ def sweeper(event: Any) -> dict[str, Any]:
         min_age_seconds=settings.reconcile_min_age_seconds,
     )
     report = reconciler.sweep()
-    for reason, items in (("expired", report.expired), ("execution_ended", report.execution_ended)):
-        for item in items:
-            record_metric(observability.RECLAIMED, prefix=item.prefix, reason=reason)
-            logger.info("lease reclaimed", extra={"prefix": item.prefix, "holder": item.holder, "reason": reason})
+    for item in report.expired:
+        record_metric(observability.RECLAIMED, prefix=item.prefix, reason="expired")
+        logger.info("lease reclaimed", extra={"prefix": item.prefix, "holder": item.holder, "reason": "expired"})
+    _report_settled(report.execution_ended, reason="execution_ended")
     if report.not_judged:
         logger.warning("holders whose execution could not be checked", extra={"holders": report.not_judged[:20]})
     return {
         "expired": len(report.expired),
-        "execution_ended": len(report.execution_ended),
+        "execution_ended": sum(item.action == "released" for item in report.execution_ended),
+        "deferred": sum(item.action == "deferred" for item in report.execution_ended),
         "not_judged": len(report.not_judged),
     }

@@ -56,17 +56,3 @@ class LeaseTable:
             if "LastEvaluatedKey" not in page:
                 return sorted(snapshots, key=lambda snapshot: snapshot.prefix)
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-    def release_execution(self, execution_arn: str, *, stopped_at: int) -> list[ReleasedHolder]:
-        """Release every holder of the execution, in every prefix, whose lease it took before it stopped.
-
-        A lease acquired after ``stopped_at`` is left to the sweeper: it is either a late acquire of
-        this dead execution (the sweeper sees it is not running) or a redriven attempt (running).
-        """
-        released = []
-        for snapshot in self.snapshots():
-            semaphore = self.semaphore(snapshot.prefix)
-            for holder in snapshot.holders:
-                if belongs_to_execution(holder, execution_arn) and semaphore.release_if_acquired_by(holder, stopped_at):
-                    released.append(ReleasedHolder(snapshot.prefix, holder))
-        return released

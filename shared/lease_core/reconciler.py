@@ -1,41 +1,56 @@
-"""The sweeper: reclaim expired holders, and holders whose Step Functions execution is no longer running.
+"""The sweeper: reclaim expired holders, and settle holders whose Step Functions execution stopped.
 
-The failure event of an execution releases its holders right away, but an
-acquire that was already in flight can land after that; expiry would only
-catch it after its TTL. Each sweep therefore asks Step Functions about every
-holder that is an execution ARN of this account and region, older than
-``min_age_seconds``, and releases it unless the execution is RUNNING. Holders
-it cannot judge (another account or region, an Express execution, an answer
-other than a status) are left alone and logged. A release only removes the lease
-that was judged: a newer lease of the same holder (a redriven execution) stays.
+The failure event of an execution settles its leases right away, but an acquire
+that was already in flight can land after that; expiry would only catch it
+after its TTL. Each sweep therefore asks Step Functions about every holder that
+is a Standard execution ARN of this account and region (older than
+``min_age_seconds``) and, unless the execution is RUNNING, settles its lease by
+the rules of ``execution_cleanup``. Holders it cannot judge (another account or
+region, an Express execution, an error from Step Functions) are left alone and
+reported.
 """
 
 from __future__ import annotations
 
+import datetime
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lease_core.execution_cleanup import Settled, settle_lease
 from lease_core.lease_table import LeaseTable, ReleasedHolder
 
 EXECUTION_ARN = re.compile(
     r"(?P<arn>arn:(?P<partition>[a-z-]+):states:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
     r"execution:[^:/]+:[^:/]+)(?:/.*)?"
 )
+GONE = "GONE"  # Step Functions does not know the execution: nothing can be running under it
+
+
+@dataclass(frozen=True)
+class ExecutionState:
+    status: str
+    stopped_at: int | None
 
 
 @dataclass
 class SweepReport:
     expired: list[ReleasedHolder] = field(default_factory=list)
-    execution_ended: list[ReleasedHolder] = field(default_factory=list)
+    execution_ended: list[Settled] = field(default_factory=list)
     not_judged: list[str] = field(default_factory=list)
 
 
 def execution_of(holder: str) -> re.Match[str] | None:
     """The Standard execution ARN a holder id names (``arn`` group), if it names one."""
     return EXECUTION_ARN.fullmatch(holder)
+
+
+def _epoch(value: Any) -> int | None:
+    if isinstance(value, datetime.datetime):
+        return int(value.timestamp())
+    return None
 
 
 class Reconciler:
@@ -50,7 +65,7 @@ class Reconciler:
 
     def sweep(self) -> SweepReport:
         report = SweepReport()
-        status_of: dict[str, str | None] = {}
+        states: dict[str, ExecutionState | None] = {}
         for snapshot in self.table.snapshots():
             semaphore = self.table.semaphore(snapshot.prefix)
             now = semaphore.now()
@@ -61,24 +76,37 @@ class Reconciler:
                 too_young = self.min_age_seconds > 0 and now - lease.acquired_at < self.min_age_seconds
                 if holder in expired or match is None or too_young:
                     continue
-                if match["arn"] not in status_of:
-                    status_of[match["arn"]] = self._status(match)
-                status = status_of[match["arn"]]
-                if status is None:
+                if match["arn"] not in states:
+                    states[match["arn"]] = self._state(match)
+                state = states[match["arn"]]
+                if state is None:
                     report.not_judged.append(holder)
-                elif status != "RUNNING" and semaphore.release_if_acquired_by(holder, lease.acquired_at):
-                    report.execution_ended.append(ReleasedHolder(snapshot.prefix, holder))
+                    continue
+                if state.status == "RUNNING":
+                    continue
+                settled = settle_lease(
+                    semaphore,
+                    snapshot,
+                    holder,
+                    lease,
+                    status=state.status,
+                    stopped_at=state.stopped_at if state.stopped_at is not None else now,
+                    release_late_acquires=True,
+                )
+                if settled is not None:
+                    report.execution_ended.append(settled)
         return report
 
-    def _status(self, match: re.Match[str]) -> str | None:
-        """RUNNING, another status, "GONE" for an execution Step Functions does not know, None if unknowable."""
+    def _state(self, match: re.Match[str]) -> ExecutionState | None:
+        """The execution's status and stop time; GONE if Step Functions does not know it, None if unknowable."""
         if match["region"] != self.region or (self.account_id and match["account"] != self.account_id):
             return None
         try:
-            return str(self.stepfunctions.describe_execution(executionArn=match["arn"])["status"])
+            described = self.stepfunctions.describe_execution(executionArn=match["arn"])
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
-                return "GONE"
+                return ExecutionState(GONE, None)
             return None
         except BotoCoreError:
             return None
+        return ExecutionState(str(described["status"]), _epoch(described.get("stopDate")))

@@ -106,6 +106,9 @@ class LeaseSnapshot:
     prefix: str
     cap: int
     holders: dict[str, HeldLease] = field(default_factory=dict)
+    # How long a task started under a lease of this prefix can still run (the Process step's timeout);
+    # None until a deploy writes it. Cleanup of an aborted execution keeps its leases that long.
+    task_seconds: int | None = None
 
     def expired(self, now: int) -> list[str]:
         return sorted(holder for holder, lease in self.holders.items() if lease.expires_at <= now)
@@ -126,7 +129,13 @@ def snapshot_from_item(prefix: str, item: dict[str, Any]) -> LeaseSnapshot:
         str(holder): HeldLease(acquired_at=int(lease["a"]), expires_at=int(lease["e"]))
         for holder, lease in (item.get("holders") or {}).items()
     }
-    return LeaseSnapshot(prefix=prefix, cap=int(item["cap"]), holders=holders)
+    task_seconds = item.get("task_seconds")
+    return LeaseSnapshot(
+        prefix=prefix,
+        cap=int(item["cap"]),
+        holders=holders,
+        task_seconds=None if task_seconds is None else int(task_seconds),
+    )
 
 
 def lease_value(acquired_at: int, expires_at: int) -> dict[str, Any]:
@@ -272,6 +281,25 @@ class LeaseSemaphore:
             return False
         return True
 
+    def expire_by(self, holder: str, deadline: int, *, acquired_by: int) -> bool:
+        """Bring a lease's expiry forward to ``deadline`` (never later), if it was acquired by ``acquired_by``.
+
+        Cleanup of an aborted execution uses this instead of a release: a task it started may still
+        be running, so the slot stays taken until that task cannot run any more, and the sweeper
+        reclaims it then. Returns whether the expiry changed.
+        """
+        holder = validate_holder(holder)
+        try:
+            self._write(
+                "SET #holders.#holder.#expires = :deadline",
+                "#holders.#holder.#acquired <= :acquired_by AND #holders.#holder.#expires > :deadline",
+                {"#holder": holder},
+                {":deadline": {"N": str(int(deadline))}, ":acquired_by": {"N": str(int(acquired_by))}},
+            )
+        except ConditionFailed:
+            return False
+        return True
+
     def renew(self, holder: str) -> Renewed:
         """Push the holder's expiry to now + TTL; ``LeaseLost`` if it no longer holds."""
         holder = validate_holder(holder)
@@ -338,6 +366,21 @@ class LeaseSemaphore:
             raise UnknownPrefix(f"prefix {self.prefix!r} has no semaphore in table {self.table.name!r}") from None
         old = response.get("Attributes", {}).get("cap")
         return CapChange(self.prefix, None if old is None else int(old["N"]), cap)
+
+    def set_task_seconds(self, seconds: int) -> None:
+        """Record how long a task started under this prefix's lease can run (written at deploy)."""
+        seconds = validate_ttl_seconds(seconds)
+        try:
+            self.table.call(
+                "update_item",
+                Key=self._key,
+                UpdateExpression="SET #task = :seconds",
+                ConditionExpression="attribute_exists(#cap)",
+                ExpressionAttributeNames={"#task": "task_seconds", "#cap": "cap"},
+                ExpressionAttributeValues={":seconds": {"N": str(seconds)}},
+            )
+        except ConditionFailed:
+            raise UnknownPrefix(f"prefix {self.prefix!r} has no semaphore in table {self.table.name!r}") from None
 
     def inspect(self) -> LeaseSnapshot:
         """A strongly consistent read of the cap and the holders; ``UnknownPrefix`` if never used."""

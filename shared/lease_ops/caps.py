@@ -1,5 +1,8 @@
 """Write each workload's configured cap into the table: the only writer of caps besides `set_cap` calls.
 
+With the cap goes ``task_seconds``, the Process step's timeout: how long a task started under one of
+the prefix's leases can run, which the platform app's cleanup of an aborted execution waits for.
+
 The cap a team edits in ``<app>/.chalice/config.json`` (``LEASE_MAX_CONCURRENCY``)
 takes effect when it is deployed; the Lambdas themselves never overwrite it.
 """
@@ -13,6 +16,7 @@ from lease_core.settings import LeaseSettings
 from lease_ops.aws_target import AwsTarget, aws_errors
 from lease_ops.errors import AwsCallFailed, PlatformConfigError
 from lease_ops.platform_config import PlatformConfig, WorkloadConfig
+from lease_ops.workflows import process_timeout_seconds
 
 
 def configured_cap(workload: WorkloadConfig, stage: str) -> int:
@@ -33,6 +37,7 @@ def apply_configured_caps(
     dynamodb = target.client("dynamodb")
     for workload in config.workloads.values():
         cap = configured_cap(workload, config.stage)
+        task_seconds = process_timeout_seconds(workload, config.stage)
         semaphore = LeaseSemaphore(dynamodb, config.table, workload.prefix)
         try:
             with aws_errors(f"setting the cap of {workload.prefix}"):
@@ -44,7 +49,11 @@ def apply_configured_caps(
                     console.print(f"  [yellow]would[/yellow]    {workload.prefix}: cap {current or '(none)'} → {cap}")
                     continue
                 change = semaphore.set_cap(cap)
+                semaphore.set_task_seconds(task_seconds)
         except LeaseError as exc:
             raise AwsCallFailed(f"setting the cap of {workload.prefix} failed: {exc}") from None
         note = "unchanged" if change.old == cap else "set"
-        console.print(f"  [cyan]{note:<8}[/cyan] {workload.prefix}: cap {change.old or '(none)'} → {change.new}")
+        console.print(
+            f"  [cyan]{note:<8}[/cyan] {workload.prefix}: cap {change.old or '(none)'} → {change.new} "
+            f"(its Process steps end within {task_seconds} s)"
+        )

@@ -46,7 +46,9 @@ LAMBDA_SERVICE_ERRORS = [
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
 ]
-TRANSIENT_ERRORS = ["LeaseStoreUnavailable", *LAMBDA_SERVICE_ERRORS]
+# Lease tasks are idempotent, so they also retry a Lambda that died without an answer (Lambda.Unknown:
+# a crash or an out-of-memory after its write); the workload's Process does not.
+TRANSIENT_ERRORS = ["LeaseStoreUnavailable", *LAMBDA_SERVICE_ERRORS, "Lambda.Unknown"]
 NEVER_RETRIED_ERRORS = ["InvalidLeaseRequest", "LeaseLost"]
 
 

@@ -76,9 +76,8 @@ def test_the_reclaim_rule_matches_failed_timed_out_and_aborted_executions_only()
     }
 
 
-@pytest.mark.parametrize("status", ["FAILED", "TIMED_OUT", "ABORTED"])
 def test_a_failed_execution_gives_back_every_lease_it_held_in_every_prefix(
-    client: Any, dynamodb: Any, stepfunctions: Any, state_machine: str, status: str
+    client: Any, dynamodb: Any, stepfunctions: Any, state_machine: str
 ) -> None:
     dead = start(stepfunctions, state_machine, "dead")
     alive = start(stepfunctions, state_machine, "alive")
@@ -88,7 +87,7 @@ def test_a_failed_execution_gives_back_every_lease_it_held_in_every_prefix(
     leases(dynamodb, "batch").acquire(alive)
     leases(dynamodb, "batch").acquire(dead + "-lookalike")
 
-    answer = client.lambda_.invoke("reclaim", status_change(client, dead, status, time.time())).payload
+    answer = client.lambda_.invoke("reclaim", status_change(client, dead, "FAILED", time.time() + 1)).payload
 
     assert sorted((r["prefix"], r["holder"]) for r in answer["released"]) == [
         ("analytics", dead),
@@ -99,6 +98,48 @@ def test_a_failed_execution_gives_back_every_lease_it_held_in_every_prefix(
     assert set(holders_in_table(dynamodb, "batch")) == {alive, dead + "-lookalike"}
 
 
+@pytest.mark.parametrize("status", ["ABORTED", "TIMED_OUT"])
+def test_an_aborted_execution_keeps_its_lease_only_until_a_task_it_started_must_have_ended(
+    client: Any, dynamodb: Any, stepfunctions: Any, state_machine: str, status: str
+) -> None:
+    execution = start(stepfunctions, state_machine, "aborted")
+    batch = leases(dynamodb, "batch")
+    batch.acquire(execution)
+    batch.set_task_seconds(130)
+    stopped = int(time.time()) + 1
+
+    answer = client.lambda_.invoke("reclaim", status_change(client, execution, status, stopped)).payload
+
+    assert answer == {"released": [], "deferred": [{"prefix": "batch", "holder": execution, "until": stopped + 130}]}
+    assert holders_in_table(dynamodb, "batch") == {execution: stopped + 130}
+
+
+def test_an_execution_aborted_longer_ago_than_its_task_timeout_is_released_at_once(
+    client: Any, dynamodb: Any, stepfunctions: Any, state_machine: str
+) -> None:
+    execution = start(stepfunctions, state_machine, "aborted-long-ago")
+    batch = leases(dynamodb, "batch", clock=time.time() - 600)
+    batch.acquire(execution)
+    batch.set_task_seconds(130)
+
+    answer = client.lambda_.invoke("reclaim", status_change(client, execution, "ABORTED", time.time() - 300)).payload
+
+    assert answer["released"] == [{"prefix": "batch", "holder": execution}]
+    assert holders_in_table(dynamodb, "batch") == {}
+
+
+def test_without_a_task_timeout_an_aborted_executions_lease_keeps_its_own_expiry(
+    client: Any, dynamodb: Any, stepfunctions: Any, state_machine: str
+) -> None:
+    execution = start(stepfunctions, state_machine, "aborted")
+    expires = leases(dynamodb, "batch").acquire(execution).expires_at
+
+    answer = client.lambda_.invoke("reclaim", status_change(client, execution, "ABORTED", time.time() + 1)).payload
+
+    assert answer["deferred"] == [{"prefix": "batch", "holder": execution, "until": expires}]
+    assert holders_in_table(dynamodb, "batch") == {execution: expires}
+
+
 def test_a_lease_taken_after_the_execution_stopped_is_left_to_the_sweeper(
     client: Any, dynamodb: Any, stepfunctions: Any, state_machine: str
 ) -> None:
@@ -107,7 +148,7 @@ def test_a_lease_taken_after_the_execution_stopped_is_left_to_the_sweeper(
 
     answer = client.lambda_.invoke("reclaim", status_change(client, execution, "FAILED", time.time() - 120)).payload
 
-    assert answer == {"released": []}
+    assert answer == {"released": [], "deferred": []}
     assert set(holders_in_table(dynamodb, "batch")) == {execution}
 
 
@@ -118,7 +159,7 @@ def test_a_malformed_or_unrelated_event_is_ignored_without_an_error(client: Any,
     leases(dynamodb, "batch").acquire("arn")
     event = client.events.generate_cw_event("aws.states", "Step Functions Execution Status Change", detail, [])
 
-    assert client.lambda_.invoke("reclaim", event).payload == {"released": []}
+    assert client.lambda_.invoke("reclaim", event).payload == {"released": [], "deferred": []}
     assert set(holders_in_table(dynamodb, "batch")) == {"arn"}
 
 
@@ -127,24 +168,28 @@ def sweep(client: Any) -> dict[str, int]:
     return client.lambda_.invoke("sweeper", scheduled).payload
 
 
-def test_the_sweeper_releases_holders_of_executions_that_stopped_and_keeps_running_ones(
+def test_the_sweeper_settles_holders_of_executions_that_stopped_and_keeps_running_ones(
     client: Any, dynamodb: Any, stepfunctions: Any, state_machine: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     running = start(stepfunctions, state_machine, "running")
     aborted = start(stepfunctions, state_machine, "aborted")
-    stepfunctions.stop_execution(executionArn=aborted)
     monkeypatch.setenv("SF_EXECUTION_HISTORY_TYPE", "FAILURE")  # moto then starts executions as FAILED
     failed = start(stepfunctions, state_machine, "failed")
     monkeypatch.delenv("SF_EXECUTION_HISTORY_TYPE")
     never_started = state_machine.replace(":stateMachine:", ":execution:") + ":never-started"
     other_region = running.replace(REGION, "us-east-1")
+    batch = leases(dynamodb, "batch", clock=time.time() - 5)
     for holder in (running, aborted + "/4", failed, never_started, other_region, "not-an-arn"):
-        leases(dynamodb, "batch").acquire(holder)
+        batch.acquire(holder)
+    batch.set_task_seconds(130)
+    stepfunctions.stop_execution(executionArn=aborted)
 
     report = sweep(client)
 
-    assert set(holders_in_table(dynamodb, "batch")) == {running, other_region, "not-an-arn"}
-    assert report == {"expired": 0, "execution_ended": 3, "not_judged": 1}
+    assert report == {"expired": 0, "execution_ended": 2, "deferred": 1, "not_judged": 1}
+    remaining = holders_in_table(dynamodb, "batch")
+    assert set(remaining) == {running, aborted + "/4", other_region, "not-an-arn"}
+    assert remaining[aborted + "/4"] <= time.time() + 131  # its Process may still run for up to 130 s
 
 
 def test_the_sweeper_reclaims_expired_holders_of_every_prefix(client: Any, dynamodb: Any) -> None:
@@ -161,14 +206,15 @@ def test_the_sweeper_reclaims_expired_holders_of_every_prefix(client: Any, dynam
 
 
 def test_a_late_acquire_after_the_failure_event_is_freed_by_the_next_sweep(
-    client: Any, dynamodb: Any, stepfunctions: Any, state_machine: str
+    client: Any, dynamodb: Any, stepfunctions: Any, state_machine: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    execution = start(stepfunctions, state_machine, "aborted-while-acquiring")
+    monkeypatch.setenv("SF_EXECUTION_HISTORY_TYPE", "FAILURE")  # moto then starts executions as FAILED
+    execution = start(stepfunctions, state_machine, "failed-while-acquiring")
+    monkeypatch.delenv("SF_EXECUTION_HISTORY_TYPE")
     batch = leases(dynamodb, "batch")
     batch.acquire(execution)
-    stepfunctions.stop_execution(executionArn=execution)
-    stopped = time.time()
-    client.lambda_.invoke("reclaim", status_change(client, execution, "ABORTED", stopped))
+    stopped = time.time() + 1
+    client.lambda_.invoke("reclaim", status_change(client, execution, "FAILED", stopped))
     assert holders_in_table(dynamodb, "batch") == {}
 
     late = leases(dynamodb, "batch", clock=stopped + 2)  # an acquire that was in flight lands afterwards

@@ -376,3 +376,49 @@ def test_a_top_level_field_it_does_not_run_is_refused() -> None:
     runner = LocalRunner(ScriptedInvoker("x"), timer=FakeTimer())
     with pytest.raises(UnsupportedDefinition, match="top-level field 'TimeoutSeconds'"):
         runner.run(MACHINE, {"StartAt": "S", "TimeoutSeconds": 5, "States": {"S": {"Type": "Succeed"}}}, {})
+
+
+# -- abort -----------------------------------------------------------------------------------------
+
+
+def test_an_aborted_execution_stops_in_its_wait_and_runs_no_further_state() -> None:
+    import time
+
+    from lease_ops.local_runner import ScaledTimer
+
+    invoker = ScriptedInvoker("never")
+    states = {"Pause": {"Type": "Wait", "Seconds": 30, "Next": "Work"}, "Work": task()}
+    runner = LocalRunner(invoker, timer=ScaledTimer(1.0))
+    running = runner.start(MACHINE, {"StartAt": "Pause", "States": states}, {}, name="stop-me")
+    time.sleep(0.1)
+
+    running.abort()
+    result = running.wait(timeout=5)
+
+    assert result.status == "ABORTED"
+    assert invoker.calls == []
+    assert result.history[-1].type == "ExecutionAborted"
+
+
+def test_an_execution_aborted_during_a_task_drops_its_result() -> None:
+    import threading
+
+    started, release = threading.Event(), threading.Event()
+
+    def slow(_: Any) -> str:
+        started.set()
+        release.wait(5)
+        return "late"
+
+    states = {"Work": task(End=None, Next="After"), "After": {"Type": "Pass", "End": True}}
+    del states["Work"]["End"]
+    runner = LocalRunner(ScriptedInvoker(slow), timer=FakeTimer())
+    running = runner.start(MACHINE, {"StartAt": "Work", "States": states}, {}, name="stop-me")
+    started.wait(5)
+
+    running.abort()
+    release.set()
+    result = running.wait(timeout=5)
+
+    assert result.status == "ABORTED"
+    assert result.entered("After") == []

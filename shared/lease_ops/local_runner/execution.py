@@ -54,7 +54,7 @@ Listener = Callable[[HistoryEvent], None]
 class ExecutionResult:
     arn: str
     name: str
-    status: str  # SUCCEEDED or FAILED
+    status: str  # SUCCEEDED, FAILED or ABORTED
     output: Any = None
     error: str | None = None
     cause: str | None = None
@@ -64,8 +64,8 @@ class ExecutionResult:
         return [event for event in self.history if event.type == "StateEntered" and event.state == state]
 
 
-class _Transition(Exception):
-    """Internal: a Catch moved the execution to another state."""
+class _Aborted(Exception):
+    """Internal: the execution was aborted (StopExecution)."""
 
 
 def _lambda_invoke_response(payload: Any) -> dict[str, Any]:
@@ -102,6 +102,7 @@ class Execution:
         self.rng = rng
         self.listener = listener
         self.history: list[HistoryEvent] = []
+        self._abort = threading.Event()
         started = datetime.datetime.now(datetime.UTC).isoformat()
         self.context: dict[str, Any] = {
             "Execution": {"Id": arn, "Name": name, "Input": execution_input, "StartTime": started},
@@ -115,6 +116,18 @@ class Execution:
         if self.listener is not None:
             self.listener(event)
 
+    def abort(self) -> None:
+        """StopExecution: the execution ends at once; a task already running finishes, but its result is dropped."""
+        self._abort.set()
+
+    def _check_abort(self) -> None:
+        if self._abort.is_set():
+            raise _Aborted
+
+    def _sleep(self, seconds: float) -> None:
+        if self.timer.sleep_unless(seconds, self._abort):
+            raise _Aborted
+
     def run(self) -> ExecutionResult:
         states = self.definition["States"]
         name: str | None = self.definition["StartAt"]
@@ -122,12 +135,16 @@ class Execution:
         self._record("ExecutionStarted")
         try:
             while name is not None:
+                self._check_abort()
                 state = states[name]
                 self.context["State"] = {"Name": name, "EnteredTime": self.timer.now(), "RetryCount": 0}
                 self._record("StateEntered", name)
                 data, name_next = self._run_state(name, state, data)
                 self._record("StateExited", name)
                 name = name_next
+        except _Aborted:
+            self._record("ExecutionAborted", name)
+            return ExecutionResult(self.arn, self.name, "ABORTED", history=self.history)
         except StatesError as failure:
             self._record("ExecutionFailed", error=failure.error, cause=failure.cause)
             return ExecutionResult(self.arn, self.name, "FAILED", None, failure.error, failure.cause, self.history)
@@ -161,7 +178,7 @@ class Execution:
             if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
                 raise StatesError(RUNTIME, f"Wait {name!r}: {seconds!r} is not a number of seconds")
             self._record("WaitStarted", name, seconds=seconds)
-            self.timer.sleep(seconds)
+            self._sleep(seconds)
             return self._output(state, effective), self._next(state)
         if kind == "Succeed":
             return self._output(state, effective), None
@@ -198,7 +215,7 @@ class Execution:
                     retries[index] += 1
                     self.context["State"]["RetryCount"] = sum(retries)
                     self._record("TaskRetryScheduled", name, error=failure.error, delay=delay)
-                    self.timer.sleep(delay)
+                    self._sleep(delay)
                     continue
                 for catcher in state.get("Catch", []):
                     if error_matches(catcher["ErrorEquals"], failure.error):
@@ -225,6 +242,7 @@ class Execution:
             raise
         except Exception as exc:  # an invoker that does not name its errors: name them by class
             raise StatesError(type(exc).__name__, str(exc)) from exc
+        self._check_abort()  # an aborted execution drops the result of a task that was still running
         self._record("TaskSucceeded", name)
         if wrap:
             result = _lambda_invoke_response(result)

@@ -28,6 +28,9 @@ class RunningExecution:
     def _run(self) -> None:
         self.result = self.execution.run()
 
+    def abort(self) -> None:
+        self.execution.abort()
+
     def wait(self, timeout: float | None = None) -> ExecutionResult:
         self._thread.join(timeout)
         if self.result is None:

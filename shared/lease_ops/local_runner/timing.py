@@ -17,6 +17,9 @@ class Timer(Protocol):
     def real_seconds(self, seconds: float) -> float:
         """How long ``seconds`` of workflow time last on the wall clock."""
 
+    def sleep_unless(self, seconds: float, stop: threading.Event) -> bool:
+        """Sleep like ``sleep`` but wake when ``stop`` is set; True if it was."""
+
 
 class ScaledTimer:
     """Workflow time runs ``scale`` times faster than the wall clock (a Wait of 10 s takes 10/scale s)."""
@@ -37,6 +40,9 @@ class ScaledTimer:
     def real_seconds(self, seconds: float) -> float:
         return seconds / self.scale
 
+    def sleep_unless(self, seconds: float, stop: threading.Event) -> bool:
+        return stop.wait(max(seconds, 0) / self.scale)
+
 
 class FakeTimer:
     """A clock that only moves when something sleeps on it: for exact timing tests."""
@@ -56,3 +62,7 @@ class FakeTimer:
 
     def real_seconds(self, seconds: float) -> float:
         return seconds
+
+    def sleep_unless(self, seconds: float, stop: threading.Event) -> bool:
+        self.sleep(seconds)
+        return stop.is_set()
