@@ -37,6 +37,7 @@ RENEW = "Renew"
 RELEASE = "Release"
 COMPLETE = "Complete"
 RELEASE_AFTER_FAILURE = "ReleaseAfterFailure"
+WAIT_FOR_PROCESS_TO_STOP = "WaitForProcessToStop"
 FAILED = "Failed"
 
 HOLDER = {"holder.$": "$$.Execution.Id"}
@@ -247,17 +248,36 @@ class LeaseStates:
         }
 
 
+def wait_for_process_to_stop(seconds: int) -> dict[str, Any]:
+    return {
+        "Type": "Wait",
+        "Comment": "Process timed out in Step Functions but may still be running: keep the lease until it cannot.",
+        "Seconds": seconds,
+        "Next": RELEASE_AFTER_FAILURE,
+    }
+
+
 def lease_guarded_definition(
     states: LeaseStates,
     process_state: dict[str, Any],
     *,
     comment: str,
     chunked: bool = False,
+    drain_seconds: int | None = None,
 ) -> dict[str, Any]:
-    """A whole definition around ``process_state`` (its Next and Catch are set here)."""
+    """A whole definition around ``process_state`` (its Next and Catch are set here).
+
+    ``drain_seconds`` is how long the work can go on after Step Functions gave up on it with
+    ``States.Timeout`` (a Lambda runs to its own timeout, an ECS task until stopped): the lease is
+    then kept that long before the failure path releases it, so the work never runs without it.
+    """
     process_state = copy.deepcopy(process_state)
     process_state["Next"] = MORE_CHUNKS if chunked else RELEASE
     process_state["Catch"] = catch_into_failure_path()
+    if drain_seconds is not None:
+        process_state["Catch"].insert(
+            0, {"ErrorEquals": ["States.Timeout"], "ResultPath": "$.error", "Next": WAIT_FOR_PROCESS_TO_STOP}
+        )
     body: dict[str, Any] = {}
     if chunked:
         body[PREPARE_CHUNKS] = states.prepare_chunks()
@@ -281,6 +301,8 @@ def lease_guarded_definition(
             FAILED: states.failed(),
         }
     )
+    if drain_seconds is not None:
+        body[WAIT_FOR_PROCESS_TO_STOP] = wait_for_process_to_stop(drain_seconds)
     definition = {"Comment": comment, "StartAt": PREPARE_CHUNKS if chunked else ACQUIRE, "States": body}
     assert_process_needs_a_lease(definition)
     return definition

@@ -24,20 +24,30 @@ from lease_ops.workflow_builder import LeaseFunctions, LeaseStates, lease_guarde
 
 INVOKE_POLICY_NAME = "invoke-workload-functions"
 DEFAULT_LAMBDA_TIMEOUT = 60
+# Step Functions' timer starts when it schedules the task, Lambda's when the function starts.
+INVOKE_MARGIN_SECONDS = 10
 # IAM is eventually consistent: a new role can take a few seconds before Step Functions may assume it.
 ROLE_PROPAGATION_ATTEMPTS = 20
 ROLE_PROPAGATION_DELAY = 3.0
 
 
-def process_timeout_seconds(workload: WorkloadConfig, stage: str) -> int:
-    """The Process task's timeout: the process Lambda's own timeout plus a margin for the invoke itself."""
+def process_lambda_timeout(workload: WorkloadConfig, stage: str) -> int:
+    """The process Lambda's own timeout, as its stage in .chalice/config.json sets it."""
     config = workload.chalice_config()
     stage_config = config.get("stages", {}).get(stage, {})
     function_config = stage_config.get("lambda_functions", {}).get("process", {})
     timeout = function_config.get(
         "lambda_timeout", stage_config.get("lambda_timeout", config.get("lambda_timeout", DEFAULT_LAMBDA_TIMEOUT))
     )
-    return int(timeout) + 10
+    return int(timeout)
+
+
+def process_timeout_seconds(workload: WorkloadConfig, stage: str) -> int:
+    """The Process task's timeout: the process Lambda's own timeout plus a margin for the invoke itself.
+
+    It is also the prefix's ``task_seconds``: how long a Process started under one of its leases can run.
+    """
+    return process_lambda_timeout(workload, stage) + INVOKE_MARGIN_SECONDS
 
 
 def render_definition(
@@ -56,6 +66,7 @@ def render_definition(
         process,
         comment=f"{config.platform}: {workload.name} work under the lease prefix {workload.prefix!r}",
         chunked=workload.chunked,
+        drain_seconds=process_lambda_timeout(workload, config.stage),
     )
 
 

@@ -66,9 +66,8 @@ def test_invalid_lease_request_and_lease_lost_are_never_retried(workload: str) -
 def test_every_error_after_acquire_goes_through_release_to_a_fail_with_the_original_error(workload: str) -> None:
     states = definition(workload)["States"]
     for name in ("Acquire", "Process", *(["Renew"] if workload == "batch" else [])):
-        assert states[name]["Catch"] == [
-            {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "ReleaseAfterFailure"}
-        ]
+        catch_all = {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "ReleaseAfterFailure"}
+        assert states[name]["Catch"][-1] == catch_all
     release = states["ReleaseAfterFailure"]
     assert release["Parameters"]["FunctionName"] == FUNCTIONS.release
     assert release["Next"] == "Failed" and release["Catch"][0]["ResultPath"] == "$.releaseError"
@@ -80,6 +79,23 @@ def test_every_error_after_acquire_goes_through_release_to_a_fail_with_the_origi
     }
     assert states["CheckLease"]["Default"] == "LeaseStatusUnknown"
     assert states["LeaseStatusUnknown"]["Next"] == "ReleaseAfterFailure"
+
+
+@pytest.mark.parametrize(("workload", "lambda_timeout"), [("analytics", 120), ("batch", 300)])
+def test_a_process_timeout_keeps_the_lease_as_long_as_the_lambda_may_still_run(
+    workload: str, lambda_timeout: int
+) -> None:
+    states = definition(workload)["States"]
+
+    assert states["Process"]["TimeoutSeconds"] == lambda_timeout + 10
+    assert states["Process"]["Catch"][0] == {
+        "ErrorEquals": ["States.Timeout"],
+        "ResultPath": "$.error",
+        "Next": "WaitForProcessToStop",
+    }
+    assert states["WaitForProcessToStop"]["Type"] == "Wait"
+    assert states["WaitForProcessToStop"]["Seconds"] == lambda_timeout
+    assert states["WaitForProcessToStop"]["Next"] == "ReleaseAfterFailure"
 
 
 def test_batch_renews_its_lease_between_chunks_and_analytics_does_not() -> None:

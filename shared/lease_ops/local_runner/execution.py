@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -237,8 +238,8 @@ class Execution:
             function, payload, wrap = parameters.get("FunctionName"), parameters.get("Payload", {}), True
         self._record("TaskScheduled", name, function=function)
         try:
-            result = self._invoke_with_timeout(state, str(function), payload, context)
-        except StatesError:
+            result = self._invoke(state, str(function), payload, context)
+        except (StatesError, _Aborted):
             raise
         except Exception as exc:  # an invoker that does not name its errors: name them by class
             raise StatesError(type(exc).__name__, str(exc)) from exc
@@ -250,23 +251,30 @@ class Execution:
             result = resolve_template(state["ResultSelector"], result, self.context)
         return result
 
-    def _invoke_with_timeout(self, state: dict[str, Any], function: str, payload: Any, context: TaskContext) -> Any:
+    def _invoke(self, state: dict[str, Any], function: str, payload: Any, context: TaskContext) -> Any:
+        """Run the task on a thread of its own, as a Lambda runs apart from Step Functions.
+
+        A ``TimeoutSeconds`` that passes, or an abort, ends the execution's wait for it, not the call
+        itself, which runs on (and its answer is dropped), exactly as a Lambda does.
+        """
         timeout = state.get("TimeoutSeconds")
-        if timeout is None:
-            return self.invoker.invoke(function, payload, context)
+        deadline = None if timeout is None else time.monotonic() + self.timer.real_seconds(timeout)
         outcome: dict[str, Any] = {}
+        done = threading.Event()
 
         def call() -> None:
             try:
                 outcome["result"] = self.invoker.invoke(function, payload, context)
             except BaseException as exc:  # handed back to the execution's thread
                 outcome["error"] = exc
+            finally:
+                done.set()
 
-        worker = threading.Thread(target=call, name=f"{self.name}:{context.state_name}", daemon=True)
-        worker.start()
-        worker.join(self.timer.real_seconds(timeout))
-        if worker.is_alive():
-            raise StatesError(TIMEOUT, f"the task did not finish within {timeout} seconds")
+        threading.Thread(target=call, name=f"{self.name}:{context.state_name}", daemon=True).start()
+        while not done.wait(0.005):
+            self._check_abort()
+            if deadline is not None and time.monotonic() > deadline:
+                raise StatesError(TIMEOUT, f"the task did not finish within {timeout} seconds")
         if "error" in outcome:
             raise outcome["error"]
         return outcome["result"]
