@@ -14,7 +14,7 @@ N ?= 5
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: help install vendor package lint format test lock clean demo local bootstrap deploy caps workflows run destroy
+.PHONY: help install vendor package lint format test lock clean demo local chaos bootstrap deploy caps workflows run destroy
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -57,8 +57,11 @@ demo: $(STAMP) ## Both workflows end to end on an embedded moto, no AWS account 
 local: $(STAMP) ## lease_app's API under `chalice local` on an embedded moto with executions running (PORT=8000)
 	$(OPS) local $(OVERRIDES) --port $(or $(PORT),8000) $(ARGS)
 
-test: lint ## The whole suite: lint, unit tier, functional tier (moto)
-	$(BIN)/pytest $(PYTEST_ARGS)
+chaos: $(STAMP) ## Every fault scenario, full size, with its invariant violations (must be 0); ARGS=--quick is short
+	$(OPS) chaos $(ARGS)
+
+test: lint ## The whole suite: lint, unit tier, functional tier (moto), quick chaos; on every core
+	$(BIN)/pytest -n auto $(PYTEST_ARGS)
 
 bootstrap: $(STAMP) ## Create or update the lease table (ARGS=--dry-run prints the plan)
 	$(OPS) bootstrap $(OVERRIDES) $(ARGS)

@@ -37,6 +37,8 @@ def partition_of(region: str) -> Partition:
     regions = _regions()
     if region in regions:
         return regions[region]
+    if not region or len(region) > 64:
+        raise UnknownRegion(f"unknown AWS region {region[:64]!r}{'...' if len(region) > 64 else ''}")
     close = difflib.get_close_matches(region, list(regions), n=3)
     hint = f"; did you mean {' or '.join(close)}?" if close else ""
     raise UnknownRegion(f"unknown AWS region {region!r}{hint}")

@@ -35,9 +35,13 @@ def apply_configured_caps(
 ) -> None:
     console.print("[bold]caps[/bold]")
     dynamodb = target.client("dynamodb")
+    # Every workload's configuration is checked before the first write: a bad one changes nothing.
+    wanted = {
+        workload.name: (configured_cap(workload, config.stage), process_timeout_seconds(workload, config.stage))
+        for workload in config.workloads.values()
+    }
     for workload in config.workloads.values():
-        cap = configured_cap(workload, config.stage)
-        task_seconds = process_timeout_seconds(workload, config.stage)
+        cap, task_seconds = wanted[workload.name]
         semaphore = LeaseSemaphore(dynamodb, config.table, workload.prefix)
         try:
             with aws_errors(f"setting the cap of {workload.prefix}"):

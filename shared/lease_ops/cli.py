@@ -13,6 +13,7 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 from rich.console import Console
 
@@ -138,6 +139,19 @@ def cmd_local(arguments: argparse.Namespace, config: PlatformConfig, console: Co
     serve_local(config, console, port=arguments.port, running=dict(arguments.executions))
 
 
+def cmd_chaos(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
+    from lease_ops.chaos.suite import FULL, QUICK, run_suite
+
+    run_suite(
+        config,
+        console,
+        size=QUICK if arguments.quick else FULL,
+        names=arguments.scenario or [],
+        seed=arguments.seed,
+        out=arguments.out,
+    )
+
+
 def cmd_destroy(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
     from lease_ops.destroy import destroy
 
@@ -189,8 +203,15 @@ def _positive(text: str) -> int:
     return value
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """A usage mistake is one line on stderr and exit 2, like every other error of these commands."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = OneLineErrorParser(add_help=False)
     group = common.add_argument_group("where (default: platform.toml, then REGION/TABLE/STAGE in the environment)")
     group.add_argument("--region", help="AWS region, e.g. eu-central-1")
     group.add_argument("--table", help="name of the shared lease table")
@@ -200,11 +221,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     group.add_argument("--platform-file", type=Path, default=PLATFORM_FILE, help="platform configuration file")
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="python -m lease_ops",
         description="Provision, deploy, run and tear down the shared lease platform.",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=OneLineErrorParser)
 
     def command(name: str, handler: Handler, description: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, parents=[common], help=description, description=description)
@@ -267,6 +288,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="WORKLOAD=N",
         help="executions kept running (repeatable; default analytics=18, batch=7)",
     )
+    chaos = command("chaos", cmd_chaos, "Run every fault scenario on the embedded platform and check the invariants.")
+    chaos.add_argument("--quick", action="store_true", help="the short version that `make test` runs")
+    chaos.add_argument("--scenario", action="append", help="only this scenario (repeatable)")
+    chaos.add_argument("--seed", type=int, default=1, help="seed of every random choice (default 1)")
+    chaos.add_argument("--out", type=Path, default=Path("out/chaos"), help="results folder (default: out/chaos)")
     destroy = command("destroy", cmd_destroy, "Remove state machines, roles and apps; the table only if asked.")
     destroy.add_argument("--destroy-table", action="store_true", help="also delete the table and every lease in it")
     destroy.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")

@@ -8,6 +8,7 @@ credentials, never to a real account.
 from __future__ import annotations
 
 import os
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -22,6 +23,8 @@ def embedded_aws(region: str, port: int | None = None) -> Iterator[str]:
     """Start the server and point this process at it; yields the endpoint URL. Restores everything after."""
     server = AtomicMotoServer(port)
     server.start()
+    # moto keeps its state per process, not per server: start from an empty account every time.
+    urllib.request.urlopen(urllib.request.Request(f"{server.endpoint_url}/moto-api/reset", method="POST")).read()
     names = [
         *FAKE_CREDENTIALS,
         *_CLEARED,

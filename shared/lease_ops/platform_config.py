@@ -176,10 +176,10 @@ def with_overrides(
     changes = {
         key: value
         for key, value in {
-            "region": region or environment.get("REGION"),
-            "table": table or environment.get("TABLE"),
-            "stage": stage or environment.get("STAGE"),
+            "region": region if region is not None else environment.get("REGION") or None,
+            "table": table if table is not None else environment.get("TABLE") or None,
+            "stage": stage if stage is not None else environment.get("STAGE") or None,
         }.items()
-        if value
+        if value is not None
     }
     return check_overrides(replace(config, **changes)) if changes else config

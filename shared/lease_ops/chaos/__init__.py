@@ -1,0 +1,1 @@
+"""Fault injection and invariant checking: what `make chaos` (and a short run in `make test`) proves."""

@@ -1,0 +1,91 @@
+"""The invariants every chaos scenario checks, and where their violations are collected.
+
+1. Holders of a prefix never exceed its cap: checked in the table after every
+   state an execution leaves (workflow scenarios), or on every sample with the
+   cap changes taken into account (the scale scenario).
+2. No Process step runs without a lease: ``lambda_faults.ProcessGuard`` checks
+   the table before and after every Process call.
+3. No holder outlives its execution's end by more than one sweep (plus, for an
+   aborted execution, the time a task it started may still run):
+   ``leftover_holders`` after the final sweep.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lease_core import LeaseSemaphore, UnknownPrefix
+from lease_ops.local_runner import HistoryEvent
+
+CHECKED_EVENTS = {"StateExited", "TaskSucceeded", "TaskFailed", "ExecutionAborted"}
+
+
+@dataclass
+class CapMonitor:
+    """Reads the prefix's semaphore after each step of any execution and records any holder count over the cap."""
+
+    dynamodb: Any
+    table: str
+    prefix_of_machine: dict[str, str]
+    checks: int = 0
+    violations: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def on_event(self, event: HistoryEvent) -> None:
+        if event.type not in CHECKED_EVENTS:
+            return
+        machine = event.execution_arn.split(":execution:", 1)[1].split(":", 1)[0]
+        prefix = self.prefix_of_machine[machine]
+        try:
+            snapshot = LeaseSemaphore(self.dynamodb, self.table, prefix).inspect()
+        except UnknownPrefix:
+            return
+        with self._lock:
+            self.checks += 1
+            if len(snapshot.holders) > snapshot.cap:
+                self.violations.append(
+                    f"{prefix}: {len(snapshot.holders)} holders over the cap {snapshot.cap} after {event.state}"
+                )
+
+
+@dataclass
+class WindowedCapMonitor:
+    """For runs with live cap changes: a sample may exceed the cap only with holders already there before.
+
+    Lowering a cap below the holder count is allowed and admits nobody new; so a
+    sample is a violation when it has more holders than the larger of the caps in
+    force at this and the previous sample *and* a holder the previous sample did
+    not have.
+    """
+
+    previous: dict[str, tuple[set[str], int]] = field(default_factory=dict)
+    samples: int = 0
+    violations: list[str] = field(default_factory=list)
+
+    def observe(self, prefix: str, holders: Iterable[str], cap: int) -> None:
+        current = set(holders)
+        self.samples += 1
+        before, cap_before = self.previous.get(prefix, (set(), cap))
+        newcomers = current - before
+        if len(current) > max(cap, cap_before) and newcomers:
+            self.violations.append(
+                f"{prefix}: {len(current)} holders with cap {cap} (was {cap_before}), newcomers {sorted(newcomers)[:3]}"
+            )
+        self.previous[prefix] = (current, cap)
+
+
+def leftover_holders(dynamodb: Any, table: str, prefixes: Iterable[str], ended: set[str]) -> list[str]:
+    """Holders still in the table whose execution (or holder id) is among the ended ones."""
+    left = []
+    for prefix in prefixes:
+        try:
+            holders = LeaseSemaphore(dynamodb, table, prefix).inspect().holders
+        except UnknownPrefix:
+            continue
+        left += [f"{prefix}: {holder}" for holder in holders if holder.split("/", 1)[0] in ended]
+    return left
