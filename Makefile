@@ -14,7 +14,7 @@ N ?= 5
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: help install vendor package lint format test lock clean demo local chaos bootstrap deploy caps workflows run destroy
+.PHONY: help install vendor package lint format test lock clean demo local chaos bench bootstrap deploy caps workflows run destroy
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ local: $(STAMP) ## lease_app's API under `chalice local` on an embedded moto wit
 
 chaos: $(STAMP) ## Every fault scenario, full size, with its invariant violations (must be 0); ARGS=--quick is short
 	$(OPS) chaos $(ARGS)
+
+bench: $(STAMP) ## This core against count-then-put and counter-and-owner; rewrites benchmarks/RESULTS.md
+	$(BIN)/python -m benchmarks $(ARGS)
 
 test: lint ## The whole suite: lint, unit tier, functional tier (moto), quick chaos; on every core
 	$(BIN)/pytest -n auto $(PYTEST_ARGS)

@@ -48,7 +48,7 @@ class EmbeddedPlatform:
 
 
 @contextmanager
-def _quiet_lambda_telemetry(log_level: int) -> Iterator[None]:
+def quiet_lambda_telemetry(log_level: int = logging.WARNING) -> Iterator[None]:
     """Lambda log lines and EMF metrics belong in CloudWatch, not in the middle of a live display."""
     saved_disabled = os.environ.get("POWERTOOLS_METRICS_DISABLED")
     lambda_logger = logging.getLogger(SERVICE)
@@ -88,7 +88,7 @@ def embedded_platform(
     config: PlatformConfig, console: Console, port: int | None = None, *, lambda_log_level: int = logging.WARNING
 ) -> Iterator[EmbeddedPlatform]:
     """Start, provision and yield the platform; Lambda logs below ``lambda_log_level`` are not shown."""
-    with embedded_aws(config.region, port) as endpoint, _quiet_lambda_telemetry(lambda_log_level):
+    with embedded_aws(config.region, port) as endpoint, quiet_lambda_telemetry(lambda_log_level):
         console.print(f"embedded AWS (moto) on {endpoint}: DynamoDB, IAM and Step Functions")
         target = AwsTarget(config.region, endpoint)
         definitions = provision(target, config, console)

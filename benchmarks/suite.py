@@ -1,0 +1,178 @@
+"""Every benchmark scenario, for every design, in one run on one moto server; then the targets."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console
+
+from benchmarks.cycles import CycleResult, run_cycles
+from benchmarks.designs import BASELINES, DESIGN_NAMES
+from benchmarks.environment import bench_environment
+from benchmarks.workflow_runs import run_workflows
+
+PARTITION_WRITE_UNITS_PER_SECOND = 1000
+PARTITION_READ_UNITS_PER_SECOND = 3000
+OURS = "lease-core"
+
+
+@dataclass(frozen=True)
+class BenchSize:
+    threads: tuple[int, ...]
+    caps: tuple[int, ...]
+    cycles_per_thread: int
+    uncontended_cycles: int
+    sweep_caps: tuple[int, ...]
+    sweep_cycles: int
+    workflow_executions: int
+    time_scale: float = 100.0
+
+
+FULL = BenchSize((8, 32, 64), (5, 15), 4, 40, (1, 5, 15, 50, 100, 250, 500), 5, 40)
+QUICK = BenchSize((8, 32), (5,), 2, 10, (1, 15, 100), 3, 20)
+
+
+def ceiling(write_units_per_admission: float, read_units_per_admission: float) -> float:
+    """Admissions per second one partition allows (1,000 WCU/s, 3,000 RCU/s) at this cost per admission."""
+    limits = []
+    if write_units_per_admission > 0:
+        limits.append(PARTITION_WRITE_UNITS_PER_SECOND / write_units_per_admission)
+    if read_units_per_admission > 0:
+        limits.append(PARTITION_READ_UNITS_PER_SECOND / read_units_per_admission)
+    return round(min(limits), 1) if limits else math.inf
+
+
+def _with_ratio(results: list[CycleResult]) -> list[dict[str, Any]]:
+    """Each result as a dict, with its cycles per second over the best baseline's in the same scenario."""
+    rows = [result.as_dict() for result in results]
+    for row in rows:
+        peers = [
+            r["cycles_per_second"]
+            for r in rows
+            if r["design"] in BASELINES
+            and (r["scenario"], r["threads"], r["cap"]) == (row["scenario"], row["threads"], row["cap"])
+        ]
+        best = max(peers, default=0.0)
+        row["throughput_vs_best_baseline"] = round(row["cycles_per_second"] / best, 2) if best else None
+        row["admissions_per_second_per_partition"] = ceiling(row["write_units_per_cycle"], row["read_units_per_cycle"])
+    return rows
+
+
+def evaluate_targets(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's targets for this project's core, each met or missed, with the measured figures."""
+    ours = [r for r in document["contention"] + document["uncontended"] + document["cap_sweep"] if r["design"] == OURS]
+    worst = max(r["over_admission"] for r in ours)
+    workflows = [w for w in document["workflows"] if w["design"] == OURS]
+    worst_workflow = max((w["extra"]["max_process_at_once"] - w["cap"] for w in workflows), default=0)
+    uncontended = next(r for r in document["uncontended"] if r["design"] == OURS)
+    sweep = {r["cap"]: r for r in document["cap_sweep"] if r["design"] == OURS}
+    small = [cap for cap in sorted(sweep) if cap <= 15]
+    units = {cap: sweep[cap]["write_units_per_cycle"] + sweep[cap]["read_units_per_cycle"] for cap in small}
+    flat = len(set(units.values())) <= 1
+    return [
+        {
+            "target": "zero over-admission in every scenario",
+            "met": worst == 0 and worst_workflow <= 0,
+            "measured": f"most holders over the cap: {worst} (threads), {max(worst_workflow, 0)} (workflows)",
+        },
+        {
+            "target": "one DynamoDB write per admission and one per release when uncontended",
+            "met": uncontended["requests_per_cycle"] == 2.0 and uncontended["read_units_per_cycle"] == 0,
+            "measured": (
+                f"{uncontended['requests_per_cycle']} requests and "
+                f"{uncontended['read_units_per_cycle']} read units per cycle"
+            ),
+        },
+        {
+            "target": "capacity units per cycle that do not grow with the active holders, for caps up to 15",
+            "met": flat,
+            "measured": ", ".join(f"cap {cap}: {value:g} units per cycle" for cap, value in units.items())
+            + (
+                ""
+                if flat
+                else f" ({max(units.values()) / min(units.values()):.1f}x from the smallest to cap {max(small)})"
+            ),
+        },
+    ]
+
+
+def run_benchmark(size: BenchSize, console: Console, *, seed: int = 1) -> dict[str, Any]:
+    started = time.monotonic()
+    contention: list[CycleResult] = []
+    uncontended: list[CycleResult] = []
+    sweep: list[CycleResult] = []
+    workflows: list[dict[str, Any]] = []
+    with bench_environment() as env:
+        for threads in size.threads:
+            for cap in size.caps:
+                for design in DESIGN_NAMES:
+                    console.print(f"contention: {design}, {threads} threads, cap {cap}")
+                    contention.append(
+                        run_cycles(
+                            env,
+                            design,
+                            scenario="contention",
+                            threads=threads,
+                            cap=cap,
+                            cycles_per_thread=size.cycles_per_thread,
+                            time_scale=size.time_scale,
+                            seed=seed,
+                        )
+                    )
+        for design in DESIGN_NAMES:
+            console.print(f"uncontended: {design}")
+            uncontended.append(
+                run_cycles(
+                    env,
+                    design,
+                    scenario="uncontended",
+                    threads=1,
+                    cap=5,
+                    cycles_per_thread=size.uncontended_cycles,
+                    time_scale=size.time_scale,
+                    seed=seed,
+                )
+            )
+        for cap in size.sweep_caps:
+            for design in DESIGN_NAMES:
+                console.print(f"cap sweep: {design}, cap {cap} with {cap - 1} other holders")
+                sweep.append(
+                    run_cycles(
+                        env,
+                        design,
+                        scenario="cap-sweep",
+                        threads=1,
+                        cap=cap,
+                        prefill=cap - 1,
+                        cycles_per_thread=size.sweep_cycles,
+                        time_scale=size.time_scale,
+                        seed=seed,
+                    )
+                )
+        for design in DESIGN_NAMES:
+            console.print(f"workflows: {design}, {size.workflow_executions} executions, cap 5")
+            workflows.append(
+                run_workflows(
+                    env, design, executions=size.workflow_executions, cap=5, time_scale=size.time_scale, seed=seed
+                ).as_dict()
+            )
+    document: dict[str, Any] = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "system": f"{platform.system()} {platform.machine()}",
+        },
+        "time_scale": size.time_scale,
+        "seconds": round(time.monotonic() - started, 1),
+        "contention": _with_ratio(contention),
+        "uncontended": _with_ratio(uncontended),
+        "cap_sweep": _with_ratio(sweep),
+        "workflows": workflows,
+    }
+    document["targets"] = evaluate_targets(document)
+    return document

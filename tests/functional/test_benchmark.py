@@ -1,0 +1,98 @@
+"""`make bench`, small: the measurements are real and show each design's known behaviour."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from benchmarks.__main__ import main
+from benchmarks.baselines.counter_owner import CounterOwner
+from benchmarks.designs import create_design_table, open_design
+from benchmarks.environment import bench_environment
+
+
+@pytest.fixture(scope="module")
+def quick_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("bench")
+    assert main(["--quick", "--out", str(out)]) == 0
+    assert {path.name for path in out.iterdir()} >= {
+        "results.json",
+        "over_admission.png",
+        "cost_per_cycle.png",
+        "RESULTS.md",
+    }
+    return json.loads((out / "results.json").read_text())
+
+
+def rows(results: dict[str, Any], section: str, design: str) -> list[dict[str, Any]]:
+    return [row for row in results[section] if row["design"] == design]
+
+
+@pytest.mark.slow
+def test_this_core_never_admits_more_than_the_cap_while_count_then_put_does(quick_results: dict[str, Any]) -> None:
+    assert all(row["over_admission"] == 0 for row in rows(quick_results, "contention", "lease-core"))
+    assert max(row["over_admission"] for row in rows(quick_results, "contention", "count-then-put")) > 0
+    workflows = {w["design"]: w for w in quick_results["workflows"]}
+    assert workflows["lease-core"]["extra"]["max_process_at_once"] == 5
+    assert workflows["count-then-put"]["extra"]["max_process_at_once"] > 5
+
+
+@pytest.mark.slow
+def test_an_uncontended_cycle_of_this_core_is_one_write_to_acquire_and_one_to_release(
+    quick_results: dict[str, Any],
+) -> None:
+    (uncontended,) = rows(quick_results, "uncontended", "lease-core")
+
+    assert (uncontended["requests_per_cycle"], uncontended["read_units_per_cycle"]) == (2.0, 0.0)
+    assert uncontended["write_units_per_cycle"] == 2.0
+
+
+@pytest.mark.slow
+def test_the_cost_per_cycle_grows_with_holders_as_measured_and_the_target_says_so(
+    quick_results: dict[str, Any],
+) -> None:
+    sweep = {row["cap"]: row for row in rows(quick_results, "cap_sweep", "lease-core")}
+    targets = {target["target"]: target for target in quick_results["targets"]}
+
+    assert sweep[1]["write_units_per_cycle"] < sweep[15]["write_units_per_cycle"] < sweep[100]["write_units_per_cycle"]
+    assert targets["zero over-admission in every scenario"]["met"] is True
+    growth = targets["capacity units per cycle that do not grow with the active holders, for caps up to 15"]
+    assert growth["met"] is False and "cap 15" in growth["measured"]
+
+
+@pytest.mark.slow
+def test_count_then_put_reads_every_lease_item_on_each_acquire(quick_results: dict[str, Any]) -> None:
+    sweep = {row["cap"]: row for row in rows(quick_results, "cap_sweep", "count-then-put")}
+
+    assert sweep[100]["bytes_read_per_cycle"] > 50 * sweep[15]["bytes_read_per_cycle"] / 14
+    assert sweep[100]["write_units_per_cycle"] == 2.0
+
+
+def test_the_counter_and_owner_sample_over_admits_once_its_limit_is_lowered_below_the_count() -> None:
+    with bench_environment() as env:
+        client = env.client("lowered")
+        create_design_table("counter-and-owner", client, "lowered")
+        sample = open_design("counter-and-owner", client, "lowered", "bench", 5, sleep=lambda _: None)
+        for n in range(5):
+            assert sample.acquire(f"run-{n}")
+        assert isinstance(sample, CounterOwner)
+        sample.set_cap(3)  # a new deployment with a lower ConcurrentAccessLimit
+
+        admitted = sample.acquire("run-late")
+
+    assert admitted is True  # "currentlockcount <> :limit" holds for 5 <> 3: a sixth holder is let in
+
+
+def test_lowering_this_cores_cap_admits_nobody_until_holders_drain() -> None:
+    with bench_environment() as env:
+        client = env.client("probe")
+        create_design_table("lease-core", client, "lowered-core")
+        core = open_design("lease-core", client, "lowered-core", "bench", 5)
+        core.set_cap(5)
+        for n in range(5):
+            assert core.acquire(f"run-{n}")
+        core.set_cap(3)
+
+        assert core.acquire("run-late") is False
