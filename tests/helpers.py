@@ -10,6 +10,8 @@ from lease_core.semaphore import semaphore_key
 from lease_ops.chalice_apps import REPOSITORY_ROOT
 from lease_ops.table import DEFAULT_TABLE_NAME
 
+REGION = "eu-central-1"
+
 
 def load_module(relative_path: str) -> ModuleType:
     """Import one source file of the repository under a unique module name."""
@@ -38,3 +40,29 @@ def holders_in_table(client: Any, prefix: str, table_name: str = DEFAULT_TABLE_N
 
 def execution_arn(workflow: str, name: str) -> str:
     return f"arn:aws:states:eu-central-1:123456789012:execution:shared-lease-platform-{workflow}-workflow:{name}"
+
+
+def start(stepfunctions: Any, state_machine: str, name: str) -> str:
+    return stepfunctions.start_execution(stateMachineArn=state_machine, name=name)["executionArn"]
+
+
+def status_change(client: Any, execution: str, status: str, stopped: float) -> dict[str, Any]:
+    """An "Execution Status Change" event as EventBridge delivers it."""
+    detail = {
+        "executionArn": execution,
+        "stateMachineArn": execution.replace(":execution:", ":stateMachine:").rsplit(":", 1)[0],
+        "name": execution.rsplit(":", 1)[1],
+        "status": status,
+        "startDate": int((stopped - 30) * 1000),
+        "stopDate": int(stopped * 1000),
+        "input": "{}",
+        "output": None,
+    }
+    return client.events.generate_cw_event(
+        "aws.states", "Step Functions Execution Status Change", detail, [execution], region=REGION
+    )
+
+
+def sweep(client: Any) -> dict[str, int]:
+    scheduled = client.events.generate_cw_event("aws.events", "Scheduled Event", {}, [], region=REGION)
+    return client.lambda_.invoke("sweeper", scheduled).payload

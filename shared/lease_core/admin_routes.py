@@ -24,6 +24,7 @@ from lease_core.observability import logger, record_metric
 from lease_core.platform_settings import PlatformSettings
 from lease_core.semaphore import LeaseSnapshot
 from lease_core.settings import current_environment
+from lease_core.task_callbacks import pass_on, serve_waiting
 from lease_core.validation import validate_cap, validate_holder, validate_prefix
 
 lease_admin = Blueprint(__name__)
@@ -119,6 +120,8 @@ def change_cap(prefix: str) -> dict[str, Any]:
     cap = validate_cap(body["cap"])
     semaphore = lease_table().semaphore(prefix)
     change = semaphore.set_cap(cap, create=False)
+    table = lease_table()
+    serve_waiting(table, client_for("stepfunctions", current_environment()))  # a raised cap frees slots
     holders = len(semaphore.inspect().holders)
     record_metric(observability.CAP_CHANGED, prefix=prefix)
     logger.info("cap changed", extra={"prefix": prefix, "old_cap": change.old, "cap": cap})
@@ -132,9 +135,12 @@ def force_release(prefix: str, holder: str) -> Any:
     # The holder is URL-encoded in the path (a Map iteration's "/" as %2F); decode what is still encoded.
     holder = validate_holder(unquote(holder))
     semaphore = lease_table().semaphore(prefix)
-    semaphore.inspect()  # UnknownPrefix → 404 for a prefix that was never used
-    if not semaphore.release(holder).held:
+    snapshot = semaphore.inspect()  # UnknownPrefix → 404 for a prefix that was never used
+    semaphore = lease_table().semaphore(prefix, ttl_seconds=snapshot.lease_seconds or 600)
+    released = semaphore.release(holder)
+    if not released.held:
         return _error(404, "NotHeld", f"holder {holder!r} holds no lease on prefix {prefix!r}")
+    pass_on(semaphore, client_for("stepfunctions", current_environment()), released.handed_to)
     record_metric(observability.RECLAIMED, prefix=prefix, reason="forced")
     logger.warning("lease force-released", extra={"prefix": prefix, "holder": holder})
     return {"status": "released", "prefix": prefix, "holder": holder}

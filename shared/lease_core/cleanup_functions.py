@@ -16,6 +16,7 @@ from lease_core.observability import logger, record_metric
 from lease_core.platform_settings import PlatformSettings
 from lease_core.reconciler import Reconciler
 from lease_core.settings import current_environment
+from lease_core.task_callbacks import serve_waiting
 
 lease_cleanup = Blueprint(__name__)
 
@@ -56,6 +57,7 @@ def reclaim(event: Any) -> dict[str, Any]:
     table = LeaseTable(client_for("dynamodb", environment), settings.table_name)
     settled = settle_execution(table, execution_arn, status=status, stopped_at=_stopped_at(event))
     _report_settled(settled, reason=f"execution_{status.lower()}")
+    serve_waiting(table, client_for("stepfunctions", environment))
     return {
         "released": [{"prefix": s.prefix, "holder": s.holder} for s in settled if s.action == "released"],
         "deferred": [
@@ -70,6 +72,8 @@ def _report_settled(settled: list[Settled], *, reason: str) -> None:
         if item.action == "released":
             record_metric(observability.RECLAIMED, prefix=item.prefix, reason=reason)
             logger.info("lease reclaimed", extra=context)
+        elif item.action == "dequeued":
+            logger.info("waiter of an ended execution left the queue", extra=context)
         else:
             # A task of the stopped execution may still be running: the sweeper reclaims the lease at "until".
             logger.info("lease reclaim deferred", extra={**context, "until": item.until})
@@ -98,6 +102,7 @@ def sweeper(event: Any) -> dict[str, Any]:
         min_age_seconds=settings.reconcile_min_age_seconds,
     )
     report = reconciler.sweep()
+    handed_over = serve_waiting(reconciler.table, client_for("stepfunctions", environment))
     for item in report.expired:
         record_metric(observability.RECLAIMED, prefix=item.prefix, reason="expired")
         logger.info("lease reclaimed", extra={"prefix": item.prefix, "holder": item.holder, "reason": "expired"})
@@ -108,5 +113,7 @@ def sweeper(event: Any) -> dict[str, Any]:
         "expired": len(report.expired),
         "execution_ended": sum(item.action == "released" for item in report.execution_ended),
         "deferred": sum(item.action == "deferred" for item in report.execution_ended),
+        "dequeued": sum(item.action == "dequeued" for item in report.execution_ended),
+        "handed_over": handed_over,
         "not_judged": len(report.not_judged),
     }

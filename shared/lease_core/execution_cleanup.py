@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from lease_core.lease_table import LeaseTable, belongs_to_execution
 from lease_core.semaphore import HeldLease, LeaseSemaphore, LeaseSnapshot
+from lease_core.waiting_room import WaitingRoom
 
 TASKS_MAY_OUTLIVE = frozenset({"ABORTED", "TIMED_OUT"})
 
@@ -32,7 +33,7 @@ TASKS_MAY_OUTLIVE = frozenset({"ABORTED", "TIMED_OUT"})
 class Settled:
     prefix: str
     holder: str
-    action: str  # "released", or "deferred" (expiry brought forward, the sweeper reclaims it later)
+    action: str  # "released"; "deferred" (expiry brought forward, the sweeper reclaims it later); "dequeued"
     until: int | None = None
 
 
@@ -68,6 +69,11 @@ def settle_execution(table: LeaseTable, execution_arn: str, *, status: str, stop
     settled = []
     for snapshot in table.snapshots():
         semaphore = table.semaphore(snapshot.prefix)
+        if snapshot.waiting > 0:  # handoff mode: a dead execution leaves the queue too
+            room = WaitingRoom(semaphore)
+            for waiter in room.waiters():
+                if belongs_to_execution(waiter.holder, execution_arn) and room.remove(waiter):
+                    settled.append(Settled(snapshot.prefix, waiter.holder, "dequeued"))
         for holder, lease in snapshot.holders.items():
             if belongs_to_execution(holder, execution_arn):
                 outcome = settle_lease(

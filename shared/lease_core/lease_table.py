@@ -35,8 +35,8 @@ class LeaseTable:
         self.table = DynamoTable(client, validate_table_name(table_name))
         self.clock = clock
 
-    def semaphore(self, prefix: str) -> LeaseSemaphore:
-        return LeaseSemaphore(self.client, self.table.name, prefix, clock=self.clock)
+    def semaphore(self, prefix: str, *, ttl_seconds: int = 600) -> LeaseSemaphore:
+        return LeaseSemaphore(self.client, self.table.name, prefix, ttl_seconds=ttl_seconds, clock=self.clock)
 
     def snapshots(self) -> list[LeaseSnapshot]:
         """Every prefix's cap and holders, sorted by prefix (a strongly consistent Scan)."""

@@ -25,6 +25,9 @@ LOST = "LeaseLost"
 RECLAIMED = "LeaseReclaimed"
 STORE_ERROR = "LeaseStoreError"
 CAP_CHANGED = "LeaseCapChanged"
+QUEUED = "LeaseQueued"
+HANDED_OVER = "LeaseHandedOver"
+HANDOFF_SKIPPED = "LeaseHandoffSkipped"
 
 logger = Logger(service=SERVICE)
 

@@ -21,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from lease_core.execution_cleanup import Settled, settle_lease
 from lease_core.lease_table import LeaseTable, ReleasedHolder
+from lease_core.waiting_room import WaitingRoom
 
 EXECUTION_ARN = re.compile(
     r"(?P<arn>arn:(?P<partition>[a-z-]+):states:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
@@ -71,6 +72,8 @@ class Reconciler:
             now = semaphore.now()
             expired = semaphore.reclaim(snapshot.expired(now))
             report.expired += [ReleasedHolder(snapshot.prefix, holder) for holder in expired]
+            if snapshot.waiting > 0:
+                self._drop_waiters_of_ended_executions(WaitingRoom(semaphore), states, report)
             for holder, lease in snapshot.holders.items():
                 match = execution_of(holder)
                 too_young = self.min_age_seconds > 0 and now - lease.acquired_at < self.min_age_seconds
@@ -96,6 +99,20 @@ class Reconciler:
                 if settled is not None:
                     report.execution_ended.append(settled)
         return report
+
+    def _drop_waiters_of_ended_executions(
+        self, room: WaitingRoom, states: dict[str, ExecutionState | None], report: SweepReport
+    ) -> None:
+        now = room.semaphore.now()
+        for waiter in room.waiters():
+            match = execution_of(waiter.holder)
+            if match is None or (self.min_age_seconds > 0 and now - waiter.enqueued_at < self.min_age_seconds):
+                continue
+            if match["arn"] not in states:
+                states[match["arn"]] = self._state(match)
+            state = states[match["arn"]]
+            if state is not None and state.status != "RUNNING" and room.remove(waiter):
+                report.execution_ended.append(Settled(room.semaphore.prefix, waiter.holder, "dequeued"))
 
     def _state(self, match: re.Match[str]) -> ExecutionState | None:
         """The execution's status and stop time; GONE if Step Functions does not know it, None if unknowable."""

@@ -17,14 +17,14 @@ them (only if still expired), so an expired lease can never be double-booked.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeGuard
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from lease_core.errors import LeaseLost, LeaseStoreUnavailable, UnknownPrefix
-from lease_core.store import ConditionFailed, DynamoTable, plain_item
+from lease_core.lease_entry import lease_value
+from lease_core.store import ConditionFailed, DynamoTable, plain_item, used_names
 from lease_core.validation import (
     validate_cap,
     validate_holder,
@@ -33,17 +33,32 @@ from lease_core.validation import (
     validate_ttl_seconds,
 )
 
+if TYPE_CHECKING:
+    from lease_core.waiting_room import Admission
+
 SEMAPHORE_SORT_KEY = "semaphore"
 # Bounds one reclaim write's expression size (DynamoDB allows 4 KB per expression).
 MAX_RECLAIMS_PER_WRITE = 40
 # Rounds of read-and-retry after a lost race before answering "wait" (fail closed).
 MAX_ACQUIRE_ROUNDS = 5
 
-_NAMES = {"#holders": "holders", "#cap": "cap", "#expires": "e", "#acquired": "a"}
+_NAMES = {
+    "#holders": "holders",
+    "#cap": "cap",
+    "#expires": "e",
+    "#acquired": "a",
+    "#waiting": "waiting",
+    "#grant": "g",
+}
 # The admission condition. The attribute_exists(#holders) guard changes nothing on
 # DynamoDB (a missing map fails the size comparison anyway) but keeps moto, which
 # raises on size() of a missing attribute, answering a clean condition failure.
 ADMISSION_CONDITION = "attribute_exists(#holders.#holder) OR (attribute_exists(#holders) AND size(#holders) < #cap)"
+# Handoff mode: a newcomer may not take a free slot while others wait in the queue (no overtaking).
+NOBODY_WAITING = "(attribute_not_exists(#waiting) OR #waiting <= :zero)"
+FIFO_ADMISSION_CONDITION = (
+    f"attribute_exists(#holders.#holder) OR (attribute_exists(#holders) AND size(#holders) < #cap AND {NOBODY_WAITING})"
+)
 
 
 def semaphore_key(prefix: str) -> dict[str, dict[str, str]]:
@@ -73,6 +88,8 @@ class MustWait:
 @dataclass(frozen=True)
 class Released:
     held: bool
+    # Handoff mode: the waiter the slot went to, still to be told (SendTaskSuccess).
+    handed_to: Admission | None = None
 
     def as_event(self) -> dict[str, Any]:
         return {"status": "released" if self.held else "not_held"}
@@ -97,6 +114,7 @@ class CapChange:
 class HeldLease:
     acquired_at: int
     expires_at: int
+    grant: str | None = None  # set on a slot handed to a waiter: the task token it was handed to
 
 
 @dataclass(frozen=True)
@@ -109,6 +127,8 @@ class LeaseSnapshot:
     # How long a task started under a lease of this prefix can still run (the Process step's timeout);
     # None until a deploy writes it. Cleanup of an aborted execution keeps its leases that long.
     task_seconds: int | None = None
+    waiting: int = 0  # executions queued for a slot (handoff mode)
+    lease_seconds: int | None = None  # the workload's TTL, written at deploy
 
     def expired(self, now: int) -> list[str]:
         return sorted(holder for holder, lease in self.holders.items() if lease.expires_at <= now)
@@ -120,13 +140,29 @@ class LeaseSnapshot:
         return {holder: lease.expires_at for holder, lease in self.holders.items()}
 
 
+def held_condition(grant: str | None, holder: str = "#holder") -> tuple[str, dict[str, Any]]:
+    """The condition that ``holder`` (a name placeholder) holds a lease, under ``grant`` if one is given."""
+    if grant is None:
+        return f"attribute_exists(#holders.{holder})", {}
+    return f"#holders.{holder}.#grant = :grant", {":grant": {"S": grant}}
+
+
+def _holds(item: dict[str, Any], holder: str, grant: str | None) -> bool:
+    lease = (item.get("holders") or {}).get(holder)
+    return lease is not None and (grant is None or lease.get("g") == grant)
+
+
 def _is_semaphore(item: dict[str, Any] | None) -> TypeGuard[dict[str, Any]]:
     return item is not None and "cap" in item and "holders" in item
 
 
 def snapshot_from_item(prefix: str, item: dict[str, Any]) -> LeaseSnapshot:
     holders = {
-        str(holder): HeldLease(acquired_at=int(lease["a"]), expires_at=int(lease["e"]))
+        str(holder): HeldLease(
+            acquired_at=int(lease["a"]),
+            expires_at=int(lease["e"]),
+            grant=None if lease.get("g") is None else str(lease["g"]),
+        )
         for holder, lease in (item.get("holders") or {}).items()
     }
     task_seconds = item.get("task_seconds")
@@ -135,12 +171,9 @@ def snapshot_from_item(prefix: str, item: dict[str, Any]) -> LeaseSnapshot:
         cap=int(item["cap"]),
         holders=holders,
         task_seconds=None if task_seconds is None else int(task_seconds),
+        waiting=int(item.get("waiting", 0)),
+        lease_seconds=None if item.get("lease_seconds") is None else int(item["lease_seconds"]),
     )
-
-
-def lease_value(acquired_at: int, expires_at: int) -> dict[str, Any]:
-    """One holder's entry in the holders map, as DynamoDB attribute values."""
-    return {"M": {"a": {"N": str(acquired_at)}, "e": {"N": str(expires_at)}}}
 
 
 class LeaseSemaphore:
@@ -172,21 +205,31 @@ class LeaseSemaphore:
     def now(self) -> int:
         return int(self._clock())
 
+    def now_ms(self) -> int:
+        """Milliseconds, for ordering waiters by their arrival."""
+        return int(self._clock() * 1000)
+
     # -- admission -----------------------------------------------------------------
 
-    def acquire(self, holder: str) -> Acquired | MustWait:
-        """Admit ``holder`` if a slot is free (or it already holds one), else say how full it is."""
+    def acquire(self, holder: str, *, behind_waiters: bool = False) -> Acquired | MustWait:
+        """Admit ``holder`` if a slot is free (or it already holds one), else say how full it is.
+
+        ``behind_waiters`` (handoff mode): a free slot is not taken while others are queued for one.
+        """
         holder = validate_holder(holder)
         seen: LeaseSnapshot | None = None
         for _ in range(MAX_ACQUIRE_ROUNDS):
             now = self.now()
             expires_at = now + self.ttl_seconds
+            values: dict[str, Any] = {":lease": lease_value(now, expires_at)}
+            if behind_waiters:
+                values[":zero"] = {"N": "0"}
             try:
                 self._write(
                     "SET #holders.#holder = :lease",
-                    ADMISSION_CONDITION,
+                    FIFO_ADMISSION_CONDITION if behind_waiters else ADMISSION_CONDITION,
                     {"#holder": holder},
-                    {":lease": lease_value(now, expires_at)},
+                    values,
                 )
                 return Acquired(holder, self.prefix, expires_at)
             except ConditionFailed as failure:
@@ -196,6 +239,8 @@ class LeaseSemaphore:
                 seen = snapshot_from_item(self.prefix, failure.item)
             if holder in seen.holders:
                 continue  # it was admitted by a concurrent retry of itself: the plain write will now pass
+            if behind_waiters and seen.waiting > 0:
+                return MustWait(active=seen.active(now), cap=seen.cap)
             expired = seen.expired(now)[:MAX_RECLAIMS_PER_WRITE]
             if len(seen.holders) - len(expired) >= seen.cap:
                 return MustWait(active=seen.active(now), cap=seen.cap)
@@ -254,11 +299,44 @@ class LeaseSemaphore:
 
     # -- holders -------------------------------------------------------------------
 
-    def release(self, holder: str) -> Released:
-        """Give the slot back; releasing a holder that does not hold is a no-op that says so."""
+    def release(self, holder: str, *, grant: str | None = None) -> Released:
+        """Give the slot back; releasing a holder that does not hold is a no-op that says so.
+
+        With executions queued (handoff mode) the slot goes straight to the oldest of them, in the
+        same transaction that takes it from ``holder``; ``handed_to`` says who is to be told.
+        ``grant``: release only the slot handed over under that grant (see ``lease_entry``), not a
+        lease the holder took again by itself.
+        """
         holder = validate_holder(holder)
+        held, values = held_condition(grant)
         try:
-            self._write("REMOVE #holders.#holder", "attribute_exists(#holders.#holder)", {"#holder": holder}, {})
+            self._write(
+                "REMOVE #holders.#holder",
+                f"{held} AND {NOBODY_WAITING}",
+                {"#holder": holder},
+                {**values, ":zero": {"N": "0"}},
+            )
+        except ConditionFailed as failure:
+            seen = failure.item
+            if not _is_semaphore(seen) or not _holds(seen, holder, grant):
+                return Released(held=False)
+            return self._release_to_a_waiter(holder, waiting=int(seen.get("waiting", 0)), grant=grant)
+        return Released(held=True)
+
+    def _release_to_a_waiter(self, holder: str, *, waiting: int, grant: str | None) -> Released:
+        from lease_core.waiting_room import WaitingRoom, _NotHeld
+
+        room = WaitingRoom(self)
+        try:
+            admission = room.hand_over(holder, grant=grant)
+        except _NotHeld:
+            return Released(held=False)
+        if admission is not None:
+            return Released(held=True, handed_to=admission)
+        room._forget_phantom_waiters(waiting)  # counted waiters that are not there: release as usual
+        held, values = held_condition(grant)
+        try:
+            self._write("REMOVE #holders.#holder", held, {"#holder": holder}, values)
         except ConditionFailed:
             return Released(held=False)
         return Released(held=True)
@@ -367,17 +445,22 @@ class LeaseSemaphore:
         old = response.get("Attributes", {}).get("cap")
         return CapChange(self.prefix, None if old is None else int(old["N"]), cap)
 
-    def set_task_seconds(self, seconds: int) -> None:
-        """Record how long a task started under this prefix's lease can run (written at deploy)."""
-        seconds = validate_ttl_seconds(seconds)
+    def configure_timings(self, *, task_seconds: int, lease_seconds: int) -> None:
+        """Record, at deploy, how long a task under this prefix's lease can run and how long a lease lasts.
+
+        Cleanup of an aborted execution waits ``task_seconds``; a slot handed to a waiter by the
+        platform app (which does not know the workload's TTL) lasts ``lease_seconds``.
+        """
+        task_seconds = validate_ttl_seconds(task_seconds)
+        lease_seconds = validate_ttl_seconds(lease_seconds)
         try:
             self.table.call(
                 "update_item",
                 Key=self._key,
-                UpdateExpression="SET #task = :seconds",
+                UpdateExpression="SET #task = :task, #lease = :lease",
                 ConditionExpression="attribute_exists(#cap)",
-                ExpressionAttributeNames={"#task": "task_seconds", "#cap": "cap"},
-                ExpressionAttributeValues={":seconds": {"N": str(seconds)}},
+                ExpressionAttributeNames={"#task": "task_seconds", "#lease": "lease_seconds", "#cap": "cap"},
+                ExpressionAttributeValues={":task": {"N": str(task_seconds)}, ":lease": {"N": str(lease_seconds)}},
             )
         except ConditionFailed:
             raise UnknownPrefix(f"prefix {self.prefix!r} has no semaphore in table {self.table.name!r}") from None
@@ -393,17 +476,11 @@ class LeaseSemaphore:
     # -- plumbing --------------------------------------------------------------------
 
     def _write(self, update: str, condition: str, names: dict[str, str], values: dict[str, Any]) -> None:
-        expressions = f"{update} {condition}"
         request: dict[str, Any] = {
             "Key": self._key,
             "UpdateExpression": update,
             "ConditionExpression": condition,
-            # DynamoDB refuses placeholders that the expressions do not use.
-            "ExpressionAttributeNames": {
-                placeholder: name
-                for placeholder, name in {**_NAMES, **names}.items()
-                if re.search(re.escape(placeholder) + r"(?![A-Za-z0-9_])", expressions)
-            },
+            "ExpressionAttributeNames": used_names({**_NAMES, **names}, update, condition),
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
         if values:

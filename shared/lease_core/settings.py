@@ -43,16 +43,20 @@ def current_environment() -> Mapping[str, str]:
     return override if override is not None else os.environ
 
 
+WAIT_MODES = ("poll", "handoff")
+
+
 @dataclass(frozen=True)
 class LeaseSettings:
     table_name: str
     prefix: str
     max_concurrency: int
     ttl_seconds: int
+    wait_mode: str = "poll"  # LEASE_WAIT_MODE: poll (Wait and ask again) or handoff (queue, be handed a slot)
 
     @classmethod
     def from_environment(cls, environment: Mapping[str, str]) -> LeaseSettings:
-        """Parse and check the four ``LEASE_*`` variables; every problem names the variable."""
+        """Parse and check the ``LEASE_*`` variables; every problem names the variable."""
         missing = [
             name
             for name in ("LEASE_TABLE_NAME", "LEASE_PREFIX", "LEASE_MAX_CONCURRENCY", "LEASE_TTL_SECONDS")
@@ -68,6 +72,9 @@ class LeaseSettings:
             prefix = validate_prefix(environment["LEASE_PREFIX"])
         except InvalidLeaseRequest as exc:
             raise InvalidLeaseRequest(f"bad lease configuration: {exc}") from None
+        wait_mode = environment.get("LEASE_WAIT_MODE", "poll").strip() or "poll"
+        if wait_mode not in WAIT_MODES:
+            raise InvalidLeaseRequest(f"LEASE_WAIT_MODE must be poll or handoff, got {wait_mode[:40]!r}")
         return cls(
             table_name=table_name,
             prefix=prefix,
@@ -75,6 +82,7 @@ class LeaseSettings:
                 environment["LEASE_MAX_CONCURRENCY"], "LEASE_MAX_CONCURRENCY", 1, MAX_CAP
             ),
             ttl_seconds=parse_whole_number(environment["LEASE_TTL_SECONDS"], "LEASE_TTL_SECONDS", 1, MAX_TTL_SECONDS),
+            wait_mode=wait_mode,
         )
 
     @classmethod

@@ -8,6 +8,7 @@ comes back as ``ConditionFailed`` carrying the item DynamoDB saw
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,23 @@ class ConditionFailed(Exception):
     item: dict[str, Any] | None
 
 
+@dataclass
+class TransactionCancelled(Exception):
+    """A TransactWriteItems was cancelled; ``reasons`` has each item's code ("None", "ConditionalCheckFailed")."""
+
+    reasons: list[str]
+
+
+def used_names(names: dict[str, str], *expressions: str) -> dict[str, str]:
+    """The placeholders the expressions use: DynamoDB refuses any it is given but does not use."""
+    text = " ".join(expressions)
+    return {
+        placeholder: name
+        for placeholder, name in names.items()
+        if re.search(re.escape(placeholder) + r"(?![A-Za-z0-9_])", text)
+    }
+
+
 def plain_item(item: dict[str, Any] | None) -> dict[str, Any] | None:
     """Turn a low-level DynamoDB item into plain Python values (numbers as Decimal)."""
     if item is None:
@@ -42,13 +60,18 @@ class DynamoTable:
 
     def call(self, operation: str, **request: Any) -> dict[str, Any]:
         """Run one DynamoDB operation on this table, translating failures into typed errors."""
+        if operation != "transact_write_items":
+            request = {"TableName": self.name, **request}
         try:
-            return getattr(self.client, operation)(TableName=self.name, **request)
+            return getattr(self.client, operation)(**request)
         except ClientError as exc:
             error = exc.response.get("Error", {})
             code = error.get("Code", "Unknown")
             if code == "ConditionalCheckFailedException":
                 raise ConditionFailed(plain_item(exc.response.get("Item"))) from exc
+            if code == "TransactionCanceledException":
+                reasons = [reason.get("Code", "None") for reason in exc.response.get("CancellationReasons", [])]
+                raise TransactionCancelled(reasons) from exc
             raise LeaseStoreUnavailable(
                 f"DynamoDB {operation} on table {self.name!r} failed: {code}: {error.get('Message', '')}"
             ) from exc

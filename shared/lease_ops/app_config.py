@@ -40,23 +40,48 @@ def _logs_statement(partition: str, region: str, function_names: list[str]) -> d
     }
 
 
+def _send_task_success_statement() -> dict[str, Any]:
+    """Telling a waiting task it has its slot. SendTaskSuccess has no resource-level permissions (a task
+    token names no resource), so IAM only accepts "*" here: the one statement that cannot be narrowed."""
+    return {"Sid": "HandSlotsToWaitingTasks", "Effect": "Allow", "Action": ["states:SendTaskSuccess"], "Resource": "*"}
+
+
+POLL_ACTIONS = ["dynamodb:UpdateItem"]
+# Handoff mode also reads the semaphore and the queue, and queues and dequeues in transactions.
+HANDOFF_ACTIONS = [
+    "dynamodb:DeleteItem",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
+    "dynamodb:UpdateItem",
+]
+
+
 def lease_functions_policy(
-    *, partition: str, region: str, table: str, prefix: str, app_name: str, stage: str
+    *,
+    partition: str,
+    region: str,
+    table: str,
+    prefix: str,
+    app_name: str,
+    stage: str,
+    wait_mode: str = "poll",
 ) -> dict[str, Any]:
-    """acquire/release/renew: UpdateItem on the lease table, only on items of the app's own prefix."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "LeasesOfThisWorkloadOnly",
-                "Effect": "Allow",
-                "Action": ["dynamodb:UpdateItem"],
-                "Resource": f"arn:{partition}:dynamodb:{region}:*:table/{table}",
-                "Condition": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{prefix}#*"]}},
-            },
-            _logs_statement(partition, region, [f"{app_name}-{stage}-{name}" for name in LEASE_FUNCTIONS]),
-        ],
-    }
+    """acquire/release/renew: the lease table, only items of the app's own prefix; in handoff mode also
+    SendTaskSuccess to the waiting tasks of the workload's own state machine."""
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "LeasesOfThisWorkloadOnly",
+            "Effect": "Allow",
+            "Action": HANDOFF_ACTIONS if wait_mode == "handoff" else POLL_ACTIONS,
+            "Resource": f"arn:{partition}:dynamodb:{region}:*:table/{table}",
+            "Condition": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{prefix}#*"]}},
+        },
+        _logs_statement(partition, region, [f"{app_name}-{stage}-{name}" for name in LEASE_FUNCTIONS]),
+    ]
+    if wait_mode == "handoff":
+        statements.insert(1, _send_task_success_statement())
+    return {"Version": "2012-10-17", "Statement": statements}
 
 
 def process_policy(*, partition: str, region: str, app_name: str, stage: str) -> dict[str, Any]:
@@ -97,12 +122,19 @@ def sync_workload_app(platform: PlatformConfig, workload: WorkloadConfig, *, par
     environment = stage.setdefault("environment_variables", {})
     environment["LEASE_TABLE_NAME"] = platform.table
     environment["LEASE_PREFIX"] = workload.prefix
+    if workload.wait_mode == "handoff":
+        environment["LEASE_WAIT_MODE"] = "handoff"
+    else:
+        environment.pop("LEASE_WAIT_MODE", None)  # poll is the default
     names = dict(partition=partition, region=platform.region, app_name=config["app_name"], stage=platform.stage)
     written = []
     documents = {
         chalice_dir / "config.json": config,
         chalice_dir / stage["iam_policy_file"]: lease_functions_policy(
-            table=platform.table, prefix=workload.prefix, **names
+            table=platform.table,
+            prefix=workload.prefix,
+            wait_mode=workload.wait_mode,
+            **names,
         ),
         chalice_dir / f"policy-{platform.stage}-process.json": process_policy(**names),
     }
@@ -120,7 +152,14 @@ def platform_policy(*, partition: str, region: str, table: str, app_name: str, s
             {
                 "Sid": "EveryPrefixOfTheLeaseTable",
                 "Effect": "Allow",
-                "Action": ["dynamodb:GetItem", "dynamodb:Scan", "dynamodb:UpdateItem"],
+                # Query and DeleteItem: the queues of handoff mode (handing freed slots over, dropping dead waiters).
+                "Action": [
+                    "dynamodb:DeleteItem",
+                    "dynamodb:GetItem",
+                    "dynamodb:Query",
+                    "dynamodb:Scan",
+                    "dynamodb:UpdateItem",
+                ],
                 "Resource": f"arn:{partition}:dynamodb:{region}:*:table/{table}",
             },
             {
@@ -129,6 +168,7 @@ def platform_policy(*, partition: str, region: str, table: str, app_name: str, s
                 "Action": ["states:DescribeExecution"],
                 "Resource": f"arn:{partition}:states:{region}:*:execution:*:*",
             },
+            _send_task_success_statement(),
             _logs_statement(
                 partition,
                 region,

@@ -19,15 +19,19 @@ from lease_ops.platform_config import PlatformConfig, WorkloadConfig
 from lease_ops.workflows import process_timeout_seconds
 
 
-def configured_cap(workload: WorkloadConfig, stage: str) -> int:
-    """LEASE_MAX_CONCURRENCY of the workload's stage, checked as the Lambdas check it."""
+def configured_settings(workload: WorkloadConfig, stage: str) -> LeaseSettings:
+    """The workload's LEASE_* settings of the stage, checked as the Lambdas check them."""
     stage_config = workload.chalice_config().get("stages", {}).get(stage)
     if stage_config is None:
         raise PlatformConfigError(f"{workload.app}/.chalice/config.json has no stage {stage!r}")
     try:
-        return LeaseSettings.from_environment(stage_config.get("environment_variables", {})).max_concurrency
+        return LeaseSettings.from_environment(stage_config.get("environment_variables", {}))
     except InvalidLeaseRequest as exc:
         raise PlatformConfigError(f"{workload.app}/.chalice/config.json stage {stage!r}: {exc}") from None
+
+
+def lease_seconds(workload: WorkloadConfig, stage: str) -> int:
+    return configured_settings(workload, stage).ttl_seconds
 
 
 def apply_configured_caps(
@@ -37,11 +41,12 @@ def apply_configured_caps(
     dynamodb = target.client("dynamodb")
     # Every workload's configuration is checked before the first write: a bad one changes nothing.
     wanted = {
-        workload.name: (configured_cap(workload, config.stage), process_timeout_seconds(workload, config.stage))
+        workload.name: (configured_settings(workload, config.stage), process_timeout_seconds(workload, config.stage))
         for workload in config.workloads.values()
     }
     for workload in config.workloads.values():
-        cap, task_seconds = wanted[workload.name]
+        settings, task_seconds = wanted[workload.name]
+        cap = settings.max_concurrency
         semaphore = LeaseSemaphore(dynamodb, config.table, workload.prefix)
         try:
             with aws_errors(f"setting the cap of {workload.prefix}"):
@@ -53,7 +58,7 @@ def apply_configured_caps(
                     console.print(f"  [yellow]would[/yellow]    {workload.prefix}: cap {current or '(none)'} → {cap}")
                     continue
                 change = semaphore.set_cap(cap)
-                semaphore.set_task_seconds(task_seconds)
+                semaphore.configure_timings(task_seconds=task_seconds, lease_seconds=settings.ttl_seconds)
         except LeaseError as exc:
             raise AwsCallFailed(f"setting the cap of {workload.prefix} failed: {exc}") from None
         note = "unchanged" if change.old == cap else "set"

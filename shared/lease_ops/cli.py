@@ -17,6 +17,7 @@ from typing import NoReturn
 
 from rich.console import Console
 
+from lease_core.settings import WAIT_MODES
 from lease_ops.aws_target import AwsTarget
 from lease_ops.errors import OperatorError
 from lease_ops.platform_config import PLATFORM_FILE, PlatformConfig, load_platform_config, with_overrides
@@ -119,7 +120,7 @@ def cmd_demo(arguments: argparse.Namespace, config: PlatformConfig, console: Con
     for name, _ in arguments.executions:
         config.workload(name)
     run_demo(
-        config,
+        config.with_wait_mode(arguments.wait_mode),
         DemoOptions(
             executions=dict(arguments.executions),
             time_scale=arguments.time_scale,
@@ -136,14 +137,16 @@ def cmd_local(arguments: argparse.Namespace, config: PlatformConfig, console: Co
 
     for name, _ in arguments.executions:
         config.workload(name)
-    serve_local(config, console, port=arguments.port, running=dict(arguments.executions))
+    serve_local(
+        config.with_wait_mode(arguments.wait_mode), console, port=arguments.port, running=dict(arguments.executions)
+    )
 
 
 def cmd_chaos(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
     from lease_ops.chaos.suite import FULL, QUICK, run_suite
 
     run_suite(
-        config,
+        config.with_wait_mode(arguments.wait_mode),
         console,
         size=QUICK if arguments.quick else FULL,
         names=arguments.scenario or [],
@@ -276,6 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--seed", type=int, default=1, help="seed of inputs, timings and injected failures (default 1)")
     demo.add_argument("--out", type=Path, default=Path("out/demo"), help="report folder (default: out/demo)")
+    _wait_mode_option(demo)
     local = command(
         "local", cmd_local, "Serve lease_app's API with `chalice local` on an embedded moto, leases running."
     )
@@ -288,15 +292,26 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="WORKLOAD=N",
         help="executions kept running (repeatable; default analytics=18, batch=7)",
     )
+    _wait_mode_option(local)
     chaos = command("chaos", cmd_chaos, "Run every fault scenario on the embedded platform and check the invariants.")
     chaos.add_argument("--quick", action="store_true", help="the short version that `make test` runs")
     chaos.add_argument("--scenario", action="append", help="only this scenario (repeatable)")
     chaos.add_argument("--seed", type=int, default=1, help="seed of every random choice (default 1)")
     chaos.add_argument("--out", type=Path, default=Path("out/chaos"), help="results folder (default: out/chaos)")
+    _wait_mode_option(chaos)
     destroy = command("destroy", cmd_destroy, "Remove state machines, roles and apps; the table only if asked.")
     destroy.add_argument("--destroy-table", action="store_true", help="also delete the table and every lease in it")
     destroy.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     return parser
+
+
+def _wait_mode_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--wait-mode",
+        choices=WAIT_MODES,
+        help="how every workflow waits for a slot: poll (Wait, ask again) or handoff (queue, be handed one); "
+        "default: each workload's wait_mode in platform.toml",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,6 +21,7 @@ from rich.live import Live
 from rich.table import Table
 
 from lease_core import LeaseSemaphore, UnknownPrefix
+from lease_core.waiting_room import WaitingRoom
 from lease_ops.demo_monitor import DemoMonitor
 from lease_ops.demo_process import ProcessObserver
 from lease_ops.demo_report import WorkflowRun, plot_timeline, problems_of, workflow_summary, write_report
@@ -81,6 +82,7 @@ def _summary_table(report: dict[str, Any]) -> Table:
     table = Table(title="demo report", title_justify="left")
     columns = (
         "workflow",
+        "wait mode",
         "cap",
         "max at once",
         "runs",
@@ -88,6 +90,7 @@ def _summary_table(report: dict[str, Any]) -> Table:
         "failed",
         "injected",
         "polls",
+        "steps/run",
         "p50 wait s",
         "p95 wait s",
     )
@@ -96,6 +99,7 @@ def _summary_table(report: dict[str, Any]) -> Table:
     for prefix, s in report["workflows"].items():
         table.add_row(
             prefix,
+            s["wait_mode"],
             str(s["cap"]),
             str(s["max_concurrent"]),
             str(s["executions"]),
@@ -103,6 +107,7 @@ def _summary_table(report: dict[str, Any]) -> Table:
             str(s["failed"]),
             str(s["failures_injected"]),
             str(s["wait_polls"]),
+            f"{s['transitions_per_run']:.1f}",
             f"{s['p50_wait_s']:.2f}",
             f"{s['p95_wait_s']:.2f}",
         )
@@ -152,7 +157,8 @@ def run_demo(config: PlatformConfig, options: DemoOptions, console: Console) -> 
         totals = {w.prefix: len(executions[w.name]) for w in workloads}
         console.print(
             f"running {', '.join(f'{n} {w.name}' for w, n in ((w, totals[w.prefix]) for w in workloads))} executions, "
-            f"time scale {options.time_scale:g}x, {len(failing)} with an injected Process failure"
+            f"time scale {options.time_scale:g}x, {len(failing)} with an injected Process failure; waiting by "
+            + ", ".join(sorted({w.wait_mode for w in workloads}))
         )
         started = time.monotonic()
         monitor.start()
@@ -177,16 +183,19 @@ def run_demo(config: PlatformConfig, options: DemoOptions, console: Console) -> 
         monitor.stop()
         duration = time.monotonic() - started
 
-        leaked = 0
+        leaked = left_waiting = 0
         for workload in workloads:
+            semaphore = LeaseSemaphore(dynamodb, config.table, workload.prefix)
             with contextlib.suppress(UnknownPrefix):
-                leaked += len(LeaseSemaphore(dynamodb, config.table, workload.prefix).inspect().holders)
+                leaked += len(semaphore.inspect().holders)
+                left_waiting += len(WaitingRoom(semaphore).waiters())
         runs = [
             WorkflowRun(
                 w.prefix,
                 caps[w.prefix],
                 [execution.wait() for execution in running[w.name]],
                 {arn for arn in observer.injected if arn in set(arns[w.name])},
+                w.wait_mode,
             )
             for w in workloads
         ]
@@ -196,6 +205,7 @@ def run_demo(config: PlatformConfig, options: DemoOptions, console: Console) -> 
                 for run in runs
             },
             "leaked_holders": leaked,
+            "waiters_left": left_waiting,
             "duration_s": round(duration, 2),
             "time_scale": options.time_scale,
             "seed": options.seed,

@@ -24,6 +24,7 @@ class WorkflowRun:
     cap: int
     results: list[ExecutionResult]
     injected: set[str]  # execution ARNs whose Process failure was injected
+    wait_mode: str = "poll"
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -44,7 +45,9 @@ def wait_seconds(result: ExecutionResult, time_scale: float) -> float | None:
 
 def workflow_summary(run: WorkflowRun, max_concurrent: int, time_scale: float) -> dict[str, Any]:
     waits = [w for r in run.results if (w := wait_seconds(r, time_scale)) is not None]
+    runs = max(len(run.results), 1)
     return {
+        "wait_mode": run.wait_mode,
         "cap": run.cap,
         "executions": len(run.results),
         "succeeded": sum(r.status == "SUCCEEDED" for r in run.results),
@@ -52,6 +55,8 @@ def workflow_summary(run: WorkflowRun, max_concurrent: int, time_scale: float) -
         "failures_injected": len(run.injected),
         "max_concurrent": max_concurrent,
         "wait_polls": sum(len(r.entered("WaitForLease")) for r in run.results),
+        "transitions_per_run": round(sum(len(r.of_type("StateEntered")) for r in run.results) / runs, 2),
+        "lambda_calls_per_run": round(sum(len(r.of_type("TaskScheduled")) for r in run.results) / runs, 2),
         "p50_wait_s": _percentile(waits, 0.50),
         "p95_wait_s": _percentile(waits, 0.95),
     }
@@ -67,6 +72,8 @@ def problems_of(report: dict[str, Any], runs: list[WorkflowRun]) -> list[str]:
             )
     if report["leaked_holders"]:
         problems.append(f"{report['leaked_holders']} lease(s) still held after every execution ended")
+    if report.get("waiters_left"):
+        problems.append(f"{report['waiters_left']} execution(s) still queued for a slot after every execution ended")
     for run in runs:
         unexpected = [r for r in run.results if r.status != "SUCCEEDED" and r.arn not in run.injected]
         for result in unexpected[:5]:

@@ -43,7 +43,9 @@ class EmbeddedPlatform:
             self.config.stage, {"AWS_REGION": region, "AWS_DEFAULT_REGION": region, "AWS_ENDPOINT_URL": self.endpoint}
         )
         for workload in self.config.workloads.values():
-            dispatcher.add_app(workload.app_dir, environment={"LEASE_TABLE_NAME": self.config.table})
+            # The wait mode as provisioned (it may be overridden with --wait-mode, not only in config.json).
+            environment = {"LEASE_TABLE_NAME": self.config.table, "LEASE_WAIT_MODE": workload.wait_mode}
+            dispatcher.add_app(workload.app_dir, environment=environment)
         return dispatcher
 
 

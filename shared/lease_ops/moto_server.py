@@ -21,6 +21,8 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 
+from lease_ops.local_runner.task_tokens import route_moto_callbacks
+
 LOOPBACK = "127.0.0.1"
 
 
@@ -85,6 +87,7 @@ class AtomicMotoServer(ThreadedMotoServer):
     def _server_entry(self) -> None:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log line per request
         _accept_chalice_rest_apis()
+        route_moto_callbacks()  # SendTaskSuccess/Failure/Heartbeat reach the local runner's waiting tasks
         application = _OneRequestAtATime(DomainDispatcherApplication(create_backend_app))
         self._server = make_server(
             self._ip_address, self._port, application, threaded=True, request_handler=MotoRequestHandler

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from lease_core.errors import InvalidLeaseRequest
+from lease_core.settings import WAIT_MODES
 from lease_core.validation import validate_prefix, validate_table_name
 from lease_ops.aws_partitions import partition_of
 from lease_ops.chalice_apps import REPOSITORY_ROOT
@@ -36,6 +37,8 @@ class WorkloadConfig:
     wait_seconds: int
     process_payload: dict[str, Any]
     chunk_size: int | None = None
+    wait_mode: str = "poll"  # poll: Wait and ask again; handoff: queue and be handed a slot
+    recheck_seconds: int = 300  # handoff: a waiter re-checks by itself after this long without a slot
 
     @property
     def chunked(self) -> bool:
@@ -82,6 +85,15 @@ class PlatformConfig:
     def app_dir(self, app: str) -> Path:
         return self.root / app
 
+    def with_wait_mode(self, wait_mode: str | None) -> PlatformConfig:
+        """Every workload in ``wait_mode`` (None: as configured), for `demo`/`local`/`chaos --wait-mode`."""
+        if wait_mode is None:
+            return self
+        if wait_mode not in WAIT_MODES:
+            raise PlatformConfigError(f"wait mode must be poll or handoff, got {wait_mode!r}")
+        workloads = {name: replace(w, wait_mode=wait_mode) for name, w in self.workloads.items()}
+        return replace(self, workloads=workloads)
+
 
 def _require(table: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
     value = table.get(key)
@@ -106,6 +118,12 @@ def _workload(name: str, table: Mapping[str, Any], root: Path) -> WorkloadConfig
     if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
         raise PlatformConfigError(f"{where}: chunk_size must be a positive whole number, got {chunk_size!r}")
     process_payload = dict(_require(table, "process_payload", dict, where))
+    wait_mode = table.get("wait_mode", "poll")
+    if wait_mode not in WAIT_MODES:
+        raise PlatformConfigError(f"{where}: wait_mode must be poll or handoff, got {wait_mode!r}")
+    recheck_seconds = table.get("recheck_seconds", 300)
+    if isinstance(recheck_seconds, bool) or not isinstance(recheck_seconds, int) or not 1 <= recheck_seconds <= 86400:
+        raise PlatformConfigError(f"{where}: recheck_seconds must be from 1 to 86400, got {recheck_seconds!r}")
     if chunk_size is not None and {"chunk_size", "chunk_size.$"} & set(process_payload):
         raise PlatformConfigError(f"{where}: leave chunk_size out of process_payload; it is set from chunk_size")
     return WorkloadConfig(
@@ -116,6 +134,8 @@ def _workload(name: str, table: Mapping[str, Any], root: Path) -> WorkloadConfig
         wait_seconds=wait_seconds,
         process_payload=process_payload,
         chunk_size=chunk_size,
+        wait_mode=wait_mode,
+        recheck_seconds=recheck_seconds,
     )
 
 

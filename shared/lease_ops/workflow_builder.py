@@ -116,12 +116,32 @@ def lambda_task(
 class LeaseStates:
     """The reusable fragments of a lease-guarded workflow for one set of functions."""
 
-    def __init__(self, functions: LeaseFunctions, *, partition: str = "aws", wait_seconds: int = 5) -> None:
+    def __init__(
+        self,
+        functions: LeaseFunctions,
+        *,
+        partition: str = "aws",
+        wait_seconds: int = 5,
+        wait_mode: str = "poll",
+        recheck_seconds: int = 300,
+    ) -> None:
+        """``wait_mode`` poll: Wait ``wait_seconds`` and ask again; handoff: queue and be handed a slot,
+        re-checking by itself every ``recheck_seconds`` in case a wakeup was lost."""
+        if wait_mode not in ("poll", "handoff"):
+            raise ValueError(f"wait_mode must be poll or handoff, got {wait_mode!r}")
         self.functions = functions
         self.partition = partition
         self.wait_seconds = wait_seconds
+        self.wait_mode = wait_mode
+        self.recheck_seconds = recheck_seconds
+
+    @property
+    def polls(self) -> bool:
+        return self.wait_mode == "poll"
 
     def acquire(self) -> dict[str, Any]:
+        if not self.polls:
+            return self._acquire_in_line()
         return lambda_task(
             self.partition,
             self.functions.acquire,
@@ -132,14 +152,31 @@ class LeaseStates:
             comment="Ask for a slot as this execution ($$.Execution.Id); idempotent, so retries are safe.",
         )
 
+    def _acquire_in_line(self) -> dict[str, Any]:
+        """Handoff mode: the task waits for a callback (the slot), queueing if none is free."""
+        state = lambda_task(
+            self.partition,
+            self.functions.acquire,
+            {**HOLDER, "task_token.$": "$$.Task.Token"},
+            result_selector={"status.$": "$.status", "detail.$": "$"},
+            result_path="$.lease",
+            next_state=CHECK_LEASE,
+            comment="Take a free slot, or queue and be handed one by a release; no polling.",
+        )
+        state["Resource"] = f"arn:{self.partition}:states:::lambda:invoke.waitForTaskToken"
+        state["TimeoutSeconds"] = self.recheck_seconds
+        # A wait this long without a callback re-checks by itself (keeping its place in line).
+        state["Catch"].insert(0, {"ErrorEquals": ["States.Timeout"], "ResultPath": None, "Next": ACQUIRE})
+        return state
+
     def check_lease(self, on_acquired: str) -> dict[str, Any]:
+        choices = [{"Variable": "$.lease.status", "StringEquals": "acquired", "Next": on_acquired}]
+        if self.polls:
+            choices.append({"Variable": "$.lease.status", "StringEquals": "wait", "Next": WAIT_FOR_LEASE})
         return {
             "Type": "Choice",
             "Comment": "Only an explicit 'acquired' leads to the work; anything unexpected fails closed.",
-            "Choices": [
-                {"Variable": "$.lease.status", "StringEquals": "acquired", "Next": on_acquired},
-                {"Variable": "$.lease.status", "StringEquals": "wait", "Next": WAIT_FOR_LEASE},
-            ],
+            "Choices": choices,
             "Default": LEASE_STATUS_UNKNOWN,
         }
 
@@ -285,11 +322,12 @@ def lease_guarded_definition(
         {
             ACQUIRE: states.acquire(),
             CHECK_LEASE: states.check_lease(PROCESS),
-            WAIT_FOR_LEASE: states.wait_for_lease(),
             LEASE_STATUS_UNKNOWN: states.lease_status_unknown(),
             PROCESS: process_state,
         }
     )
+    if states.polls:
+        body[WAIT_FOR_LEASE] = states.wait_for_lease()
     if chunked:
         body[MORE_CHUNKS] = states.more_chunks()
         body[RENEW] = states.renew()

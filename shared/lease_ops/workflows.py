@@ -57,7 +57,13 @@ def render_definition(
     payload = dict(workload.process_payload)
     if workload.chunked:
         payload["chunk_size"] = workload.chunk_size
-    states = LeaseStates(functions, partition=partition, wait_seconds=workload.wait_seconds)
+    states = LeaseStates(
+        functions,
+        partition=partition,
+        wait_seconds=workload.wait_seconds,
+        wait_mode=workload.wait_mode,
+        recheck_seconds=workload.recheck_seconds,
+    )
     process = states.process(
         payload, timeout_seconds=process_timeout_seconds(workload, config.stage), chunked=workload.chunked
     )

@@ -39,6 +39,39 @@ def test_every_scenario_of_the_quick_chaos_run_injects_faults_and_violates_nothi
     assert "invariant checks" in outcome.out
 
 
+HANDOFF_SENSITIVE = [
+    "dynamodb-lost-responses",
+    "lambda-crash-after-write",
+    "abort-while-waiting",
+    "abort-during-release",
+]
+
+
+@pytest.mark.slow
+def test_in_handoff_mode_lost_answers_crashes_and_aborts_leave_no_slot_or_waiter_behind(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    scenarios = [argument for name in HANDOFF_SENSITIVE for argument in ("--scenario", name)]
+    outcome = run_ops(
+        capsys,
+        REPOSITORY_ROOT / "platform.toml",
+        "chaos",
+        "--quick",
+        "--wait-mode",
+        "handoff",
+        *scenarios,
+        "--out",
+        str(tmp_path),
+    )
+    results = json.loads((tmp_path / "results.json").read_text())
+
+    assert outcome.exit_code == 0, outcome.err
+    assert results["wait_modes"] == {"analytics": "handoff", "batch": "handoff"}
+    assert [s["scenario"] for s in results["scenarios"]] == HANDOFF_SENSITIVE
+    for scenario in results["scenarios"]:
+        assert scenario["faults_injected"] > 0 and scenario["invariant_violations"] == 0, scenario
+
+
 @pytest.mark.slow
 def test_the_suite_catches_a_cleanup_that_frees_an_aborted_executions_lease_while_its_task_runs(
     monkeypatch: pytest.MonkeyPatch,

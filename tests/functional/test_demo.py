@@ -55,6 +55,22 @@ def test_injected_process_failures_release_their_leases_through_the_failure_path
 
 
 @pytest.mark.slow
+def test_in_handoff_mode_nothing_polls_fewer_steps_run_and_no_lease_or_waiter_is_left(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    _, polled = demo(capsys, tmp_path / "poll", "--wait-mode", "poll", "--fail-fraction", "0.2")
+    outcome, report = demo(capsys, tmp_path / "handoff", "--wait-mode", "handoff", "--fail-fraction", "0.2")
+
+    assert outcome.exit_code == 0, outcome.err
+    for name, summary in report["workflows"].items():
+        assert summary["wait_mode"] == "handoff" and summary["wait_polls"] == 0
+        assert summary["max_concurrent"] == summary["cap"]
+        assert summary["failed"] == summary["failures_injected"]
+        assert summary["transitions_per_run"] < polled["workflows"][name]["transitions_per_run"]
+    assert (report["leaked_holders"], report["waiters_left"]) == (0, 0)
+
+
+@pytest.mark.slow
 def test_the_demo_fails_when_a_broken_core_lets_more_than_the_cap_run(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -223,6 +223,54 @@ def test_a_hostile_lambda_environment_is_refused_before_any_write(
     assert table_items(dynamodb) == populated
 
 
+def handoff_environment(**overrides: str) -> dict[str, str]:
+    config = json.loads((app_folder("analytics_app") / ".chalice" / "config.json").read_text())
+    return {
+        **config["stages"]["dev"]["environment_variables"],
+        "AWS_REGION": "eu-central-1",
+        "LEASE_WAIT_MODE": "handoff",
+        **overrides,
+    }
+
+
+@pytest.mark.parametrize(
+    "token",
+    [None, 7, "", "t" * 2049, "line\nbreak", "nul\x00", ["token"], {"token": "x"}],
+    ids=lambda value: repr(value)[:24],
+)
+def test_a_handoff_acquire_refuses_a_hostile_task_token_and_changes_nothing(
+    analytics: Client, dynamodb: Any, populated: list[dict[str, Any]], token: Any
+) -> None:
+    with invocation_environment(handoff_environment()), pytest.raises(InvalidLeaseRequest):
+        analytics.lambda_.invoke("acquire", {"holder": "run-1", "task_token": token})
+    assert table_items(dynamodb) == populated
+
+
+def test_a_handoff_acquire_without_a_task_token_says_how_to_invoke_it_and_changes_nothing(
+    analytics: Client, dynamodb: Any, populated: list[dict[str, Any]]
+) -> None:
+    with invocation_environment(handoff_environment()), pytest.raises(InvalidLeaseRequest, match="waitForTaskToken"):
+        analytics.lambda_.invoke("acquire", {"holder": "run-1"})
+    assert table_items(dynamodb) == populated
+
+
+def test_a_task_token_sent_to_a_polling_acquire_is_refused_and_changes_nothing(
+    analytics: Client, dynamodb: Any, populated: list[dict[str, Any]]
+) -> None:
+    with pytest.raises(InvalidLeaseRequest, match="LEASE_WAIT_MODE is poll"):
+        analytics.lambda_.invoke("acquire", {"holder": "run-1", "task_token": "AAAA-token"})
+    assert table_items(dynamodb) == populated
+
+
+@pytest.mark.parametrize("mode", ["Handoff", "push", "poll;handoff", "\uff48andoff"])
+def test_an_unknown_wait_mode_is_refused_before_any_write(
+    analytics: Client, dynamodb: Any, populated: list[dict[str, Any]], mode: str
+) -> None:
+    with invocation_environment(handoff_environment(LEASE_WAIT_MODE=mode)), pytest.raises(InvalidLeaseRequest):
+        analytics.lambda_.invoke("acquire", {"holder": "run-1", "task_token": "AAAA-token"})
+    assert table_items(dynamodb) == populated
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     shutil.copy(REPOSITORY_ROOT / "platform.toml", tmp_path / "platform.toml")

@@ -6,7 +6,6 @@ import json
 import time
 from typing import Any
 
-import boto3
 import pytest
 from chalice.test import Client
 
@@ -15,7 +14,7 @@ from lease_core.cleanup_functions import EXECUTION_ENDED
 from lease_core.settings import invocation_environment
 from lease_ops.chalice_apps import app_folder
 from lease_ops.table import DEFAULT_TABLE_NAME
-from tests.helpers import holders_in_table
+from tests.helpers import holders_in_table, start, status_change, sweep
 
 REGION = "eu-central-1"
 
@@ -26,46 +25,9 @@ def client(dynamodb: Any, lease_app: Any) -> Any:
         yield chalice_client
 
 
-@pytest.fixture
-def stepfunctions(dynamodb: Any) -> Any:
-    return boto3.client("stepfunctions", region_name=REGION)
-
-
-@pytest.fixture
-def state_machine(stepfunctions: Any) -> str:
-    role = boto3.client("iam", region_name=REGION).create_role(
-        RoleName="sfn", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []})
-    )["Role"]["Arn"]
-    definition = {"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}
-    return stepfunctions.create_state_machine(name="wf", definition=json.dumps(definition), roleArn=role)[
-        "stateMachineArn"
-    ]
-
-
-def start(stepfunctions: Any, state_machine: str, name: str) -> str:
-    return stepfunctions.start_execution(stateMachineArn=state_machine, name=name)["executionArn"]
-
-
 def leases(dynamodb: Any, prefix: str, *, clock: float | None = None, ttl: int = 600) -> LeaseSemaphore:
     options: dict[str, Any] = {} if clock is None else {"clock": lambda: clock}
     return LeaseSemaphore(dynamodb, DEFAULT_TABLE_NAME, prefix, ttl_seconds=ttl, initial_cap=10, **options)
-
-
-def status_change(client: Any, execution: str, status: str, stopped: float) -> dict[str, Any]:
-    """An "Execution Status Change" event as EventBridge delivers it."""
-    detail = {
-        "executionArn": execution,
-        "stateMachineArn": execution.replace(":execution:", ":stateMachine:").rsplit(":", 1)[0],
-        "name": execution.rsplit(":", 1)[1],
-        "status": status,
-        "startDate": int((stopped - 30) * 1000),
-        "stopDate": int(stopped * 1000),
-        "input": "{}",
-        "output": None,
-    }
-    return client.events.generate_cw_event(
-        "aws.states", "Step Functions Execution Status Change", detail, [execution], region=REGION
-    )
 
 
 def test_the_reclaim_rule_matches_failed_timed_out_and_aborted_executions_only() -> None:
@@ -105,7 +67,7 @@ def test_an_aborted_execution_keeps_its_lease_only_until_a_task_it_started_must_
     execution = start(stepfunctions, state_machine, "aborted")
     batch = leases(dynamodb, "batch")
     batch.acquire(execution)
-    batch.set_task_seconds(130)
+    batch.configure_timings(task_seconds=130, lease_seconds=600)
     stopped = int(time.time()) + 1
 
     answer = client.lambda_.invoke("reclaim", status_change(client, execution, status, stopped)).payload
@@ -120,7 +82,7 @@ def test_an_execution_aborted_longer_ago_than_its_task_timeout_is_released_at_on
     execution = start(stepfunctions, state_machine, "aborted-long-ago")
     batch = leases(dynamodb, "batch", clock=time.time() - 600)
     batch.acquire(execution)
-    batch.set_task_seconds(130)
+    batch.configure_timings(task_seconds=130, lease_seconds=600)
 
     answer = client.lambda_.invoke("reclaim", status_change(client, execution, "ABORTED", time.time() - 300)).payload
 
@@ -163,11 +125,6 @@ def test_a_malformed_or_unrelated_event_is_ignored_without_an_error(client: Any,
     assert set(holders_in_table(dynamodb, "batch")) == {"arn"}
 
 
-def sweep(client: Any) -> dict[str, int]:
-    scheduled = client.events.generate_cw_event("aws.events", "Scheduled Event", {}, [], region=REGION)
-    return client.lambda_.invoke("sweeper", scheduled).payload
-
-
 def test_the_sweeper_settles_holders_of_executions_that_stopped_and_keeps_running_ones(
     client: Any, dynamodb: Any, stepfunctions: Any, state_machine: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -181,12 +138,19 @@ def test_the_sweeper_settles_holders_of_executions_that_stopped_and_keeps_runnin
     batch = leases(dynamodb, "batch", clock=time.time() - 5)
     for holder in (running, aborted + "/4", failed, never_started, other_region, "not-an-arn"):
         batch.acquire(holder)
-    batch.set_task_seconds(130)
+    batch.configure_timings(task_seconds=130, lease_seconds=600)
     stepfunctions.stop_execution(executionArn=aborted)
 
     report = sweep(client)
 
-    assert report == {"expired": 0, "execution_ended": 2, "deferred": 1, "not_judged": 1}
+    assert report == {
+        "expired": 0,
+        "execution_ended": 2,
+        "deferred": 1,
+        "dequeued": 0,
+        "handed_over": 0,
+        "not_judged": 1,
+    }
     remaining = holders_in_table(dynamodb, "batch")
     assert set(remaining) == {running, aborted + "/4", other_region, "not-an-arn"}
     assert remaining[aborted + "/4"] <= time.time() + 131  # its Process may still run for up to 130 s

@@ -20,6 +20,10 @@ POLICY_FILES = sorted(REPOSITORY_ROOT.glob("*_app/.chalice/policy-*.json"))
 KNOWN_FALSE_POSITIVES = {("lease_app", "RESOURCE_MISMATCH", "states:DescribeExecution")}
 
 
+# Actions AWS gives no resource-level permissions: IAM accepts only "*" as their resource.
+RESOURCE_STAR_ONLY = {"states:SendTaskSuccess"}
+
+
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
@@ -58,8 +62,10 @@ def test_no_policy_allows_every_action_or_every_resource(path: Path) -> None:
     for statement in statements(json.loads(path.read_text())):
         assert statement["Effect"] == "Allow"
         assert "NotAction" not in statement and "NotResource" not in statement
-        assert all("*" not in action for action in as_list(statement["Action"]))
-        assert "*" not in as_list(statement["Resource"])
+        actions = as_list(statement["Action"])
+        assert all("*" not in action for action in actions)
+        if not set(actions) <= RESOURCE_STAR_ONLY:
+            assert "*" not in as_list(statement["Resource"]), statement
 
 
 @pytest.mark.parametrize("path", POLICY_FILES, ids=lambda path: str(path.relative_to(REPOSITORY_ROOT)))
@@ -108,3 +114,25 @@ def test_parliament_would_catch_a_wildcard_or_a_misspelt_action() -> None:
     }
     assert {f.issue for f in analyze_policy_string(json.dumps(wildcard)).findings} >= {"RESOURCE_STAR"}
     assert "UNKNOWN_ACTION" in {f.issue for f in analyze_policy_string(json.dumps(misspelt)).findings}
+
+
+def test_handoff_mode_adds_the_queue_actions_on_the_own_prefix_and_send_task_success_and_nothing_else() -> None:
+    from lease_ops.app_config import lease_functions_policy
+
+    names = dict(partition="aws", region="eu-central-1", table="regional-concurrency-leases", prefix="batch")
+    poll = lease_functions_policy(**names, app_name="shared-lease-platform-batch", stage="dev")
+    handoff = lease_functions_policy(**names, app_name="shared-lease-platform-batch", stage="dev", wait_mode="handoff")
+
+    (table,) = [s for s in statements(handoff) if s["Sid"] == "LeasesOfThisWorkloadOnly"]
+    assert table["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["batch#*"]}}
+    assert set(table["Action"]) - set(statements(poll)[0]["Action"]) == {
+        "dynamodb:DeleteItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+    }
+    added = [s for s in statements(handoff) if s not in statements(poll) and s is not table]
+    assert added == [
+        {"Sid": "HandSlotsToWaitingTasks", "Effect": "Allow", "Action": ["states:SendTaskSuccess"], "Resource": "*"}
+    ]
+    assert analyze_policy_string(json.dumps(handoff)).findings == []

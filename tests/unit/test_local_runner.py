@@ -422,3 +422,124 @@ def test_an_execution_aborted_during_a_task_drops_its_result() -> None:
 
     assert result.status == "ABORTED"
     assert result.entered("After") == []
+
+
+# -- the callback pattern (.waitForTaskToken) ------------------------------------------------------
+
+
+def token_task(**fields: Any) -> dict[str, Any]:
+    return {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+        "Parameters": {"FunctionName": FUNCTION, "Payload": {"token.$": "$$.Task.Token", "n.$": "$.n"}},
+        "End": True,
+        **fields,
+    }
+
+
+def answer_later(seconds: float, answer: Any) -> Any:
+    """An invoker step that returns at once and calls back with ``answer(token)`` from another thread."""
+    import threading
+
+    def step(payload: dict[str, Any]) -> str:
+        threading.Timer(seconds, answer, args=(payload["token"],)).start()
+        return "ignored: a token task's output is its callback's"
+
+    return step
+
+
+def test_a_token_task_passes_its_token_and_takes_the_output_of_send_task_success() -> None:
+    from lease_ops.local_runner.task_tokens import TASK_TOKENS
+
+    invoker = ScriptedInvoker(answer_later(0.05, lambda token: TASK_TOKENS.succeed(token, '{"granted": true}')))
+
+    result = run({"Wait": token_task(ResultPath="$.lease")}, {"n": 1}, invoker=invoker)
+
+    assert invoker.calls[0][1]["token"].startswith("AAAA") and invoker.calls[0][1]["n"] == 1
+    assert (result.status, result.output) == ("SUCCEEDED", {"n": 1, "lease": {"granted": True}})
+
+
+def test_a_token_answered_by_the_invoked_function_itself_completes_the_task() -> None:
+    from lease_ops.local_runner.task_tokens import TASK_TOKENS
+
+    def answer_now(payload: dict[str, Any]) -> None:
+        TASK_TOKENS.succeed(payload["token"], '"at once"')
+
+    result = run({"Wait": token_task()}, {"n": 1}, invoker=ScriptedInvoker(answer_now))
+
+    assert result.output == "at once"
+
+
+def test_send_task_failure_fails_the_task_with_its_error_for_catch_to_match() -> None:
+    from lease_ops.local_runner.task_tokens import TASK_TOKENS
+
+    invoker = ScriptedInvoker(answer_later(0.02, lambda token: TASK_TOKENS.fail(token, "NoSlot", "full")))
+    caught = token_task(Catch=[{"ErrorEquals": ["NoSlot"], "ResultPath": "$.e", "Next": "Handled"}])
+
+    result = run({"Wait": caught, "Handled": {"Type": "Succeed"}}, {"n": 1}, invoker=invoker)
+
+    assert result.output["e"] == {"Error": "NoSlot", "Cause": "full"}
+
+
+def test_no_callback_within_timeout_seconds_is_states_timeout_and_the_token_then_refuses_callbacks() -> None:
+    from lease_ops.local_runner.task_tokens import TASK_TOKENS, TaskTimedOut
+
+    tokens: list[str] = []
+    invoker = ScriptedInvoker(lambda payload: tokens.append(payload["token"]))
+    timed = token_task(TimeoutSeconds=0.05, Catch=[{"ErrorEquals": ["States.Timeout"], "Next": "Timed"}])
+
+    result = run({"Wait": timed, "Timed": {"Type": "Succeed"}}, {"n": 1}, invoker=invoker)
+
+    assert result.entered("Timed")
+    with pytest.raises(TaskTimedOut):
+        TASK_TOKENS.succeed(tokens[0], "{}")
+
+
+def test_a_missed_heartbeat_is_states_heartbeat_timeout_and_beats_keep_the_task_waiting() -> None:
+    import threading
+
+    from lease_ops.local_runner.task_tokens import TASK_TOKENS
+
+    def beat_then_answer(payload: dict[str, Any]) -> None:
+        def keep_beating() -> None:
+            for _ in range(5):
+                threading.Event().wait(0.02)
+                TASK_TOKENS.beat(payload["token"])
+            TASK_TOKENS.succeed(payload["token"], '"alive"')
+
+        threading.Thread(target=keep_beating).start()
+
+    silent = token_task(HeartbeatSeconds=0.05, Catch=[{"ErrorEquals": ["States.HeartbeatTimeout"], "Next": "Lost"}])
+    beating = token_task(HeartbeatSeconds=0.05)
+
+    lost = run({"Wait": silent, "Lost": {"Type": "Succeed"}}, {"n": 1}, invoker=ScriptedInvoker(None))
+    alive = run({"Wait": beating}, {"n": 1}, invoker=ScriptedInvoker(beat_then_answer))
+
+    assert lost.entered("Lost")
+    assert alive.output == "alive"
+
+
+def test_a_token_step_functions_never_issued_is_refused_as_invalid() -> None:
+    from lease_ops.local_runner.task_tokens import TASK_TOKENS, InvalidToken
+
+    with pytest.raises(InvalidToken):
+        TASK_TOKENS.succeed("AAAA-made-up", "{}")
+
+
+def test_heartbeat_seconds_on_a_task_without_a_token_is_refused_before_running() -> None:
+    runner = LocalRunner(ScriptedInvoker("x"), timer=FakeTimer())
+    with pytest.raises(UnsupportedDefinition, match="HeartbeatSeconds"):
+        runner.run(MACHINE, {"StartAt": "S", "States": {"S": lambda_invoke(HeartbeatSeconds=5)}}, {})
+
+
+def test_an_execution_aborted_while_its_token_task_waits_ends_aborted() -> None:
+    import threading
+
+    invoked = threading.Event()
+    runner = LocalRunner(ScriptedInvoker(lambda payload: invoked.set()), timer=FakeTimer())
+    running = runner.start(MACHINE, {"StartAt": "Wait", "States": {"Wait": token_task()}}, {"n": 1}, name="stop")
+    invoked.wait(5)
+
+    running.abort()
+
+    assert running.wait(timeout=5).status == "ABORTED"

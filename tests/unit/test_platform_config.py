@@ -72,6 +72,8 @@ def test_an_unknown_workload_lists_the_known_ones() -> None:
         ("wait_seconds = 10", 'wait_seconds = "10"', "'wait_seconds' must be a int"),
         ('app = "batch_app"', 'app = "missing_app"', "has no app.py"),
         ("chunk_size = 25", "chunk_size = -1", "chunk_size must be a positive whole number"),
+        ("chunk_size = 25", 'chunk_size = 25\nwait_mode = "push"', "wait_mode must be poll or handoff"),
+        ("chunk_size = 25", "chunk_size = 25\nrecheck_seconds = 0", "recheck_seconds must be from 1 to 86400"),
         ('platform = "shared-lease-platform"', 'platform = "Shared Lease"', "platform name must match"),
         ("[workloads.batch]", "[workloads.batch", "is not valid TOML"),
     ],
@@ -112,3 +114,20 @@ def test_a_new_stage_is_copied_from_dev_with_its_own_policy_files(copy_of_reposi
     policy = json.loads((chalice / "policy-prod.json").read_text())
     assert policy["Statement"][0]["Resource"] == "arn:aws:dynamodb:eu-west-1:*:table/prod-leases"
     assert sync_all_apps(config, partition="aws") == []
+
+
+def test_a_handoff_workload_gets_lease_wait_mode_and_the_queue_permissions_written_into_its_app(
+    copy_of_repository: Path,
+) -> None:
+    path = copy_of_repository / "platform.toml"
+    path.write_text(path.read_text().replace("chunk_size = 25", 'chunk_size = 25\nwait_mode = "handoff"', 1))
+
+    sync_all_apps(load_platform_config(path), partition="aws")
+
+    chalice_dir = copy_of_repository / "batch_app" / ".chalice"
+    config = json.loads((chalice_dir / "config.json").read_text())
+    policy = json.loads((chalice_dir / "policy-dev.json").read_text())
+    assert config["stages"]["dev"]["environment_variables"]["LEASE_WAIT_MODE"] == "handoff"
+    assert "states:SendTaskSuccess" in [action for s in policy["Statement"] for action in s["Action"]]
+    analytics = json.loads((copy_of_repository / "analytics_app" / ".chalice" / "config.json").read_text())
+    assert "LEASE_WAIT_MODE" not in analytics["stages"]["dev"]["environment_variables"]

@@ -176,3 +176,38 @@ def test_a_users_own_process_state_is_wrapped_in_the_same_lease() -> None:
     assert wrapped["States"]["Process"]["Next"] == "Release"
     assert wrapped["States"]["Process"]["Catch"][0]["Next"] == "ReleaseAfterFailure"
     assert_process_needs_a_lease(wrapped)
+
+
+def handoff_definition(workload: str, recheck_seconds: int = 300) -> dict[str, Any]:
+    import dataclasses
+
+    config = load_platform_config()
+    queued = dataclasses.replace(config.workload(workload), wait_mode="handoff", recheck_seconds=recheck_seconds)
+    return render_definition(config, queued, FUNCTIONS, "aws")
+
+
+@pytest.mark.parametrize("workload", ["analytics", "batch"])
+def test_in_handoff_mode_acquire_waits_for_its_slot_as_a_callback_and_nothing_polls(workload: str) -> None:
+    states = handoff_definition(workload, recheck_seconds=120)["States"]
+    acquire = states["Acquire"]
+
+    assert acquire["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
+    assert acquire["Parameters"]["Payload"] == {"holder.$": "$$.Execution.Id", "task_token.$": "$$.Task.Token"}
+    assert acquire["TimeoutSeconds"] == 120
+    assert acquire["Catch"][0] == {"ErrorEquals": ["States.Timeout"], "ResultPath": None, "Next": "Acquire"}
+    assert "WaitForLease" not in states
+    assert [name for name, state in states.items() if state["Type"] == "Wait" and state["Next"] == "Acquire"] == []
+    assert [choice["StringEquals"] for choice in states["CheckLease"]["Choices"]] == ["acquired"]
+
+
+@pytest.mark.parametrize("workload", ["analytics", "batch"])
+def test_no_path_reaches_process_without_an_acquired_lease_in_handoff_mode_either(workload: str) -> None:
+    rendered = handoff_definition(workload)
+
+    assert_process_needs_a_lease(rendered)
+    assert "Process" not in reachable(rendered, without={("CheckLease", "Process")})
+
+
+def test_a_wait_mode_other_than_poll_or_handoff_is_refused() -> None:
+    with pytest.raises(ValueError, match="poll or handoff"):
+        LeaseStates(FUNCTIONS, wait_mode="push")

@@ -4,7 +4,7 @@
   response instead of sending it, so botocore's retries see them as they would see
   the real thing (and may recover);
 - ``timeout`` fails an attempt with a read timeout before it is sent;
-- ``lost-response`` lets an UpdateItem succeed, then loses its answer: the caller
+- ``lost-response`` lets a write (UpdateItem, TransactWriteItems) succeed, then loses its answer: the caller
   sees a timeout although the write happened, and must retry (idempotence).
 
 Faults fire at random with a probability, or once on demand (``arm``), and every
@@ -24,6 +24,8 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ReadTimeoutError
 
 KINDS = ("throttling", "internal-error", "timeout", "lost-response")
+# The writes whose answer ``lost-response`` loses: every write the lease core makes.
+LOSABLE_WRITES = ("UpdateItem", "TransactWriteItems")
 _ERROR_RESPONSES = {
     "throttling": (
         400,
@@ -57,7 +59,8 @@ class DynamoFaults:
     def attach(self, client: Any) -> None:
         # First in line, so that an in-process moto (which answers on before-send too) cannot skip it.
         client.meta.events.register_first("before-send.dynamodb", self._before_send)
-        client.meta.events.register("after-call.dynamodb.UpdateItem", self._after_call)
+        for write in LOSABLE_WRITES:
+            client.meta.events.register(f"after-call.dynamodb.{write}", self._after_call)
 
     def arm(self, kind: str | None) -> None:
         """Inject ``kind`` into the very next request it applies to (then disarm)."""

@@ -8,6 +8,8 @@
 3. No holder outlives its execution's end by more than one sweep (plus, for an
    aborted execution, the time a task it started may still run):
    ``leftover_holders`` after the final sweep.
+4. Handoff mode: no execution is still queued for a slot after it ended
+   (``leftover_waiters``), and the queue count matches the queue.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lease_core import LeaseSemaphore, UnknownPrefix
+from lease_core.waiting_room import WaitingRoom
 from lease_ops.local_runner import HistoryEvent
 
 CHECKED_EVENTS = {"StateExited", "TaskSucceeded", "TaskFailed", "ExecutionAborted"}
@@ -88,4 +91,20 @@ def leftover_holders(dynamodb: Any, table: str, prefixes: Iterable[str], ended: 
         except UnknownPrefix:
             continue
         left += [f"{prefix}: {holder}" for holder in holders if holder.split("/", 1)[0] in ended]
+    return left
+
+
+def leftover_waiters(dynamodb: Any, table: str, prefixes: Iterable[str], ended: set[str]) -> list[str]:
+    """Waiters still queued whose execution ended, and queue counts that disagree with their queue."""
+    left = []
+    for prefix in prefixes:
+        semaphore = LeaseSemaphore(dynamodb, table, prefix)
+        try:
+            counted = semaphore.inspect().waiting
+        except UnknownPrefix:
+            continue
+        waiters = WaitingRoom(semaphore).waiters()
+        left += [f"{prefix}: {w.holder} still queued" for w in waiters if w.holder.split("/", 1)[0] in ended]
+        if counted != len(waiters):
+            left.append(f"{prefix}: the queue count says {counted} but {len(waiters)} are queued")
     return left

@@ -63,6 +63,7 @@ def run_suite(
     out.mkdir(parents=True, exist_ok=True)
     document = {
         "seed": seed,
+        "wait_modes": {name: workload.wait_mode for name, workload in config.workloads.items()},
         "size": {
             "executions": size.executions,
             "time_scale": size.time_scale,

@@ -21,10 +21,11 @@ from rich.console import Console
 
 from lease_core import LeaseSemaphore
 from lease_core.aws_clients import client_for
+from lease_ops.caps import lease_seconds
 from lease_ops.chalice_apps import load_chalice_app
 from lease_ops.chaos.control_plane import ControlPlane
 from lease_ops.chaos.dynamodb_faults import DynamoFaults
-from lease_ops.chaos.invariants import CapMonitor, leftover_holders
+from lease_ops.chaos.invariants import CapMonitor, leftover_holders, leftover_waiters
 from lease_ops.chaos.lambda_faults import CrashAfterWrite, ProcessGuard
 from lease_ops.embedded_platform import embedded_platform
 from lease_ops.local_runner import HistoryEvent, LocalRunner, ScaledTimer
@@ -45,6 +46,7 @@ class WorkflowScenario:
     fault_probability: float = 0.0
     crash_probability: float = 0.0
     abort_when: tuple[str, str] | None = None  # (history event type, state name)
+    abort_when_handoff: tuple[str, str] | None = None  # the same point in handoff mode, if it differs
     abort_fraction: float = 0.0
     overrun_fraction: float = 0.0
 
@@ -61,6 +63,7 @@ WORKFLOW_SCENARIOS = [
         "abort-while-waiting",
         "60% of waiting executions aborted",
         abort_when=("StateEntered", "WaitForLease"),
+        abort_when_handoff=("TaskWaitingForCallback", "Acquire"),  # handoff waits in the Acquire task
         abort_fraction=0.6,
     ),
     WorkflowScenario(
@@ -107,8 +110,9 @@ class ScenarioResult:
 class _Aborter:
     """Aborts a chosen share of executions when they reach the scenario's point."""
 
-    def __init__(self, scenario: WorkflowScenario, seed: int) -> None:
+    def __init__(self, scenario: WorkflowScenario, seed: int, *, handoff: bool = False) -> None:
         self.scenario = scenario
+        self.point = (scenario.abort_when_handoff if handoff else None) or scenario.abort_when
         self.rng = random.Random(seed)
         self.control: ControlPlane | None = None
         self.aborted: set[str] = set()
@@ -116,7 +120,7 @@ class _Aborter:
         self._lock = threading.Lock()
 
     def on_event(self, event: HistoryEvent) -> None:
-        if self.scenario.abort_when != (event.type, event.state) or self.control is None:
+        if self.point != (event.type, event.state) or self.control is None:
             return
         with self._lock:
             if event.execution_arn in self.decided:
@@ -145,7 +149,9 @@ def run_workflow_scenario(
         task_seconds = {}
         for workload in config.workloads.values():
             scaled = math.ceil(process_timeout_seconds(workload, config.stage) / time_scale) + 1
-            LeaseSemaphore(clean_dynamodb, config.table, workload.prefix).set_task_seconds(scaled)
+            LeaseSemaphore(clean_dynamodb, config.table, workload.prefix).configure_timings(
+                task_seconds=scaled, lease_seconds=lease_seconds(workload, config.stage)
+            )
             task_seconds[workload.prefix] = scaled
         lambda_environment = {
             "AWS_REGION": config.region,
@@ -182,7 +188,8 @@ def run_workflow_scenario(
         caps = CapMonitor(
             clean_dynamodb, config.table, {config.state_machine_name(w): w.prefix for w in config.workloads.values()}
         )
-        aborter = _Aborter(scenario, seed)
+        handoff = any(w.wait_mode == "handoff" for w in config.workloads.values())
+        aborter = _Aborter(scenario, seed, handoff=handoff)
 
         def listener(event: HistoryEvent) -> None:
             caps.on_event(event)
@@ -215,7 +222,9 @@ def run_workflow_scenario(
         if any(result.status == "ABORTED" for result in results):
             time.sleep(max(task_seconds.values()) + 0.5)  # a task of an aborted execution may run this long
         control.sweep()
-        left = leftover_holders(clean_dynamodb, config.table, task_seconds, {r.arn for r in results})
+        ended = {r.arn for r in results}
+        left = leftover_holders(clean_dynamodb, config.table, task_seconds, ended)
+        left += leftover_waiters(clean_dynamodb, config.table, task_seconds, ended)
 
     outcomes: dict[str, int] = {}
     for result in results:

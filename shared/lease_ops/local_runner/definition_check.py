@@ -17,7 +17,16 @@ ALLOWED_FIELDS = {
     "Pass": COMMON | FLOW | {"Result", "ResultPath", "Parameters"},
     "Task": COMMON
     | FLOW
-    | {"Resource", "Parameters", "ResultSelector", "ResultPath", "Retry", "Catch", "TimeoutSeconds"},
+    | {
+        "Resource",
+        "Parameters",
+        "ResultSelector",
+        "ResultPath",
+        "Retry",
+        "Catch",
+        "TimeoutSeconds",
+        "HeartbeatSeconds",
+    },
     "Choice": COMMON | {"Choices", "Default"},
     "Wait": COMMON | FLOW | {"Seconds", "SecondsPath"},
     "Succeed": COMMON,
@@ -34,7 +43,8 @@ RETRY_FIELDS = {
     "Comment",
 }
 CATCH_FIELDS = {"ErrorEquals", "Next", "ResultPath", "Comment"}
-LAMBDA_INVOKE_SUFFIXES = (":states:::lambda:invoke",)
+WAIT_FOR_TASK_TOKEN = ".waitForTaskToken"
+LAMBDA_INVOKE_SUFFIXES = (":states:::lambda:invoke", ":states:::lambda:invoke" + WAIT_FOR_TASK_TOKEN)
 
 
 def is_lambda_function_arn(resource: str) -> bool:
@@ -57,6 +67,8 @@ def _check_templates(template: Any, where: str) -> None:
 
 def _check_task(name: str, state: dict[str, Any]) -> None:
     resource = state.get("Resource", "")
+    if "HeartbeatSeconds" in state and not resource.endswith(WAIT_FOR_TASK_TOKEN):
+        raise UnsupportedDefinition(f"state {name!r}: field 'HeartbeatSeconds' needs a .waitForTaskToken resource")
     if not (resource.endswith(LAMBDA_INVOKE_SUFFIXES) or is_lambda_function_arn(resource)):
         raise UnsupportedDefinition(
             f"state {name!r}: field 'Resource' is {resource!r}; the local runner runs Lambda tasks only"

@@ -22,6 +22,7 @@ class StatesError(Exception):
 
 RUNTIME = "States.Runtime"  # path and template failures: never retried or caught
 TIMEOUT = "States.Timeout"
+HEARTBEAT_TIMEOUT = "States.HeartbeatTimeout"
 TASK_FAILED = "States.TaskFailed"
 ALL = "States.ALL"
 RESULT_PATH_MATCH_FAILURE = "States.ResultPathMatchFailure"

@@ -10,6 +10,7 @@ errors (a path that matches nothing) fail the execution as they do on AWS.
 from __future__ import annotations
 
 import datetime
+import json
 import random
 import threading
 import time
@@ -18,10 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from lease_ops.local_runner.choice import matches
-from lease_ops.local_runner.definition_check import is_lambda_function_arn
-from lease_ops.local_runner.errors import RUNTIME, TIMEOUT, StatesError
+from lease_ops.local_runner.definition_check import WAIT_FOR_TASK_TOKEN, is_lambda_function_arn
+from lease_ops.local_runner.errors import HEARTBEAT_TIMEOUT, RUNTIME, TIMEOUT, StatesError
 from lease_ops.local_runner.paths import apply_result_path, resolve_template, select
 from lease_ops.local_runner.retry import error_matches, max_attempts, retry_delay
+from lease_ops.local_runner.task_tokens import TASK_TOKENS, TaskTokens
 from lease_ops.local_runner.timing import Timer
 
 
@@ -64,6 +66,13 @@ class ExecutionResult:
     def entered(self, state: str) -> list[HistoryEvent]:
         return [event for event in self.history if event.type == "StateEntered" and event.state == state]
 
+    def of_type(self, event_type: str) -> list[HistoryEvent]:
+        """Every event of one type: "StateEntered" are the billed state transitions, "TaskScheduled" the task calls."""
+        return [event for event in self.history if event.type == event_type]
+
+
+MAX_QUIET_SECONDS = 0.5  # a waiting execution looks at its state at least this often, whatever happens
+
 
 class _Aborted(Exception):
     """Internal: the execution was aborted (StopExecution)."""
@@ -93,8 +102,10 @@ class Execution:
         timer: Timer,
         rng: random.Random,
         listener: Listener | None = None,
+        tokens: TaskTokens = TASK_TOKENS,
     ) -> None:
         self.arn = arn
+        self.tokens = tokens
         self.name = name
         self.definition = definition
         self.input = execution_input
@@ -104,6 +115,8 @@ class Execution:
         self.listener = listener
         self.history: list[HistoryEvent] = []
         self._abort = threading.Event()
+        # Set whenever something the execution may be waiting for happens (abort, task done, callback).
+        self._attention = threading.Event()
         started = datetime.datetime.now(datetime.UTC).isoformat()
         self.context: dict[str, Any] = {
             "Execution": {"Id": arn, "Name": name, "Input": execution_input, "StartTime": started},
@@ -120,6 +133,16 @@ class Execution:
     def abort(self) -> None:
         """StopExecution: the execution ends at once; a task already running finishes, but its result is dropped."""
         self._abort.set()
+        self._attention.set()
+
+    def _await_attention(self, *deadlines: float | None) -> None:
+        """Sleep until something happens or the earliest deadline passes (no busy polling of many threads)."""
+        timeout = MAX_QUIET_SECONDS
+        for deadline in deadlines:
+            if deadline is not None:
+                timeout = min(timeout, max(deadline - time.monotonic(), 0.0))
+        self._attention.wait(timeout)
+        self._attention.clear()  # the caller re-checks every condition after this
 
     def _check_abort(self) -> None:
         if self._abort.is_set():
@@ -226,23 +249,35 @@ class Execution:
                 raise
 
     def _task_attempt(self, name: str, state: dict[str, Any], raw: Any, retry_count: int) -> Any:
-        effective = select(state.get("InputPath", "$"), raw, self.context)
-        parameters = (
-            resolve_template(state["Parameters"], effective, self.context) if "Parameters" in state else effective
-        )
         resource = state["Resource"]
-        context = TaskContext(self.arn, name, retry_count)
-        if is_lambda_function_arn(resource):
-            function, payload, wrap = resource, parameters, False
-        else:
-            function, payload, wrap = parameters.get("FunctionName"), parameters.get("Payload", {}), True
-        self._record("TaskScheduled", name, function=function)
+        token = self.tokens.issue(notify=self._attention) if resource.endswith(WAIT_FOR_TASK_TOKEN) else None
+        if token is not None:
+            self.context["Task"] = {"Token": token}
         try:
-            result = self._invoke(state, str(function), payload, context)
-        except (StatesError, _Aborted):
-            raise
-        except Exception as exc:  # an invoker that does not name its errors: name them by class
-            raise StatesError(type(exc).__name__, str(exc)) from exc
+            effective = select(state.get("InputPath", "$"), raw, self.context)
+            parameters = (
+                resolve_template(state["Parameters"], effective, self.context) if "Parameters" in state else effective
+            )
+            context = TaskContext(self.arn, name, retry_count)
+            if is_lambda_function_arn(resource):
+                function, payload, wrap = resource, parameters, False
+            else:
+                function, payload, wrap = parameters.get("FunctionName"), parameters.get("Payload", {}), token is None
+            self._record("TaskScheduled", name, function=function)
+            timeout = state.get("TimeoutSeconds")
+            deadline = None if timeout is None else time.monotonic() + self.timer.real_seconds(timeout)
+            try:
+                result = self._invoke(state, str(function), payload, context, deadline)
+                if token is not None:
+                    result = self._wait_for_callback(name, state, token, deadline)
+            except (StatesError, _Aborted):
+                raise
+            except Exception as exc:  # an invoker that does not name its errors: name them by class
+                raise StatesError(type(exc).__name__, str(exc)) from exc
+        finally:
+            if token is not None:
+                self.tokens.close(token)
+                self.context.pop("Task", None)
         self._check_abort()  # an aborted execution drops the result of a task that was still running
         self._record("TaskSucceeded", name)
         if wrap:
@@ -251,14 +286,35 @@ class Execution:
             result = resolve_template(state["ResultSelector"], result, self.context)
         return result
 
-    def _invoke(self, state: dict[str, Any], function: str, payload: Any, context: TaskContext) -> Any:
+    def _wait_for_callback(self, name: str, state: dict[str, Any], token: str, deadline: float | None) -> Any:
+        """The callback pattern: wait for SendTaskSuccess/Failure on ``token``, with timeouts and abort."""
+        pending = self.tokens.pending(token)
+        heartbeat = state.get("HeartbeatSeconds")
+        beat_deadline = None if heartbeat is None else time.monotonic() + self.timer.real_seconds(heartbeat)
+        self._record("TaskWaitingForCallback", name)
+        while not pending.done.is_set():
+            self._check_abort()
+            now = time.monotonic()
+            if deadline is not None and now > deadline:
+                raise StatesError(TIMEOUT, f"no callback within {state['TimeoutSeconds']} seconds")
+            if pending.heartbeat.is_set():
+                pending.heartbeat.clear()
+                beat_deadline = None if heartbeat is None else now + self.timer.real_seconds(heartbeat)
+            if beat_deadline is not None and now > beat_deadline:
+                raise StatesError(HEARTBEAT_TIMEOUT, f"no heartbeat within {heartbeat} seconds")
+            self._await_attention(deadline, beat_deadline)
+        if pending.error is not None:
+            raise StatesError(*pending.error)
+        return json.loads(pending.output or "null")
+
+    def _invoke(
+        self, state: dict[str, Any], function: str, payload: Any, context: TaskContext, deadline: float | None
+    ) -> Any:
         """Run the task on a thread of its own, as a Lambda runs apart from Step Functions.
 
         A ``TimeoutSeconds`` that passes, or an abort, ends the execution's wait for it, not the call
         itself, which runs on (and its answer is dropped), exactly as a Lambda does.
         """
-        timeout = state.get("TimeoutSeconds")
-        deadline = None if timeout is None else time.monotonic() + self.timer.real_seconds(timeout)
         outcome: dict[str, Any] = {}
         done = threading.Event()
 
@@ -269,12 +325,14 @@ class Execution:
                 outcome["error"] = exc
             finally:
                 done.set()
+                self._attention.set()
 
         threading.Thread(target=call, name=f"{self.name}:{context.state_name}", daemon=True).start()
-        while not done.wait(0.005):
+        while not done.is_set():
             self._check_abort()
             if deadline is not None and time.monotonic() > deadline:
-                raise StatesError(TIMEOUT, f"the task did not finish within {timeout} seconds")
+                raise StatesError(TIMEOUT, f"the task did not finish within {state['TimeoutSeconds']} seconds")
+            self._await_attention(deadline)
         if "error" in outcome:
             raise outcome["error"]
         return outcome["result"]

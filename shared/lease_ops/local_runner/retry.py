@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from lease_ops.local_runner.errors import ALL, RUNTIME, TASK_FAILED, TIMEOUT
+from lease_ops.local_runner.errors import ALL, HEARTBEAT_TIMEOUT, RUNTIME, TASK_FAILED, TIMEOUT
 
 DEFAULT_INTERVAL_SECONDS = 1
 DEFAULT_MAX_ATTEMPTS = 3
@@ -19,7 +19,7 @@ def error_matches(error_equals: list[str], error: str) -> bool:
         return False
     if error in error_equals or ALL in error_equals:
         return True
-    return TASK_FAILED in error_equals and error != TIMEOUT
+    return TASK_FAILED in error_equals and error not in (TIMEOUT, HEARTBEAT_TIMEOUT)
 
 
 def retry_delay(retrier: dict[str, Any], retries_so_far: int, rng: random.Random) -> float:

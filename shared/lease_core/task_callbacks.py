@@ -1,0 +1,66 @@
+"""Telling a waiting execution it holds a slot now: SendTaskSuccess on its task token (handoff mode).
+
+A waiter whose execution has ended can no longer be told (Step Functions answers
+TaskTimedOut, InvalidToken or TaskDoesNotExist); its slot is then passed on to
+the next waiter, and so on. Any other failure to tell is not fatal: the waiter
+holds its slot, and its waiting task re-checks by itself when it times out.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from lease_core import observability
+from lease_core.lease_table import LeaseTable
+from lease_core.observability import logger, record_metric
+from lease_core.semaphore import LeaseSemaphore
+from lease_core.waiting_room import Admission, WaitingRoom
+
+WAITER_GONE = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"})
+MAX_PASSES = 50  # waiters skipped in a row before giving up (the sweeper carries on)
+
+
+def tell(stepfunctions: Any, admission: Admission) -> bool:
+    """SendTaskSuccess to the admitted waiter; False only if its execution can no longer be told."""
+    try:
+        stepfunctions.send_task_success(taskToken=admission.waiter.token, output=json.dumps(admission.as_event()))
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in WAITER_GONE:
+            return False
+        logger.warning("could not tell a waiter", extra={"holder": admission.waiter.holder, "reason": code})
+    except BotoCoreError as exc:
+        logger.warning("could not tell a waiter", extra={"holder": admission.waiter.holder, "reason": str(exc)})
+    return True
+
+
+def pass_on(semaphore: LeaseSemaphore, stepfunctions: Any, admission: Admission | None) -> None:
+    """Tell ``admission``'s waiter; while waiters turn out to be gone, give their slot to the next one."""
+    for _ in range(MAX_PASSES):
+        if admission is None:
+            return
+        if tell(stepfunctions, admission):
+            record_metric(observability.HANDED_OVER, prefix=admission.prefix)
+            return
+        record_metric(observability.HANDOFF_SKIPPED, prefix=admission.prefix)
+        logger.info(
+            "waiter gone, slot passed on", extra={"prefix": admission.prefix, "holder": admission.waiter.holder}
+        )
+        admission = semaphore.release(admission.waiter.holder, grant=admission.grant).handed_to
+    logger.warning("stopped passing a slot on after many gone waiters", extra={"prefix": semaphore.prefix})
+
+
+def serve_waiting(table: LeaseTable, stepfunctions: Any) -> int:
+    """Give every free slot of every prefix to its oldest waiters (after a reclaim, a sweep, a raised cap)."""
+    served = 0
+    for snapshot in table.snapshots():
+        if snapshot.waiting <= 0:
+            continue
+        semaphore = table.semaphore(snapshot.prefix, ttl_seconds=snapshot.lease_seconds or 600)
+        for admission in WaitingRoom(semaphore).fill_free_slots():
+            pass_on(semaphore, stepfunctions, admission)
+            served += 1
+    return served

@@ -1,0 +1,124 @@
+"""The platform app in handoff mode: every slot it frees goes to the oldest waiter, and dead waiters leave the line."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+from lease_core import LeaseSemaphore
+from lease_core.waiting_room import WaitingRoom
+from lease_ops.chalice_apps import app_folder
+from lease_ops.local_runner.task_tokens import TASK_TOKENS, route_moto_callbacks
+from lease_ops.table import DEFAULT_TABLE_NAME
+from tests.helpers import holders_in_table, start, status_change, sweep
+
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.fixture
+def client(dynamodb: Any, lease_app: Any) -> Any:
+    route_moto_callbacks()  # moto's SendTaskSuccess reaches the task tokens issued here
+    with Client(lease_app, stage_name="dev", project_dir=str(app_folder("lease_app"))) as chalice_client:
+        yield chalice_client
+
+
+def batch(dynamodb: Any, *, cap: int = 1, clock: float | None = None) -> LeaseSemaphore:
+    options: dict[str, Any] = {} if clock is None else {"clock": lambda: clock}
+    return LeaseSemaphore(dynamodb, DEFAULT_TABLE_NAME, "batch", ttl_seconds=600, initial_cap=cap, **options)
+
+
+def queue(leases: LeaseSemaphore, holder: str, *, try_first: bool = True) -> str:
+    """``holder`` queues as a handoff acquire does; returns the token its waiting task would have."""
+    token = TASK_TOKENS.issue()
+    if try_first:
+        leases.acquire(holder, behind_waiters=True)
+    WaitingRoom(leases).enqueue(holder, token)
+    return token
+
+
+def told(token: str) -> dict[str, Any] | None:
+    pending = TASK_TOKENS.pending(token)
+    return json.loads(pending.output) if pending.done.is_set() and pending.output else None
+
+
+def test_a_slot_reclaimed_from_a_failed_execution_is_handed_to_the_oldest_waiter(
+    client: Any, dynamodb: Any, stepfunctions: Any, state_machine: str
+) -> None:
+    dead = start(stepfunctions, state_machine, "dead")
+    leases = batch(dynamodb)
+    leases.acquire(dead)
+    first, second = queue(leases, "waiter-1"), queue(leases, "waiter-2")
+
+    client.lambda_.invoke("reclaim", status_change(client, dead, "FAILED", time.time() + 1))
+
+    assert told(first) == {
+        "status": "acquired",
+        "holder": "waiter-1",
+        "prefix": "batch",
+        "expires_at": pytest.approx(time.time() + 600, abs=5),
+    }
+    assert told(second) is None
+    assert set(holders_in_table(dynamodb, "batch")) == {"waiter-1"}
+
+
+def test_a_failed_execution_that_was_waiting_leaves_the_line(
+    client: Any, dynamodb: Any, stepfunctions: Any, state_machine: str
+) -> None:
+    dead = start(stepfunctions, state_machine, "dead-waiter")
+    leases = batch(dynamodb)
+    leases.acquire("holder")
+    queue(leases, dead)
+    queue(leases, "alive")
+
+    answer = client.lambda_.invoke("reclaim", status_change(client, dead, "FAILED", time.time() + 1)).payload
+
+    assert answer == {"released": [], "deferred": []}
+    assert [waiter.holder for waiter in WaitingRoom(leases).waiters()] == ["alive"]
+    assert leases.inspect().waiting == 1
+
+
+def test_the_sweeper_hands_slots_freed_by_expiry_to_waiters_and_drops_waiters_of_ended_executions(
+    client: Any, dynamodb: Any, stepfunctions: Any, state_machine: str
+) -> None:
+    stopped = start(stepfunctions, state_machine, "stopped-while-waiting")
+    stepfunctions.stop_execution(executionArn=stopped)
+    batch(dynamodb, cap=2, clock=time.time() - 3600).acquire("expired")
+    leases = batch(dynamodb, cap=2)
+    leases.acquire("live")
+    # Both queued while "expired" was still live; its lease has lapsed since.
+    queue(leases, stopped, try_first=False)
+    waiting = queue(leases, "waiting", try_first=False)
+
+    report = sweep(client)
+
+    assert (report["expired"], report["dequeued"], report["handed_over"]) == (1, 1, 1)
+    assert told(waiting) is not None and told(waiting)["status"] == "acquired"
+    assert set(holders_in_table(dynamodb, "batch")) == {"live", "waiting"}
+    assert leases.inspect().waiting == 0
+
+
+def test_raising_the_cap_through_the_api_hands_the_new_slots_to_the_waiters_at_once(client: Any, dynamodb: Any) -> None:
+    leases = batch(dynamodb)
+    leases.acquire("holder")
+    tokens = [queue(leases, f"waiter-{n}") for n in range(3)]
+
+    response = client.http.put("/prefixes/batch/cap", headers=JSON, body=json.dumps({"cap": 3}))
+
+    assert response.status_code == 200 and response.json_body["holder_count"] == 3
+    assert [told(token) is not None for token in tokens] == [True, True, False]
+
+
+def test_force_releasing_a_holder_hands_its_slot_to_the_oldest_waiter(client: Any, dynamodb: Any) -> None:
+    leases = batch(dynamodb)
+    leases.acquire("stuck")
+    token = queue(leases, "next")
+
+    response = client.http.delete("/prefixes/batch/holders/stuck")
+
+    assert response.status_code == 200
+    assert told(token) is not None
+    assert set(holders_in_table(dynamodb, "batch")) == {"next"}

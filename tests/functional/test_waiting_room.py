@@ -1,0 +1,305 @@
+"""Handoff mode's queue against moto's DynamoDB: first come, first served, no slot idle while someone waits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from lease_core import Acquired, LeaseSemaphore, MustWait
+from lease_core.semaphore import semaphore_key
+from lease_core.waiting_room import WaitingRoom
+from lease_ops.table import DEFAULT_TABLE_NAME
+from tests.helpers import holders_in_table
+
+
+class SteppingClock:
+    """Every reading is 1 ms later than the last: arrivals are strictly ordered, as on a real clock."""
+
+    def __init__(self, now: float = 1_800_000_000) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        self.now += 0.001
+        return self.now
+
+
+@pytest.fixture
+def clock() -> SteppingClock:
+    return SteppingClock()
+
+
+def semaphore(client: Any, clock: SteppingClock, cap: int = 1, ttl: int = 60) -> LeaseSemaphore:
+    return LeaseSemaphore(client, DEFAULT_TABLE_NAME, "analytics", ttl_seconds=ttl, initial_cap=cap, clock=clock)
+
+
+def queue(leases: LeaseSemaphore, *holders: str) -> WaitingRoom:
+    room = WaitingRoom(leases)
+    for holder in holders:
+        assert isinstance(leases.acquire(holder, behind_waiters=True), MustWait)
+        room.enqueue(holder, f"token-of-{holder}")
+    return room
+
+
+def waiting_count(client: Any) -> int:
+    item = client.get_item(TableName=DEFAULT_TABLE_NAME, Key=semaphore_key("analytics"), ConsistentRead=True)["Item"]
+    return int(item.get("waiting", {"N": "0"})["N"])
+
+
+def test_a_release_hands_the_slot_to_the_oldest_waiter_in_the_same_write(dynamodb: Any, clock: SteppingClock) -> None:
+    leases = semaphore(dynamodb, clock)
+    leases.acquire("run-1")
+    room = queue(leases, "run-2", "run-3")
+
+    released = leases.release("run-1")
+
+    assert released.held and released.handed_to is not None
+    assert released.handed_to.waiter.holder == "run-2"
+    assert released.handed_to.as_event()["status"] == "acquired"
+    assert set(holders_in_table(dynamodb, "analytics")) == {"run-2"}
+    assert [waiter.holder for waiter in room.waiters()] == ["run-3"]
+    assert waiting_count(dynamodb) == 1
+
+
+def test_waiters_are_served_in_the_order_they_arrived(dynamodb: Any, clock: SteppingClock) -> None:
+    leases = semaphore(dynamodb, clock)
+    leases.acquire("run-0")
+    queue(leases, "zz-first", "aa-second", "mm-third")
+
+    served = []
+    holder = "run-0"
+    for _ in range(3):
+        handed = leases.release(holder).handed_to
+        assert handed is not None
+        holder = handed.waiter.holder
+        served.append(holder)
+
+    assert served == ["zz-first", "aa-second", "mm-third"]
+    assert leases.release(holder).handed_to is None
+    assert holders_in_table(dynamodb, "analytics") == {}
+    assert waiting_count(dynamodb) == 0
+
+
+def test_a_newcomer_may_not_take_a_free_slot_while_others_wait(dynamodb: Any, clock: SteppingClock) -> None:
+    leases = semaphore(dynamodb, clock, cap=2)
+    leases.acquire("run-1")
+    leases.acquire("run-2")
+    room = queue(leases, "run-3")
+    # A release that lands between run-3's failed admission and its queueing frees a slot outright.
+    dynamodb.update_item(
+        TableName=DEFAULT_TABLE_NAME,
+        Key=semaphore_key("analytics"),
+        UpdateExpression="REMOVE holders.#h",
+        ExpressionAttributeNames={"#h": "run-1"},
+    )
+
+    newcomer = leases.acquire("run-4", behind_waiters=True)
+    admitted = room.fill_free_slots()
+
+    assert isinstance(newcomer, MustWait)
+    assert [admission.waiter.holder for admission in admitted] == ["run-3"]
+    assert set(holders_in_table(dynamodb, "analytics")) == {"run-2", "run-3"}
+
+
+def test_without_handoff_a_newcomer_still_takes_a_free_slot_as_in_poll_mode(
+    dynamodb: Any, clock: SteppingClock
+) -> None:
+    leases = semaphore(dynamodb, clock, cap=2)
+    leases.acquire("run-1")
+    WaitingRoom(leases).enqueue("run-2", "token")  # queued in a race; only the handoff admission respects it
+
+    assert isinstance(leases.acquire("run-3"), Acquired)
+
+
+def test_queueing_again_keeps_the_place_in_line_and_takes_the_new_token(dynamodb: Any, clock: SteppingClock) -> None:
+    leases = semaphore(dynamodb, clock)
+    leases.acquire("run-1")
+    room = queue(leases, "run-2", "run-3")
+
+    again = room.enqueue("run-2", "a-fresh-token")
+
+    assert [waiter.holder for waiter in room.waiters()] == ["run-2", "run-3"]
+    assert again is not None and room.head() == again
+    assert waiting_count(dynamodb) == 2
+    handed = leases.release("run-1").handed_to
+    assert handed is not None and handed.waiter.token == "a-fresh-token"
+
+
+def test_a_slot_handed_to_a_gone_waiter_is_taken_back_under_its_grant_and_passed_on(
+    dynamodb: Any, clock: SteppingClock
+) -> None:
+    leases = semaphore(dynamodb, clock)
+    leases.acquire("run-1")
+    queue(leases, "run-2", "run-3")
+    handed = leases.release("run-1").handed_to
+    assert handed is not None
+
+    passed = leases.release("run-2", grant=handed.grant)
+
+    assert passed.held and passed.handed_to is not None and passed.handed_to.waiter.holder == "run-3"
+    assert set(holders_in_table(dynamodb, "analytics")) == {"run-3"}
+
+
+def test_a_lease_the_waiter_took_again_by_itself_is_not_taken_back_under_the_old_grant(
+    dynamodb: Any, clock: SteppingClock
+) -> None:
+    leases = semaphore(dynamodb, clock)
+    leases.acquire("run-1")
+    queue(leases, "run-2", "run-3")
+    handed = leases.release("run-1").handed_to
+    assert handed is not None
+    # run-2's wait timed out and its re-check took the slot it already held, as a lease of its own.
+    assert isinstance(leases.acquire("run-2", behind_waiters=True), Acquired)
+
+    passed = leases.release("run-2", grant=handed.grant)
+
+    assert passed.as_event() == {"status": "not_held"}
+    assert set(holders_in_table(dynamodb, "analytics")) == {"run-2"}
+
+
+def test_each_hand_over_records_its_own_grant_and_a_plain_lease_has_none(dynamodb: Any, clock: SteppingClock) -> None:
+    leases = semaphore(dynamodb, clock, cap=2)
+    leases.acquire("run-1")
+    leases.acquire("run-2")
+    queue(leases, "run-3", "run-4")
+    first = leases.release("run-1").handed_to
+    second = leases.release("run-3").handed_to
+    assert first is not None and second is not None
+
+    holders = leases.inspect().holders
+
+    assert holders["run-4"].grant == second.grant != first.grant
+    assert holders["run-2"].grant is None
+
+
+def test_free_slots_go_to_waiters_after_expired_holders_are_reclaimed(dynamodb: Any, clock: SteppingClock) -> None:
+    leases = semaphore(dynamodb, clock, cap=2, ttl=60)
+    leases.acquire("run-1")
+    leases.acquire("run-2")
+    room = queue(leases, "run-3", "run-4", "run-5")
+    clock.now += 61  # both leases expire unreleased (their executions died)
+
+    admitted = room.fill_free_slots()
+
+    assert [admission.waiter.holder for admission in admitted] == ["run-3", "run-4"]
+    assert set(holders_in_table(dynamodb, "analytics")) == {"run-3", "run-4"}
+    assert [waiter.holder for waiter in room.waiters()] == ["run-5"]
+    assert waiting_count(dynamodb) == 1
+
+
+def test_a_waiter_that_got_in_by_itself_loses_its_place_and_the_next_one_is_served(
+    dynamodb: Any, clock: SteppingClock
+) -> None:
+    leases = semaphore(dynamodb, clock, cap=2)
+    leases.acquire("run-1")
+    leases.acquire("run-2")
+    queue(leases, "run-3", "run-4")
+    # run-3 holds a slot anyway (a duplicate invocation of its acquire before it queued).
+    dynamodb.update_item(
+        TableName=DEFAULT_TABLE_NAME,
+        Key=semaphore_key("analytics"),
+        UpdateExpression="REMOVE holders.#one SET holders.#three = :lease",
+        ExpressionAttributeNames={"#one": "run-1", "#three": "run-3"},
+        ExpressionAttributeValues={":lease": {"M": {"a": {"N": "1"}, "e": {"N": "9999999999"}}}},
+    )
+
+    handed = leases.release("run-2").handed_to
+
+    assert handed is not None and handed.waiter.holder == "run-4"
+    assert set(holders_in_table(dynamodb, "analytics")) == {"run-3", "run-4"}
+    assert waiting_count(dynamodb) == 0
+
+
+def test_a_count_of_waiters_that_are_not_there_is_reset_and_the_release_frees_the_slot(
+    dynamodb: Any, clock: SteppingClock
+) -> None:
+    leases = semaphore(dynamodb, clock)
+    leases.acquire("run-1")
+    room = queue(leases, "run-2")
+    dynamodb.delete_item(TableName=DEFAULT_TABLE_NAME, Key=room._waiter_key(room.waiters()[0].sort_key))
+
+    released = leases.release("run-1")
+
+    assert released.held and released.handed_to is None
+    assert holders_in_table(dynamodb, "analytics") == {}
+    assert waiting_count(dynamodb) == 0
+    assert isinstance(leases.acquire("run-3", behind_waiters=True), Acquired)
+
+
+def test_removing_a_waiter_takes_it_out_of_line_and_out_of_the_count(dynamodb: Any, clock: SteppingClock) -> None:
+    leases = semaphore(dynamodb, clock)
+    leases.acquire("run-1")
+    room = queue(leases, "run-2", "run-3")
+
+    assert room.remove(room.waiters()[0]) is True
+    assert room.remove(room.waiters()[0]) is True
+    assert room.waiters() == [] and waiting_count(dynamodb) == 0
+    assert leases.release("run-1").handed_to is None
+
+
+def test_releasing_a_holder_that_does_not_hold_hands_nothing_over(dynamodb: Any, clock: SteppingClock) -> None:
+    leases = semaphore(dynamodb, clock)
+    leases.acquire("run-1")
+    room = queue(leases, "run-2")
+
+    assert leases.release("run-9").as_event() == {"status": "not_held"}
+    assert [waiter.holder for waiter in room.waiters()] == ["run-2"]
+    assert set(holders_in_table(dynamodb, "analytics")) == {"run-1"}
+
+
+# -- a write that lands but whose answer is lost ---------------------------------------------------
+
+
+@pytest.fixture
+def faults(dynamodb: Any) -> Any:
+    from lease_ops.chaos.dynamodb_faults import DynamoFaults
+
+    injected = DynamoFaults()
+    injected.attach(dynamodb)
+    return injected
+
+
+def test_a_hand_over_whose_answer_is_lost_is_still_reported_so_the_waiter_is_told(
+    dynamodb: Any, clock: SteppingClock, faults: Any
+) -> None:
+    leases = semaphore(dynamodb, clock)
+    leases.acquire("run-1")
+    queue(leases, "run-2")
+
+    faults.arm("lost-response")
+    released = leases.release("run-1")
+
+    assert faults.total() == 1
+    assert released.handed_to is not None and released.handed_to.waiter.holder == "run-2"
+    assert leases.inspect().holders["run-2"].grant == released.handed_to.grant
+
+
+def test_queueing_whose_answer_is_lost_queues_once(dynamodb: Any, clock: SteppingClock, faults: Any) -> None:
+    leases = semaphore(dynamodb, clock)
+    leases.acquire("run-1")
+    room = WaitingRoom(leases)
+
+    faults.arm("lost-response")
+    waiter = room.enqueue("run-2", "token")
+
+    assert faults.total() == 1
+    assert waiter is not None and room.waiters() == [waiter]
+    assert waiting_count(dynamodb) == 1
+
+
+def test_filling_a_free_slot_whose_answer_is_lost_still_admits_the_waiter_once(
+    dynamodb: Any, clock: SteppingClock, faults: Any
+) -> None:
+    leases = semaphore(dynamodb, clock, cap=2)
+    leases.acquire("run-1")
+    room = WaitingRoom(leases)
+    room.enqueue("run-2", "token-2")
+    room.enqueue("run-3", "token-3")
+
+    faults.arm("lost-response")
+    admitted = room.fill_free_slots()
+
+    assert faults.total() == 1
+    assert [admission.waiter.holder for admission in admitted] == ["run-2"]
+    assert set(holders_in_table(dynamodb, "analytics")) == {"run-1", "run-2"}
+    assert [waiter.holder for waiter in room.waiters()] == ["run-3"]
