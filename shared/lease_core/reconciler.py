@@ -19,14 +19,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lease_core.execution_arns import execution_of
 from lease_core.execution_cleanup import Settled, settle_lease
 from lease_core.lease_table import LeaseTable, ReleasedHolder
 from lease_core.waiting_room import WaitingRoom
 
-EXECUTION_ARN = re.compile(
-    r"(?P<arn>arn:(?P<partition>[a-z-]+):states:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
-    r"execution:[^:/]+:[^:/]+)(?:/.*)?"
-)
 GONE = "GONE"  # Step Functions does not know the execution: nothing can be running under it
 
 
@@ -41,11 +38,6 @@ class SweepReport:
     expired: list[ReleasedHolder] = field(default_factory=list)
     execution_ended: list[Settled] = field(default_factory=list)
     not_judged: list[str] = field(default_factory=list)
-
-
-def execution_of(holder: str) -> re.Match[str] | None:
-    """The Standard execution ARN a holder id names (``arn`` group), if it names one."""
-    return EXECUTION_ARN.fullmatch(holder)
 
 
 def _epoch(value: Any) -> int | None:

@@ -2,39 +2,72 @@
 
 A waiter whose execution has ended can no longer be told (Step Functions answers
 TaskTimedOut, InvalidToken or TaskDoesNotExist); its slot is then passed on to
-the next waiter, and so on. Any other failure to tell is not fatal: the waiter
-holds its slot, and its waiting task re-checks by itself when it times out.
+the next waiter, and so on. TaskTimedOut also means a live execution whose wait
+just timed out: if DescribeExecution says it still runs, it keeps the slot (its
+re-check finds it) rather than losing its place. Any other failure to tell is
+not fatal: the waiter holds its slot, and its waiting task re-checks by itself.
 """
 
 from __future__ import annotations
 
 import json
+from enum import Enum
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lease_core import observability
+from lease_core.execution_arns import execution_of
 from lease_core.lease_table import LeaseTable
 from lease_core.observability import logger, record_metric
 from lease_core.semaphore import LeaseSemaphore
 from lease_core.waiting_room import Admission, WaitingRoom
 
-WAITER_GONE = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"})
+WAITER_GONE = frozenset({"InvalidToken", "TaskDoesNotExist"})
+TASK_CLOSED = "TaskTimedOut"  # the waiting task ended: its execution ended, or its wait timed out and it re-checks
 MAX_PASSES = 50  # waiters skipped in a row before giving up (the sweeper carries on)
 
 
-def tell(stepfunctions: Any, admission: Admission) -> bool:
-    """SendTaskSuccess to the admitted waiter; False only if its execution can no longer be told."""
+class Told(Enum):
+    YES = "told"
+    GONE = "gone"  # the token names no waiting task any more: its slot must go to someone else
+    CLOSED = "closed"  # the task closed: gone, unless its execution still runs (it re-checks, finds its slot)
+
+
+def tell(stepfunctions: Any, admission: Admission) -> Told:
+    """SendTaskSuccess to the admitted waiter.
+
+    Any failure other than a closed or unknown token is not the waiter's end: it keeps its slot,
+    and its waiting task re-checks by itself when it times out.
+    """
     try:
         stepfunctions.send_task_success(taskToken=admission.waiter.token, output=json.dumps(admission.as_event()))
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
+        if code == TASK_CLOSED:
+            return Told.CLOSED
         if code in WAITER_GONE:
-            return False
+            return Told.GONE
         logger.warning("could not tell a waiter", extra={"holder": admission.waiter.holder, "reason": code})
     except BotoCoreError as exc:
         logger.warning("could not tell a waiter", extra={"holder": admission.waiter.holder, "reason": str(exc)})
-    return True
+    return Told.YES
+
+
+def still_running(stepfunctions: Any, holder: str) -> bool:
+    """Whether the holder's execution runs: then a closed wait was a timeout, and its re-check finds the slot.
+
+    Unknowable (not an execution ARN, no permission, any error) counts as not running: the slot is
+    passed on, so a dead waiter never keeps it; a live one then queues again.
+    """
+    match = execution_of(holder)
+    if match is None:
+        return False
+    try:
+        status = stepfunctions.describe_execution(executionArn=match["arn"]).get("status")
+    except (ClientError, BotoCoreError):
+        return False
+    return status == "RUNNING"
 
 
 def pass_on(semaphore: LeaseSemaphore, stepfunctions: Any, admission: Admission | None) -> None:
@@ -42,7 +75,8 @@ def pass_on(semaphore: LeaseSemaphore, stepfunctions: Any, admission: Admission 
     for _ in range(MAX_PASSES):
         if admission is None:
             return
-        if tell(stepfunctions, admission):
+        told = tell(stepfunctions, admission)
+        if told is Told.YES or (told is Told.CLOSED and still_running(stepfunctions, admission.waiter.holder)):
             record_metric(observability.HANDED_OVER, prefix=admission.prefix)
             return
         record_metric(observability.HANDOFF_SKIPPED, prefix=admission.prefix)

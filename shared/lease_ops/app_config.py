@@ -66,6 +66,7 @@ def lease_functions_policy(
     app_name: str,
     stage: str,
     wait_mode: str = "poll",
+    state_machine: str = "*",
 ) -> dict[str, Any]:
     """acquire/release/renew: the lease table, only items of the app's own prefix; in handoff mode also
     SendTaskSuccess to the waiting tasks of the workload's own state machine."""
@@ -80,7 +81,17 @@ def lease_functions_policy(
         _logs_statement(partition, region, [f"{app_name}-{stage}-{name}" for name in LEASE_FUNCTIONS]),
     ]
     if wait_mode == "handoff":
-        statements.insert(1, _send_task_success_statement())
+        statements[1:1] = [
+            _send_task_success_statement(),
+            {
+                # A waiter whose wait just timed out is told "TaskTimedOut" like a dead one; if its
+                # execution still runs it keeps the slot (its re-check finds it) instead of its place.
+                "Sid": "TellTimedOutWaitersFromDeadOnes",
+                "Effect": "Allow",
+                "Action": ["states:DescribeExecution"],
+                "Resource": f"arn:{partition}:states:{region}:*:execution:{state_machine}:*",
+            },
+        ]
     return {"Version": "2012-10-17", "Statement": statements}
 
 
@@ -134,6 +145,7 @@ def sync_workload_app(platform: PlatformConfig, workload: WorkloadConfig, *, par
             table=platform.table,
             prefix=workload.prefix,
             wait_mode=workload.wait_mode,
+            state_machine=platform.state_machine_name(workload),
             **names,
         ),
         chalice_dir / f"policy-{platform.stage}-process.json": process_policy(**names),

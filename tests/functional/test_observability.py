@@ -64,6 +64,36 @@ def test_each_lease_lambda_outcome_is_a_metric_with_the_prefix_dimension(
     ]
 
 
+def test_handoff_counts_queued_executions_slots_handed_over_and_gone_waiters_skipped(
+    batch: Client, metrics_on: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lease_ops.local_runner.task_tokens import TASK_TOKENS, route_moto_callbacks
+
+    route_moto_callbacks()
+    config = json.loads((app_folder("batch_app") / ".chalice" / "config.json").read_text())
+    environment = {**config["stages"]["dev"]["environment_variables"], "LEASE_WAIT_MODE": "handoff"}
+    environment["AWS_REGION"] = "eu-central-1"
+    tokens = {holder: TASK_TOKENS.issue() for holder in [*(f"run-{n}" for n in range(5)), "gone", "next"]}
+    capsys.readouterr()
+
+    with invocation_environment(environment):
+        for holder, token in tokens.items():
+            batch.lambda_.invoke("acquire", {"holder": holder, "task_token": token})
+        TASK_TOKENS.close(tokens["gone"])  # its execution ended while it waited
+        batch.lambda_.invoke("release", {"holder": "run-0"})
+
+    prefix = {"prefix": "batch"}
+    assert emitted(capsys) == [
+        *[("LeaseAcquired", prefix)] * 5,
+        ("LeaseQueued", prefix),
+        ("LeaseQueued", prefix),
+        ("LeaseHandoffSkipped", prefix),
+        ("LeaseHandedOver", prefix),
+        ("LeaseReleased", prefix),
+    ]
+    assert TASK_TOKENS.pending(tokens["next"]).done.is_set()
+
+
 def test_a_store_error_is_counted_with_its_operation(
     batch: Client, metrics_on: None, capsys: pytest.CaptureFixture[str]
 ) -> None:

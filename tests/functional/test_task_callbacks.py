@@ -13,15 +13,21 @@ from lease_core.lease_table import LeaseTable
 from lease_core.task_callbacks import pass_on, serve_waiting
 from lease_core.waiting_room import WaitingRoom
 from lease_ops.table import DEFAULT_TABLE_NAME
-from tests.helpers import holders_in_table
+from tests.helpers import execution_arn, holders_in_table
 
 
 class FakeStepFunctions:
     """Answers SendTaskSuccess like Step Functions; tokens in ``refusing`` fail with the given error code."""
 
-    def __init__(self, refusing: dict[str, str] | None = None) -> None:
+    def __init__(self, refusing: dict[str, str] | None = None, running: set[str] | None = None) -> None:
         self.refusing = refusing or {}
+        self.running = running or set()
         self.told: list[tuple[str, dict[str, Any]]] = []
+
+    def describe_execution(self, executionArn: str) -> dict[str, Any]:
+        if executionArn not in self.running:
+            raise ClientError({"Error": {"Code": "ExecutionDoesNotExist"}}, "DescribeExecution")
+        return {"executionArn": executionArn, "status": "RUNNING"}
 
     def send_task_success(self, taskToken: str, output: str) -> dict[str, Any]:
         if taskToken in self.refusing:
@@ -59,6 +65,27 @@ def test_a_waiter_whose_execution_ended_is_skipped_and_the_next_one_gets_the_slo
     assert stepfunctions.told[0][1]["status"] == "acquired"
     assert set(holders_in_table(dynamodb, "batch")) == {"run-3"}
     assert [waiter.holder for waiter in WaitingRoom(full_semaphore).waiters()] == ["run-4"]
+
+
+def test_a_waiter_whose_wait_timed_out_but_whose_execution_runs_keeps_the_slot_for_its_re_check(
+    dynamodb: Any,
+) -> None:
+    alive, dead = execution_arn("batch", "re-checking"), execution_arn("batch", "aborted")
+    leases = LeaseSemaphore(dynamodb, DEFAULT_TABLE_NAME, "batch", ttl_seconds=60, initial_cap=1)
+    leases.acquire("run-1")
+    room = WaitingRoom(leases)
+    for holder in (dead, alive, "run-3"):
+        leases.acquire(holder, behind_waiters=True)
+        room.enqueue(holder, token(holder))
+    stepfunctions = FakeStepFunctions(
+        refusing={token(dead): "TaskTimedOut", token(alive): "TaskTimedOut"}, running={alive}
+    )
+
+    pass_on(leases, stepfunctions, leases.release("run-1").handed_to)
+
+    assert stepfunctions.told == []
+    assert set(holders_in_table(dynamodb, "batch")) == {alive}
+    assert [waiter.holder for waiter in room.waiters()] == ["run-3"]
 
 
 def test_when_every_waiter_is_gone_the_slot_ends_up_free(full_semaphore: LeaseSemaphore, dynamodb: Any) -> None:
