@@ -8,7 +8,9 @@ comes back as ``ConditionFailed`` carrying the item DynamoDB saw
 
 from __future__ import annotations
 
+import random
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +20,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from lease_core.errors import LeaseStoreUnavailable
 
 _DESERIALIZER = TypeDeserializer()
+CONFLICT_ATTEMPTS = 4
+
+
+class _Conflict(Exception):
+    """Internal: the write met a transaction in progress on the same item."""
 
 
 @dataclass
@@ -59,9 +66,26 @@ class DynamoTable:
         self.name = table_name
 
     def call(self, operation: str, **request: Any) -> dict[str, Any]:
-        """Run one DynamoDB operation on this table, translating failures into typed errors."""
+        """Run one DynamoDB operation on this table, translating failures into typed errors.
+
+        A write that met a transaction in progress on its item (handoff mode's hand-overs) is tried
+        again a few times after a short random pause: botocore does not retry that one itself.
+        """
         if operation != "transact_write_items":
             request = {"TableName": self.name, **request}
+        for attempt in range(CONFLICT_ATTEMPTS):
+            try:
+                return self._call_once(operation, request)
+            except _Conflict:
+                if attempt == CONFLICT_ATTEMPTS - 1:
+                    break
+                time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
+        raise LeaseStoreUnavailable(
+            f"DynamoDB {operation} on table {self.name!r} failed: TransactionConflictException "
+            f"{CONFLICT_ATTEMPTS} times in a row"
+        )
+
+    def _call_once(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
         try:
             return getattr(self.client, operation)(**request)
         except ClientError as exc:
@@ -69,6 +93,8 @@ class DynamoTable:
             code = error.get("Code", "Unknown")
             if code == "ConditionalCheckFailedException":
                 raise ConditionFailed(plain_item(exc.response.get("Item"))) from exc
+            if code == "TransactionConflictException":
+                raise _Conflict from exc
             if code == "TransactionCanceledException":
                 reasons = [reason.get("Code", "None") for reason in exc.response.get("CancellationReasons", [])]
                 raise TransactionCancelled(reasons) from exc

@@ -203,3 +203,22 @@ def test_set_cap_reports_the_old_and_new_cap(stubbed: Any) -> None:
     change = make_semaphore(client).set_cap(3)
 
     assert (change.old, change.new) == (15, 3)
+
+
+def test_a_write_that_meets_a_transaction_in_progress_is_tried_again_and_then_succeeds(stubbed: Any) -> None:
+    client, stubber = stubbed
+    stubber.add_client_error("update_item", service_error_code="TransactionConflictException", http_status_code=400)
+    stubber.add_response("update_item", {}, admission_request())
+
+    assert make_semaphore(client).acquire(HOLDER) == Acquired(HOLDER, "analytics", NOW + 600)
+
+
+def test_a_write_that_keeps_meeting_transactions_becomes_lease_store_unavailable(stubbed: Any) -> None:
+    from lease_core.store import CONFLICT_ATTEMPTS
+
+    client, stubber = stubbed
+    for _ in range(CONFLICT_ATTEMPTS):
+        stubber.add_client_error("update_item", service_error_code="TransactionConflictException", http_status_code=400)
+
+    with pytest.raises(LeaseStoreUnavailable, match="TransactionConflictException"):
+        make_semaphore(client).acquire(HOLDER)
