@@ -45,7 +45,8 @@ lint: $(STAMP) $(NODE_STAMP) ## ruff; cfn-lint on the chalice package output; as
 	@rm -rf out/lint && mkdir -p out/lint && $(OPS) package --out out/lint/package > out/lint/package.log 2>&1 || (cat out/lint/package.log; exit 1)
 	$(BIN)/cfn-lint out/lint/package/*/sam.json
 	$(OPS) render --account-id 000000000000 --quiet --out out/lint/definitions
-	@for definition in out/lint/definitions/*.asl.json; do node_modules/.bin/asl-validator --json-path $$definition || exit 1; done
+	$(OPS) render --account-id 000000000000 --quiet --wait-mode handoff --out out/lint/definitions-handoff
+	@for definition in out/lint/definitions*/*.asl.json; do node_modules/.bin/asl-validator --json-path $$definition || exit 1; done
 
 format: $(STAMP) ## Rewrite the code in ruff's format and apply safe lint fixes
 	$(BIN)/ruff format .

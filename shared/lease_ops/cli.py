@@ -71,6 +71,7 @@ def cmd_render(arguments: argparse.Namespace, config: PlatformConfig, console: C
     from lease_ops.workflows import WorkflowProvisioner
 
     target = _target(arguments, config, account_id=arguments.account_id)
+    config = config.with_wait_mode(arguments.wait_mode)
     arguments.out.mkdir(parents=True, exist_ok=True)
     for workload in config.select(arguments.workload):
         provisioner = WorkflowProvisioner(target, config, workload)
@@ -255,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--account-id", type=_account_id, help="account of derived ARNs; skips STS")
     render.add_argument("--workload", action="append", help="only this workload (repeatable)")
     render.add_argument("--quiet", action="store_true", help="no warnings about derived ARNs")
+    _wait_mode_option(render)
     package = command("package", cmd_package, "`chalice package` each workload app (for cfn-lint), offline.")
     package.add_argument("--out", type=Path, default=Path("out/package"), help="folder (default: out/package)")
     run = command("run", cmd_run, "Start N executions per workflow and follow them; exit 1 if any fails.")
