@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import threading
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+from lease_core import LeaseSemaphore, UnknownPrefix
 from lease_core.semaphore import semaphore_key
 from lease_ops.chalice_apps import REPOSITORY_ROOT
 from lease_ops.table import DEFAULT_TABLE_NAME
@@ -66,3 +70,35 @@ def status_change(client: Any, execution: str, status: str, stopped: float) -> d
 def sweep(client: Any) -> dict[str, int]:
     scheduled = client.events.generate_cw_event("aws.events", "Scheduled Event", {}, [], region=REGION)
     return client.lambda_.invoke("sweeper", scheduled).payload
+
+
+def race(worker: Callable[[int], None], threads: int, sampled: LeaseSemaphore) -> tuple[list[BaseException], int]:
+    """Run ``worker(0..threads-1)`` on real threads released at once, while another thread samples the
+    semaphore's holder count; returns the workers' errors and the most holders the table ever had."""
+    errors: list[BaseException] = []
+    most = [0]
+    stop = threading.Event()
+    start = threading.Barrier(threads + 1)
+
+    def run(index: int) -> None:
+        start.wait()
+        try:
+            worker(index)
+        except BaseException as exc:  # reported by the caller
+            errors.append(exc)
+
+    def sample() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(UnknownPrefix):  # the first acquire has not created it yet
+                most[0] = max(most[0], len(sampled.inspect().holders))
+
+    workers = [threading.Thread(target=run, args=(n,)) for n in range(threads)]
+    sampler = threading.Thread(target=sample)
+    for thread in [*workers, sampler]:
+        thread.start()
+    start.wait()
+    for thread in workers:
+        thread.join(timeout=120)
+    stop.set()
+    sampler.join(timeout=10)
+    return errors, most[0]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import random
 import threading
 import time
@@ -12,10 +11,11 @@ from typing import Any
 import boto3
 import pytest
 
-from lease_core import Acquired, LeaseSemaphore, UnknownPrefix
+from lease_core import Acquired, LeaseSemaphore
 from lease_core.aws_clients import CLIENT_CONFIG
 from lease_ops.moto_server import AtomicMotoServer
 from lease_ops.table import create_lease_table
+from tests.helpers import race
 
 THREADS = 32
 CYCLES_PER_THREAD = 6
@@ -48,46 +48,24 @@ def test_thirty_two_threads_never_exceed_a_cap_of_five_and_leave_no_holder(moto_
     table = f"contention-{uuid.uuid4().hex[:8]}"
     create_lease_table(new_client(), table)
     counter = HolderCounter()
-    table_maximum = [0]
-    errors: list[BaseException] = []
-    start = threading.Barrier(THREADS + 1)
-    stop_sampling = threading.Event()
 
     def worker(index: int) -> None:
         leases = LeaseSemaphore(new_client(), table, "contended", ttl_seconds=300, initial_cap=CAP)
         rng = random.Random(index)
-        start.wait()
-        try:
-            for cycle in range(CYCLES_PER_THREAD):
-                holder = f"worker-{index}-cycle-{cycle}"
-                while not isinstance(leases.acquire(holder), Acquired):
-                    time.sleep(rng.uniform(0.005, 0.02))
-                counter.change(+1)
-                time.sleep(rng.uniform(0.05, 0.15))
-                counter.change(-1)
-                assert leases.release(holder).held
-        except BaseException as exc:  # reported by the main thread
-            errors.append(exc)
+        for cycle in range(CYCLES_PER_THREAD):
+            holder = f"worker-{index}-cycle-{cycle}"
+            while not isinstance(leases.acquire(holder), Acquired):
+                time.sleep(rng.uniform(0.005, 0.02))
+            counter.change(+1)
+            time.sleep(rng.uniform(0.05, 0.15))
+            counter.change(-1)
+            assert leases.release(holder).held
 
-    def sample_table() -> None:
-        leases = LeaseSemaphore(new_client(), table, "contended", initial_cap=CAP)
-        while not stop_sampling.is_set():
-            with contextlib.suppress(UnknownPrefix):  # the first acquire has not created it yet
-                table_maximum[0] = max(table_maximum[0], len(leases.inspect().holders))
-
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(THREADS)]
-    sampler = threading.Thread(target=sample_table)
-    for thread in [*threads, sampler]:
-        thread.start()
-    start.wait()
-    for thread in threads:
-        thread.join(timeout=120)
-    stop_sampling.set()
-    sampler.join(timeout=10)
+    errors, table_maximum = race(worker, THREADS, LeaseSemaphore(new_client(), table, "contended", initial_cap=CAP))
 
     assert not errors, errors[:3]
     assert len(counter.samples) == 2 * THREADS * CYCLES_PER_THREAD
     assert counter.maximum == CAP, f"workers saw at most {counter.maximum} holders at once"
-    assert table_maximum[0] <= CAP, f"the table held {table_maximum[0]} holders at once"
+    assert table_maximum <= CAP, f"the table held {table_maximum} holders at once"
     final = LeaseSemaphore(new_client(), table, "contended").inspect()
     assert final.holders == {}

@@ -22,13 +22,14 @@ from typing import Any
 import boto3
 import pytest
 
-from lease_core import LeaseSemaphore, UnknownPrefix, lambda_functions
+from lease_core import LeaseSemaphore, lambda_functions
 from lease_core.aws_clients import CLIENT_CONFIG
 from lease_core.settings import invocation_environment
 from lease_core.store import DynamoTable
 from lease_ops.local_runner.task_tokens import TASK_TOKENS
 from lease_ops.moto_server import AtomicMotoServer
 from lease_ops.table import create_lease_table
+from tests.helpers import race
 
 THREADS = 24
 CYCLES_PER_THREAD = 3
@@ -100,56 +101,34 @@ def test_queued_executions_are_handed_slots_in_arrival_order_without_exceeding_t
     started_at: dict[str, int] = {}  # holder -> tick before its acquire was sent
     holding = [0, 0]  # now, most
     lock = threading.Lock()
-    errors: list[BaseException] = []
-    start = threading.Barrier(THREADS + 1)
-    stop_sampling = threading.Event()
-    table_maximum = [0]
 
     def worker(index: int) -> None:
         rng = random.Random(index)
-        start.wait()
-        try:
-            for cycle in range(CYCLES_PER_THREAD):
-                holder = f"arn:aws:states:eu-central-1:123456789012:execution:queued:w{index}-c{cycle}"
-                token = TASK_TOKENS.issue()
+        for cycle in range(CYCLES_PER_THREAD):
+            holder = f"arn:aws:states:eu-central-1:123456789012:execution:queued:w{index}-c{cycle}"
+            token = TASK_TOKENS.issue()
+            with lock:
+                started_at[holder] = next(ticks)
+            with invocation_environment(environment):
+                answer = lambda_functions.acquire({"holder": holder, "task_token": token}, None)
+            if answer["status"] == "queued":
                 with lock:
-                    started_at[holder] = next(ticks)
-                with invocation_environment(environment):
-                    answer = lambda_functions.acquire({"holder": holder, "task_token": token}, None)
-                if answer["status"] == "queued":
-                    with lock:
-                        queued_at[holder] = next(ticks)
-                pending = TASK_TOKENS.pending(token)
-                assert pending.done.wait(60), f"{holder} was never handed a slot (lost wakeup)"
-                TASK_TOKENS.close(token)
-                assert json.loads(pending.output or "{}")["status"] == "acquired"
-                with lock:
-                    holding[0] += 1
-                    holding[1] = max(holding)
-                time.sleep(rng.uniform(0.02, 0.08))
-                with lock:
-                    holding[0] -= 1
-                with invocation_environment(environment):
-                    assert lambda_functions.release({"holder": holder}, None) == {"status": "released"}
-        except BaseException as exc:  # reported by the main thread
-            errors.append(exc)
-
-    def sample_table() -> None:
-        leases = LeaseSemaphore(new_client(), table, PREFIX, initial_cap=CAP)
-        while not stop_sampling.is_set():
-            with contextlib.suppress(UnknownPrefix):
-                table_maximum[0] = max(table_maximum[0], len(leases.inspect().holders))
+                    queued_at[holder] = next(ticks)
+            pending = TASK_TOKENS.pending(token)
+            assert pending.done.wait(60), f"{holder} was never handed a slot (lost wakeup)"
+            TASK_TOKENS.close(token)
+            assert json.loads(pending.output or "{}")["status"] == "acquired"
+            with lock:
+                holding[0] += 1
+                holding[1] = max(holding)
+            time.sleep(rng.uniform(0.02, 0.08))
+            with lock:
+                holding[0] -= 1
+            with invocation_environment(environment):
+                assert lambda_functions.release({"holder": holder}, None) == {"status": "released"}
 
     with grants.watching(monkeypatch):
-        threads = [threading.Thread(target=worker, args=(n,)) for n in range(THREADS)]
-        sampler = threading.Thread(target=sample_table)
-        for thread in [*threads, sampler]:
-            thread.start()
-        start.wait()
-        for thread in threads:
-            thread.join(timeout=120)
-        stop_sampling.set()
-        sampler.join(timeout=10)
+        errors, table_maximum = race(worker, THREADS, LeaseSemaphore(new_client(), table, PREFIX, initial_cap=CAP))
 
     assert not errors, errors[:3]
     assert len(grants.order) == THREADS * CYCLES_PER_THREAD, "every execution was granted exactly one slot"
@@ -162,6 +141,6 @@ def test_queued_executions_are_handed_slots_in_arrival_order_without_exceeding_t
         if started_tick > queued_tick and granted_position[later] < granted_position[earlier]
     ]
     assert overtakers == [], f"{len(overtakers)} admissions overtook an execution already queued: {overtakers[:3]}"
-    assert holding[1] == CAP and table_maximum[0] <= CAP
+    assert holding[1] == CAP and table_maximum <= CAP
     final = LeaseSemaphore(new_client(), table, PREFIX).inspect()
     assert final.holders == {} and final.waiting == 0
