@@ -3,10 +3,13 @@
 moto does not bill by size, so the meter wraps moto's DynamoDB backend: each
 write is billed ceil(max(item before, item after) / 1 KB) write units (a failed
 conditional write too), each strongly consistent GetItem ceil(item / 4 KB) read
-units, and a Query the size of every item of the partition it reads, summed and
-rounded up to 4 KB. Item sizes follow DynamoDB's rules (attribute names count;
-numbers take about one byte per two significant digits, plus one; maps and lists
-three bytes plus one byte per element).
+units, and a Query the size of the items it reads (the queried partition, up to
+its Limit), summed and rounded up to 4 KB. A TransactWriteItems is one request
+billed twice the write units of each item it writes, as DynamoDB bills
+transactions (a cancelled one too: this errs against the design that uses them).
+Item sizes follow DynamoDB's rules (attribute names count; numbers take about
+one byte per two significant digits, plus one; maps and lists three bytes plus
+one byte per element).
 
 The benchmark's server answers one request at a time, so reading the item just
 before and just after a write is exact.
@@ -15,6 +18,7 @@ before and just after a write is exact.
 from __future__ import annotations
 
 import math
+import re
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -64,6 +68,23 @@ def item_size(item: dict[str, Any] | None) -> int:
     return sum(len(name.encode("utf-8")) + value_size(value) for name, value in item.items())
 
 
+_HASH_KEY_CONDITION = re.compile(r"^\s*(?P<name>#?\w+)\s*=\s*(?P<value>:\w+)")
+
+
+def queried_items(backend: Any, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The items a Query reads: those of its partition (the hash key condition), in order, up to its Limit."""
+    table = backend.get_table(body["TableName"])
+    items = [item.to_json()["Attributes"] for item in table.all_items()]
+    match = _HASH_KEY_CONDITION.match(body.get("KeyConditionExpression", ""))
+    if match is not None:
+        name = body.get("ExpressionAttributeNames", {}).get(match["name"], match["name"])
+        value = body.get("ExpressionAttributeValues", {}).get(match["value"])
+        items = [item for item in items if item.get(name) == value]
+    if table.range_key_attr:
+        items.sort(key=lambda item: str(item.get(table.range_key_attr)), reverse=not body.get("ScanIndexForward", True))
+    return items[: body["Limit"]] if "Limit" in body else items
+
+
 @dataclass
 class TableUsage:
     requests: int = 0
@@ -79,6 +100,7 @@ class CapacityMeter:
     def __init__(self) -> None:
         self.usage: dict[str, TableUsage] = defaultdict(TableUsage)
         self._lock = threading.Lock()
+        self._in_transaction = threading.local()
 
     def snapshot(self, table: str) -> TableUsage:
         with self._lock:
@@ -87,11 +109,13 @@ class CapacityMeter:
                 usage.requests, usage.write_units, usage.read_units, usage.bytes_written, usage.bytes_read
             )
 
-    def _write(self, table: str, billed_bytes: int) -> None:
+    def _write(self, table: str, billed_bytes: int, *, requests: int = 1, unit_factor: int = 1) -> None:
+        if getattr(self._in_transaction, "active", False) and unit_factor == 1:
+            return  # an item of a transaction: the transaction bills it
         with self._lock:
             usage = self.usage[table]
-            usage.requests += 1
-            usage.write_units += max(1, math.ceil(billed_bytes / WRITE_UNIT_BYTES))
+            usage.requests += requests
+            usage.write_units += unit_factor * max(1, math.ceil(billed_bytes / WRITE_UNIT_BYTES))
             usage.bytes_written += billed_bytes
 
     def _read(self, table: str, billed_bytes: int) -> None:
@@ -105,6 +129,7 @@ class CapacityMeter:
     def installed(self) -> Iterator[CapacityMeter]:
         """Wrap moto's DynamoDB while the block runs (the benchmark's moto server is in this process)."""
         originals = {name: getattr(DynamoDBBackend, name) for name in ("put_item", "update_item", "delete_item")}
+        transaction_original = DynamoDBBackend.transact_write_items
         handler_originals = {name: getattr(DynamoHandler, name) for name in ("get_item", "query")}
         meter = self
 
@@ -144,15 +169,37 @@ class CapacityMeter:
             def wrapper(handler: Any) -> Any:
                 result = original(handler)
                 backend, body = handler.dynamodb_backend, handler.body
-                if whole_partition:  # the benchmark keeps one partition per table: a Query reads all of it
-                    items = backend.get_table(body["TableName"]).all_items()
-                    billed = sum(item_size(item.to_json()["Attributes"]) for item in items)
+                if whole_partition:
+                    billed = sum(item_size(item) for item in queried_items(backend, body))
                 else:
                     billed = item_size(stored(backend, body["TableName"], body["Key"]))
                 meter._read(body["TableName"], billed)
                 return result
 
             return wrapper
+
+        def transaction_key(backend: Any, operation: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+            table_name = operation["TableName"]
+            if "Key" in operation:
+                return table_name, operation["Key"]
+            return table_name, key_from_item(backend, table_name, (operation["Item"],), {})
+
+        def billed_transaction(original: Callable[..., Any]) -> Callable[..., Any]:
+            def wrapper(backend: Any, transact_items: list[dict[str, Any]]) -> Any:
+                keys = [transaction_key(backend, next(iter(item.values()))) for item in transact_items]
+                before = [item_size(stored(backend, table, key)) for table, key in keys]
+                meter._in_transaction.active = True
+                try:
+                    return original(backend, transact_items)
+                finally:
+                    meter._in_transaction.active = False
+                    for index, ((table, key), size) in enumerate(zip(keys, before, strict=True)):
+                        billed = max(size, item_size(stored(backend, table, key)))
+                        meter._write(table, billed, requests=1 if index == 0 else 0, unit_factor=2)
+
+            return wrapper
+
+        DynamoDBBackend.transact_write_items = billed_transaction(transaction_original)  # type: ignore[method-assign]
 
         DynamoDBBackend.put_item = billed_write(originals["put_item"], key_from_item)  # type: ignore[method-assign]
         DynamoDBBackend.update_item = billed_write(originals["update_item"], key_argument("key"))  # type: ignore[method-assign]
@@ -164,5 +211,6 @@ class CapacityMeter:
         finally:
             for name, original in originals.items():
                 setattr(DynamoDBBackend, name, original)
+            DynamoDBBackend.transact_write_items = transaction_original  # type: ignore[method-assign]
             for name, original in handler_originals.items():
                 setattr(DynamoHandler, name, original)

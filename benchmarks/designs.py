@@ -50,9 +50,16 @@ class LeaseCore:
 
 DESIGN_NAMES = ("lease-core", "count-then-put", "counter-and-owner")
 BASELINES = ("count-then-put", "counter-and-owner")
+# Whole workflows also compare this core's two wait modes: polling (the default) and FIFO handoff.
+WORKFLOW_DESIGN_NAMES = ("lease-core", "lease-core-handoff", "count-then-put", "counter-and-owner")
 
 
-_KINDS: dict[str, Any] = {"lease-core": LeaseCore, "count-then-put": CountThenPut, "counter-and-owner": CounterOwner}
+_KINDS: dict[str, Any] = {
+    "lease-core": LeaseCore,
+    "lease-core-handoff": LeaseCore,
+    "count-then-put": CountThenPut,
+    "counter-and-owner": CounterOwner,
+}
 
 
 def create_design_table(name: str, client: Any, table: str) -> None:

@@ -95,6 +95,7 @@ def terminal_tables(document: dict[str, Any]) -> list[Table]:
         "Lambda calls/execution",
         "polls/execution",
         "idle slot-seconds while waiting",
+        "idle s per admission (at cap)",
         "overtaking admissions",
         "most Process at once",
     ):
@@ -110,6 +111,7 @@ def terminal_tables(document: dict[str, Any]) -> list[Table]:
                     "lambda_invocations_per_execution",
                     "polls_per_execution",
                     "idle_slot_seconds_while_waiting",
+                    "idle_seconds_per_admission_after_ramp",
                     "overtaking_admissions",
                 )
             ),
@@ -179,7 +181,8 @@ def results_markdown(document: dict[str, Any], command: str) -> str:
         f"Generated from `results.json` by `{command}` on a {machine['cpus']}-core {machine['system']} machine "
         f"(Python {machine['python']}), against one embedded moto server, in {document['seconds']} s. "
         "Waits and holds are each design's own, in workflow seconds run "
-        f"{document['time_scale']:g}x faster than the clock. "
+        f"{document['time_scale']:g}x faster than the clock "
+        f"(whole workflows: {document.get('workflow_time_scale', document['time_scale']):g}x). "
         "Capacity units are billed by DynamoDB's rules from the item sizes, not taken from moto.",
         "",
         "## Targets (this project)",
@@ -271,9 +274,12 @@ def results_markdown(document: dict[str, Any], command: str) -> str:
                 "Lambda calls/execution",
                 "polls/execution",
                 "idle slot-seconds while waiting",
+                "idle s per admission (at cap)",
                 "overtaking admissions",
                 "most Process steps at once",
                 "p50 wait (workflow s)",
+                "DynamoDB requests/execution",
+                "WCU+RCU/execution",
             ],
             [
                 [
@@ -286,18 +292,42 @@ def results_markdown(document: dict[str, Any], command: str) -> str:
                             "lambda_invocations_per_execution",
                             "polls_per_execution",
                             "idle_slot_seconds_while_waiting",
+                            "idle_seconds_per_admission_after_ramp",
                             "overtaking_admissions",
                         )
                     ),
                     _number(w["extra"]["max_process_at_once"]),
                     _number(w["p50_wait_seconds"]),
+                    _number(w["extra"].get("dynamodb_requests_per_execution", "")),
+                    _number(w["extra"].get("capacity_units_per_execution", "")),
                 ]
                 for w in document["workflows"]
             ],
         ),
         "",
+        *_workflow_notes(document),
     ]
     return "\n".join(parts)
+
+
+def _workflow_notes(document: dict[str, Any]) -> list[str]:
+    notes = [
+        f"Workflows run {document.get('workflow_time_scale', document['time_scale']):g}x faster than the clock; "
+        "times are workflow seconds. Idle slot-seconds count free slots while any execution waits, the start "
+        "included (every execution starts at once, through one moto server that answers one request at a "
+        "time); *idle s per admission (at cap)* counts them only once the cap was first reached, per admission: "
+        "the gap between a slot's release and its next holder's Process step. An admission *overtakes* when "
+        "its execution started waiting (or, never waiting, started) after another that still waits.",
+    ]
+    handoff = next((w for w in document["workflows"] if "send_task_success_round_trip" in w["extra"]), None)
+    if handoff is not None:
+        notes += [
+            "",
+            f"One SendTaskSuccess round trip through the same server took "
+            f"{handoff['extra']['send_task_success_round_trip']:g} workflow s (median), the bound a hand-over's "
+            "gap is judged against.",
+        ]
+    return [*notes, ""]
 
 
 def write_outputs(document: dict[str, Any], out: Path, results_md: Path, command: str, console: Console) -> None:

@@ -96,3 +96,45 @@ def test_lowering_this_cores_cap_admits_nobody_until_holders_drain() -> None:
         core.set_cap(3)
 
         assert core.acquire("run-late") is False
+
+
+def test_the_meter_bills_a_transaction_as_one_request_at_twice_the_write_units_and_a_query_by_what_it_reads() -> None:
+    with bench_environment() as env:
+        client = env.client("metered")
+        create_design_table("lease-core", client, "metered")
+        before = env.meter.snapshot("metered")
+        client.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": "metered", "Item": {"pk": {"S": "p#waiters"}, "sk": {"S": f"{n}"}}}}
+                for n in range(2)
+            ]
+        )
+        written = env.meter.snapshot("metered")
+        client.query(
+            TableName="metered",
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": "p#waiters"}},
+            Limit=1,
+        )
+        read = env.meter.snapshot("metered")
+
+    assert (written.requests - before.requests, written.write_units - before.write_units) == (1, 4)
+    assert read.bytes_read - written.bytes_read == len("pk") + len("p#waiters") + len("sk") + len("0")
+
+
+@pytest.mark.slow
+def test_handoff_workflows_do_not_poll_do_not_overtake_and_cost_fewer_steps_than_polling(
+    quick_results: dict[str, Any],
+) -> None:
+    (poll,) = rows(quick_results, "workflows", "lease-core")
+    (handoff,) = rows(quick_results, "workflows", "lease-core-handoff")
+
+    assert handoff["failed"] == 0 and handoff["extra"]["max_process_at_once"] == handoff["cap"]
+    assert handoff["polls_per_execution"] == 0 < poll["polls_per_execution"]
+    assert handoff["transitions_per_execution"] < poll["transitions_per_execution"]
+    assert handoff["lambda_invocations_per_execution"] < poll["lambda_invocations_per_execution"]
+    assert handoff["overtaking_admissions"] == 0
+    assert handoff["extra"]["send_task_success_round_trip"] > 0
+    targets = {t["target"]: t for t in quick_results["targets"]}
+    assert targets["handoff: zero polling transitions"]["met"] is True
+    assert targets["handoff: no overtaking among waiters"]["met"] is True
