@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 MAX_TOKEN_LENGTH = 2048
 # Rounds of looking again after a lost race (another release or admission changed the queue first).
 MAX_ROUNDS = 8
+# A queued execution re-checks at least daily (recheck_seconds is at most 86,400): one that has not for
+# longer is gone, and DynamoDB's TTL may drop its item (a count left too high is reset when the queue empties).
+ABANDONED_WAITER_SECONDS = 86_400 + 3_600
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,10 @@ class WaitingRoom:
             }
         }
 
+    def _ttl(self) -> dict[str, str]:
+        """When DynamoDB may delete a waiter nobody served: a live one re-checks (and is refreshed) well before."""
+        return {"N": str(self.semaphore.now() + ABANDONED_WAITER_SECONDS)}
+
     def _transact(self, items: list[dict[str, Any]]) -> None:
         self.table.call("transact_write_items", TransactItems=items)
 
@@ -148,10 +155,10 @@ class WaitingRoom:
                 self.table.call(
                     "update_item",
                     Key=self._waiter_key(existing.sort_key),
-                    UpdateExpression="SET #token = :token",
+                    UpdateExpression="SET #token = :token, #ttl = :ttl",
                     ConditionExpression="attribute_exists(pk)",
-                    ExpressionAttributeNames={"#token": "token"},
-                    ExpressionAttributeValues={":token": {"S": token}},
+                    ExpressionAttributeNames={"#token": "token", "#ttl": "ttl"},
+                    ExpressionAttributeValues={":token": {"S": token}, ":ttl": self._ttl()},
                 )
             except ConditionFailed:
                 return None
@@ -169,6 +176,7 @@ class WaitingRoom:
                                     **self._waiter_key(waiter.sort_key),
                                     "holder": {"S": holder},
                                     "token": {"S": token},
+                                    "ttl": self._ttl(),
                                 },
                                 "ConditionExpression": "attribute_not_exists(pk)",
                             }

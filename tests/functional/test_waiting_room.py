@@ -125,6 +125,25 @@ def test_queueing_again_keeps_the_place_in_line_and_takes_the_new_token(dynamodb
     assert handed is not None and handed.waiter.token == "a-fresh-token"
 
 
+def test_a_waiter_item_expires_a_day_after_its_last_re_check_so_an_abandoned_one_is_collected(
+    dynamodb: Any, clock: SteppingClock
+) -> None:
+    from lease_core.waiting_room import ABANDONED_WAITER_SECONDS
+
+    leases = semaphore(dynamodb, clock)
+    leases.acquire("run-1")
+    room = queue(leases, "run-2")
+    key = room._waiter_key(room.waiters()[0].sort_key)
+    first = int(dynamodb.get_item(TableName=DEFAULT_TABLE_NAME, Key=key)["Item"]["ttl"]["N"])
+    clock.now += 300
+    room.enqueue("run-2", "re-checked")
+
+    refreshed = int(dynamodb.get_item(TableName=DEFAULT_TABLE_NAME, Key=key)["Item"]["ttl"]["N"])
+    assert ABANDONED_WAITER_SECONDS > 86_400
+    assert first == int(clock.now) - 300 + ABANDONED_WAITER_SECONDS
+    assert refreshed == int(clock.now) + ABANDONED_WAITER_SECONDS
+
+
 def test_a_slot_handed_to_a_gone_waiter_is_taken_back_under_its_grant_and_passed_on(
     dynamodb: Any, clock: SteppingClock
 ) -> None:
