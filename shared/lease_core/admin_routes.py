@@ -24,7 +24,7 @@ from lease_core.observability import logger, record_metric
 from lease_core.platform_settings import PlatformSettings
 from lease_core.semaphore import LeaseSnapshot
 from lease_core.settings import current_environment
-from lease_core.task_callbacks import pass_on, serve_waiting
+from lease_core.task_callbacks import granting_semaphore, pass_on, serve_waiting
 from lease_core.validation import validate_cap, validate_holder, validate_prefix
 
 lease_admin = Blueprint(__name__)
@@ -136,7 +136,7 @@ def force_release(prefix: str, holder: str) -> Any:
     holder = validate_holder(unquote(holder))
     semaphore = lease_table().semaphore(prefix)
     snapshot = semaphore.inspect()  # UnknownPrefix → 404 for a prefix that was never used
-    semaphore = lease_table().semaphore(prefix, ttl_seconds=snapshot.lease_seconds or 600)
+    semaphore = granting_semaphore(lease_table(), snapshot)
     released = semaphore.release(holder)
     if not released.held:
         return _error(404, "NotHeld", f"holder {holder!r} holds no lease on prefix {prefix!r}")

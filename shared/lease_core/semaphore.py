@@ -114,7 +114,7 @@ class CapChange:
 class HeldLease:
     acquired_at: int
     expires_at: int
-    grant: str | None = None  # set on a slot handed to a waiter: the task token it was handed to
+    grant: str | None = None  # set on a slot handed to a waiter: the random id of that hand-over
 
 
 @dataclass(frozen=True)
@@ -128,6 +128,7 @@ class LeaseSnapshot:
     # None until a deploy writes it. Cleanup of an aborted execution keeps its leases that long.
     task_seconds: int | None = None
     waiting: int = 0  # executions queued for a slot (handoff mode)
+    enqueued: int = 0  # queueings ever made (handoff mode): tells a changed queue from an unchanged one
     lease_seconds: int | None = None  # the workload's TTL, written at deploy
 
     def expired(self, now: int) -> list[str]:
@@ -172,6 +173,7 @@ def snapshot_from_item(prefix: str, item: dict[str, Any]) -> LeaseSnapshot:
         holders=holders,
         task_seconds=None if task_seconds is None else int(task_seconds),
         waiting=int(item.get("waiting", 0)),
+        enqueued=int(item.get("enqueued", 0)),
         lease_seconds=None if item.get("lease_seconds") is None else int(item["lease_seconds"]),
     )
 
@@ -245,7 +247,9 @@ class LeaseSemaphore:
             if len(seen.holders) - len(expired) >= seen.cap:
                 return MustWait(active=seen.active(now), cap=seen.cap)
             try:
-                self._admit_over_expired(holder, expires_at, expired, seen.cap, len(seen.holders), now)
+                self._admit_over_expired(
+                    holder, expires_at, expired, seen.cap, len(seen.holders), now, behind_waiters=behind_waiters
+                )
                 return Acquired(holder, self.prefix, expires_at)
             except ConditionFailed:
                 continue  # someone else changed the semaphore first: look again
@@ -255,7 +259,15 @@ class LeaseSemaphore:
         return MustWait(active=seen.active(self.now()), cap=seen.cap)
 
     def _admit_over_expired(
-        self, holder: str, expires_at: int, expired: list[str], cap: int, size: int, now: int
+        self,
+        holder: str,
+        expires_at: int,
+        expired: list[str],
+        cap: int,
+        size: int,
+        now: int,
+        *,
+        behind_waiters: bool = False,
     ) -> None:
         """Remove expired holders and admit ``holder`` in one write.
 
@@ -265,6 +277,10 @@ class LeaseSemaphore:
         """
         names = {"#holder": holder}
         conditions = ["#cap = :cap", "size(#holders) = :size"]
+        values: dict[str, Any] = {}
+        if behind_waiters:  # someone may have queued since the item was read: they come first
+            conditions.append(NOBODY_WAITING)
+            values[":zero"] = {"N": "0"}
         removals = []
         for index, expired_holder in enumerate(expired):
             names[f"#e{index}"] = expired_holder
@@ -282,6 +298,7 @@ class LeaseSemaphore:
                 ":cap": {"N": str(cap)},
                 ":size": {"N": str(size)},
                 ":now": {"N": str(now)},
+                **values,
             },
         )
 
@@ -303,43 +320,40 @@ class LeaseSemaphore:
         """Give the slot back; releasing a holder that does not hold is a no-op that says so.
 
         With executions queued (handoff mode) the slot goes straight to the oldest of them, in the
-        same transaction that takes it from ``holder``; ``handed_to`` says who is to be told.
-        ``grant``: release only the slot handed over under that grant (see ``lease_entry``), not a
-        lease the holder took again by itself.
+        same transaction that takes it from ``holder``; ``handed_to`` says who is to be told. The
+        slot is freed outright only by a write conditional on nobody waiting, so it never stands
+        free while someone waits. ``grant``: release only the slot handed over under that grant
+        (see ``lease_entry``), not a lease the holder took again by itself.
         """
+        from lease_core.waiting_room import MAX_ROUNDS, WaitingRoom, _NotHeld
+
         holder = validate_holder(holder)
         held, values = held_condition(grant)
-        try:
-            self._write(
-                "REMOVE #holders.#holder",
-                f"{held} AND {NOBODY_WAITING}",
-                {"#holder": holder},
-                {**values, ":zero": {"N": "0"}},
-            )
-        except ConditionFailed as failure:
-            seen = failure.item
-            if not _is_semaphore(seen) or not _holds(seen, holder, grant):
+        for _ in range(MAX_ROUNDS):
+            try:
+                self._write(
+                    "REMOVE #holders.#holder",
+                    f"{held} AND {NOBODY_WAITING}",
+                    {"#holder": holder},
+                    {**values, ":zero": {"N": "0"}},
+                )
+                return Released(held=True)
+            except ConditionFailed as failure:
+                seen = failure.item
+                if not _is_semaphore(seen) or not _holds(seen, holder, grant):
+                    return Released(held=False)
+            room = WaitingRoom(self)
+            try:
+                admission = room.hand_over(holder, grant=grant)
+            except _NotHeld:
                 return Released(held=False)
-            return self._release_to_a_waiter(holder, waiting=int(seen.get("waiting", 0)), grant=grant)
-        return Released(held=True)
-
-    def _release_to_a_waiter(self, holder: str, *, waiting: int, grant: str | None) -> Released:
-        from lease_core.waiting_room import WaitingRoom, _NotHeld
-
-        room = WaitingRoom(self)
-        try:
-            admission = room.hand_over(holder, grant=grant)
-        except _NotHeld:
-            return Released(held=False)
-        if admission is not None:
-            return Released(held=True, handed_to=admission)
-        room._forget_phantom_waiters(waiting)  # counted waiters that are not there: release as usual
-        held, values = held_condition(grant)
-        try:
-            self._write("REMOVE #holders.#holder", held, {"#holder": holder}, values)
-        except ConditionFailed:
-            return Released(held=False)
-        return Released(held=True)
+            if admission is not None:
+                return Released(held=True, handed_to=admission)
+            # Counted waiters that are not in the queue: reset the count (read before the queue) and try again.
+            room._forget_phantom_waiters(snapshot_from_item(self.prefix, seen))
+        raise LeaseStoreUnavailable(
+            f"could not release {holder!r} on prefix {self.prefix!r}: the queue kept changing; try again"
+        )
 
     def release_if_acquired_by(self, holder: str, latest: int) -> bool:
         """Release ``holder`` only if its lease was acquired at or before ``latest`` (epoch seconds).

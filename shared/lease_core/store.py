@@ -34,11 +34,18 @@ class ConditionFailed(Exception):
     item: dict[str, Any] | None
 
 
+CONDITION_FAILED = "ConditionalCheckFailed"
+
+
 @dataclass
 class TransactionCancelled(Exception):
-    """A TransactWriteItems was cancelled; ``reasons`` has each item's code ("None", "ConditionalCheckFailed")."""
+    """A TransactWriteItems was cancelled; ``reasons`` has each item's code ("None", "ConditionalCheckFailed",
+    "TransactionConflict", ...), in the order of the items."""
 
     reasons: list[str]
+
+    def reason_of(self, index: int) -> str:
+        return self.reasons[index] if index < len(self.reasons) else "None"
 
 
 def used_names(names: dict[str, str], *expressions: str) -> dict[str, str]:

@@ -20,12 +20,20 @@ from lease_core import observability
 from lease_core.execution_arns import execution_of
 from lease_core.lease_table import LeaseTable
 from lease_core.observability import logger, record_metric
-from lease_core.semaphore import LeaseSemaphore
+from lease_core.semaphore import LeaseSemaphore, LeaseSnapshot
 from lease_core.waiting_room import Admission, WaitingRoom
 
 WAITER_GONE = frozenset({"InvalidToken", "TaskDoesNotExist"})
 TASK_CLOSED = "TaskTimedOut"  # the waiting task ended: its execution ended, or its wait timed out and it re-checks
 MAX_PASSES = 50  # waiters skipped in a row before giving up (the sweeper carries on)
+# How long a slot handed over by the platform app lasts when the workload's TTL was never recorded
+# (`make deploy`/`make caps` record it): long rather than short, so that no live holder loses it.
+UNRECORDED_LEASE_SECONDS = 3600
+
+
+def granting_semaphore(table: LeaseTable, snapshot: LeaseSnapshot) -> LeaseSemaphore:
+    """The prefix's semaphore as the platform app hands its slots over: with the workload's recorded TTL."""
+    return table.semaphore(snapshot.prefix, ttl_seconds=snapshot.lease_seconds or UNRECORDED_LEASE_SECONDS)
 
 
 class Told(Enum):
@@ -93,7 +101,7 @@ def serve_waiting(table: LeaseTable, stepfunctions: Any) -> int:
     for snapshot in table.snapshots():
         if snapshot.waiting <= 0:
             continue
-        semaphore = table.semaphore(snapshot.prefix, ttl_seconds=snapshot.lease_seconds or 600)
+        semaphore = granting_semaphore(table, snapshot)
         for admission in WaitingRoom(semaphore).fill_free_slots():
             pass_on(semaphore, stepfunctions, admission)
             served += 1

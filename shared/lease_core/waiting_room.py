@@ -20,12 +20,14 @@ no longer be told; its slot is then passed on to the next one the same way.
 
 from __future__ import annotations
 
+import random
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lease_core.errors import LeaseStoreUnavailable
 from lease_core.lease_entry import lease_value, new_grant, short_digest
-from lease_core.store import ConditionFailed, TransactionCancelled, plain_item, used_names
+from lease_core.store import CONDITION_FAILED, ConditionFailed, TransactionCancelled, plain_item, used_names
 
 if TYPE_CHECKING:
     from lease_core.semaphore import LeaseSemaphore, LeaseSnapshot
@@ -73,13 +75,10 @@ def _waiter(item: dict[str, Any]) -> Waiter:
 
 
 class WaitingRoom:
-    def __init__(self, semaphore: LeaseSemaphore, *, use_recorded_lease_seconds: bool = False) -> None:
-        """``use_recorded_lease_seconds``: grant leases of the prefix's recorded TTL (written at deploy) rather
-        than the semaphore's own, for callers that do not know the workload's TTL (the platform app)."""
+    def __init__(self, semaphore: LeaseSemaphore) -> None:
         self.semaphore = semaphore
         self.table = semaphore.table
         self.partition = f"{semaphore.prefix}#waiters"
-        self.use_recorded_lease_seconds = use_recorded_lease_seconds
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -116,7 +115,14 @@ class WaitingRoom:
     def _semaphore_update(
         self, update: str, condition: str, names: dict[str, str], values: dict[str, Any]
     ) -> dict[str, Any]:
-        all_names = {"#holders": "holders", "#cap": "cap", "#waiting": "waiting", "#grant": "g", **names}
+        all_names = {
+            "#holders": "holders",
+            "#cap": "cap",
+            "#waiting": "waiting",
+            "#enqueued": "enqueued",
+            "#grant": "g",
+            **names,
+        }
         return {
             "Update": {
                 "TableName": self.table.name,
@@ -128,14 +134,19 @@ class WaitingRoom:
             }
         }
 
-    def _delete_waiter(self, waiter: Waiter) -> dict[str, Any]:
-        return {
-            "Delete": {
-                "TableName": self.table.name,
-                "Key": self._waiter_key(waiter.sort_key),
-                "ConditionExpression": "attribute_exists(pk)",
-            }
+    def _delete_waiter(self, waiter: Waiter, *, with_its_token: bool = False) -> dict[str, Any]:
+        """Delete ``waiter``'s item; ``with_its_token``: only while it still has the token we read (a
+        re-check may have just replaced it, and the hand-over must tell the token that is waiting)."""
+        delete: dict[str, Any] = {
+            "TableName": self.table.name,
+            "Key": self._waiter_key(waiter.sort_key),
+            "ConditionExpression": "attribute_exists(pk)",
         }
+        if with_its_token:
+            delete["ConditionExpression"] = "#token = :token"
+            delete["ExpressionAttributeNames"] = {"#token": "token"}
+            delete["ExpressionAttributeValues"] = {":token": {"S": waiter.token}}
+        return {"Delete": delete}
 
     def _ttl(self) -> dict[str, str]:
         """When DynamoDB may delete a waiter nobody served: a live one re-checks (and is refreshed) well before."""
@@ -147,7 +158,8 @@ class WaitingRoom:
     def enqueue(self, holder: str, token: str) -> Waiter | None:
         """Queue ``holder`` with its task token; a holder already queued keeps its place and gets the new token.
 
-        None if its place vanished while being refreshed (a slot was just handed to it): look again.
+        None if it must look again: its place vanished while being refreshed, or it holds a slot
+        (handed to it meanwhile), so that an execution is never both a holder and a waiter.
         """
         existing = self.find(holder)
         if existing is not None:
@@ -164,11 +176,16 @@ class WaitingRoom:
                 return None
             return Waiter(holder, token, existing.sort_key)
         waiter = Waiter(holder, token, f"{self.semaphore.now_ms():015d}#{short_digest(holder)}")
-        for _ in range(MAX_ROUNDS):
+        for attempt in range(MAX_ROUNDS):
             try:
                 self._transact(
                     [
-                        self._semaphore_update("ADD #waiting :one", "attribute_exists(#cap)", {}, {":one": {"N": "1"}}),
+                        self._semaphore_update(
+                            "ADD #waiting :one, #enqueued :one",
+                            "attribute_exists(#cap) AND attribute_not_exists(#holders.#holder)",
+                            {"#holder": holder},
+                            {":one": {"N": "1"}},
+                        ),
                         {
                             "Put": {
                                 "TableName": self.table.name,
@@ -184,11 +201,15 @@ class WaitingRoom:
                     ]
                 )
                 return waiter
-            except TransactionCancelled:
-                # Our own write whose answer was lost and was then retried, or a conflicting transaction.
+            except TransactionCancelled as cancelled:
+                # Our own write whose answer was lost and was then retried, a slot handed to us
+                # meanwhile (look again: we hold it), or a conflicting transaction (try again).
                 landed = self.find(holder)
                 if landed is not None:
                     return landed
+                if cancelled.reason_of(0) == CONDITION_FAILED:
+                    return None
+                _pause(attempt)
             except LeaseStoreUnavailable:
                 landed = self.find(holder)  # the write may have landed with its answer lost
                 if landed is None:
@@ -199,8 +220,8 @@ class WaitingRoom:
     def fill_free_slots(self) -> list[Admission]:
         """Give every free slot to the oldest waiters; returns those admitted, to be told."""
         admitted: list[Admission] = []
-        for _ in range(MAX_ROUNDS * 4):
-            snapshot = self.semaphore.inspect()
+        for attempt in range(MAX_ROUNDS * 4):
+            snapshot = self.semaphore.inspect()  # read before the queue: see _forget_phantom_waiters
             if snapshot.waiting <= 0:
                 return admitted
             expired = snapshot.expired(self.semaphore.now())
@@ -211,16 +232,13 @@ class WaitingRoom:
                 return admitted
             waiter = self.head()
             if waiter is None:
-                self._forget_phantom_waiters(snapshot.waiting)
+                self._forget_phantom_waiters(snapshot)
                 return admitted
             if waiter.holder in snapshot.holders:
                 self.remove(waiter)  # it got in by itself meanwhile: its place in line is spent
                 continue
             now = self.semaphore.now()
-            lease_seconds = self.semaphore.ttl_seconds
-            if self.use_recorded_lease_seconds and snapshot.lease_seconds:
-                lease_seconds = snapshot.lease_seconds
-            expires_at = now + lease_seconds
+            expires_at = now + self.semaphore.ttl_seconds
             grant = new_grant()
             try:
                 self._transact(
@@ -231,14 +249,16 @@ class WaitingRoom:
                             {"#waiter": waiter.holder},
                             {":lease": lease_value(now, expires_at, grant), ":minus_one": {"N": "-1"}},
                         ),
-                        self._delete_waiter(waiter),
+                        self._delete_waiter(waiter, with_its_token=True),
                     ]
                 )
             except TransactionCancelled:
                 landed = self._granted(waiter, grant)
                 if landed is not None:  # it was ours: the answer was lost, the grant was not
                     admitted.append(landed)
-                continue  # otherwise someone else changed the semaphore or the queue first: look again
+                else:  # someone else changed the semaphore or the queue first: look again
+                    _pause(attempt)
+                continue
             except LeaseStoreUnavailable:
                 landed = self._granted(waiter, grant)
                 if landed is None:
@@ -256,10 +276,13 @@ class WaitingRoom:
         from lease_core.semaphore import held_condition
 
         held, held_values = held_condition(grant, "#releasing")
-        for _ in range(MAX_ROUNDS):
+        for attempt in range(MAX_ROUNDS):
             waiter = self.head()
             if waiter is None:
                 return None
+            if waiter.holder == releasing:
+                self.remove(waiter)  # a stale place of the releaser itself: it cannot wait for its own slot
+                continue
             now = self.semaphore.now()
             expires_at = now + self.semaphore.ttl_seconds
             granting = new_grant()
@@ -276,12 +299,11 @@ class WaitingRoom:
                                 ":minus_one": {"N": "-1"},
                             },
                         ),
-                        self._delete_waiter(waiter),
+                        self._delete_waiter(waiter, with_its_token=True),
                     ]
                 )
             except TransactionCancelled as cancelled:
-                semaphore_reason = cancelled.reasons[0] if cancelled.reasons else "None"
-                if semaphore_reason == "ConditionalCheckFailed":
+                if cancelled.reason_of(0) == CONDITION_FAILED:
                     snapshot = self.semaphore.inspect()
                     lease = snapshot.holders.get(releasing)
                     if lease is None or (grant is not None and lease.grant != grant):
@@ -291,6 +313,8 @@ class WaitingRoom:
                         raise _NotHeld from None
                     if waiter.holder in snapshot.holders:
                         self.remove(waiter)  # it got in by itself: not a waiter any more
+                        continue
+                _pause(attempt)  # the waiter's token changed (read it again) or a conflict: try again
                 continue
             except LeaseStoreUnavailable:
                 landed = self._granted(waiter, granting)  # the hand-over may have landed with its answer lost
@@ -307,7 +331,7 @@ class WaitingRoom:
 
         False if it was no longer there (someone else took it out, or handed it a slot).
         """
-        for _ in range(MAX_ROUNDS):
+        for attempt in range(MAX_ROUNDS):
             try:
                 self._transact(
                     [
@@ -318,9 +342,10 @@ class WaitingRoom:
                     ]
                 )
             except TransactionCancelled as cancelled:
-                if "ConditionalCheckFailed" in cancelled.reasons:
+                if CONDITION_FAILED in cancelled.reasons:
                     return False
-                continue  # a conflicting transaction on the semaphore: try again
+                _pause(attempt)  # a conflicting transaction on the semaphore: try again
+                continue
             return True
         return False
 
@@ -332,19 +357,34 @@ class WaitingRoom:
             return None
         return Admission(waiter, self.semaphore.prefix, lease.expires_at, grant)
 
-    def _forget_phantom_waiters(self, counted: int) -> None:
-        """The count says someone waits but the queue is empty (an item deleted by hand): reset it."""
+    def _forget_phantom_waiters(self, seen: LeaseSnapshot) -> None:
+        """The count says someone waits but the queue was found empty (an item deleted by hand or by TTL): reset it.
+
+        ``seen`` must have been read before the queue was found empty. The reset is conditional on
+        both the count and the number of queueings ever made being as seen then, so it cannot erase
+        an execution that queued (or a count that changed) in between.
+        """
         try:
             self.table.call(
                 "update_item",
                 Key=self.semaphore._key,
                 UpdateExpression="SET #waiting = :zero",
-                ConditionExpression="#waiting = :counted",
-                ExpressionAttributeNames={"#waiting": "waiting"},
-                ExpressionAttributeValues={":zero": {"N": "0"}, ":counted": {"N": str(counted)}},
+                ConditionExpression="#waiting = :counted AND "
+                + ("#enqueued = :enqueued" if seen.enqueued else "attribute_not_exists(#enqueued)"),
+                ExpressionAttributeNames={"#waiting": "waiting", "#enqueued": "enqueued"},
+                ExpressionAttributeValues={
+                    ":zero": {"N": "0"},
+                    ":counted": {"N": str(seen.waiting)},
+                    **({":enqueued": {"N": str(seen.enqueued)}} if seen.enqueued else {}),
+                },
             )
         except ConditionFailed:
-            return  # someone queued meanwhile: the count is right again
+            return  # the queue changed meanwhile: whoever changed it sees to it
+
+
+def _pause(attempt: int) -> None:
+    """A short random pause before trying again after losing a race on the semaphore item."""
+    time.sleep(random.uniform(0.002, 0.01) * (attempt + 1))
 
 
 class _NotHeld(Exception):

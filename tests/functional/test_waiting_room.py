@@ -322,3 +322,103 @@ def test_filling_a_free_slot_whose_answer_is_lost_still_admits_the_waiter_once(
     assert [admission.waiter.holder for admission in admitted] == ["run-2"]
     assert set(holders_in_table(dynamodb, "analytics")) == {"run-1", "run-2"}
     assert [waiter.holder for waiter in room.waiters()] == ["run-3"]
+
+
+# -- races, forced by running another caller's step at the worst moment ---------------------------
+
+
+def once_before(monkeypatch: pytest.MonkeyPatch, owner: type, name: str, action: Any) -> None:
+    """The first call of ``owner.name`` runs ``action`` first (whose own calls go straight through)."""
+    original = getattr(owner, name)
+    fired = [False]
+
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if not fired[0]:
+            fired[0] = True
+            action()
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(owner, name, wrapper)
+
+
+def test_a_queue_count_is_not_reset_under_an_execution_that_queued_while_the_queue_looked_empty(
+    dynamodb: Any, clock: SteppingClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    leases = semaphore(dynamodb, clock, cap=2)
+    leases.acquire("run-1")
+    leases.acquire("run-2")
+    room = queue(leases, "waiter-1")
+    # run-1's release sees someone waiting; before it reads the queue, run-2's release serves waiter-1;
+    # before run-1 resets the count it found wrong, waiter-2 queues.
+    once_before(monkeypatch, WaitingRoom, "head", lambda: leases.release("run-2"))
+    once_before(monkeypatch, WaitingRoom, "_forget_phantom_waiters", lambda: room.enqueue("waiter-2", "t2"))
+
+    released = leases.release("run-1")
+
+    assert released.handed_to is not None and released.handed_to.waiter.holder == "waiter-2"
+    assert set(holders_in_table(dynamodb, "analytics")) == {"waiter-1", "waiter-2"}
+    assert (waiting_count(dynamodb), room.waiters()) == (0, [])
+
+
+def test_a_hand_over_tells_the_token_the_waiter_waits_with_now_not_the_one_it_replaced(
+    dynamodb: Any, clock: SteppingClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    leases = semaphore(dynamodb, clock)
+    leases.acquire("run-1")
+    room = queue(leases, "run-2")  # waiting with token-of-run-2
+    # Its wait times out and its re-check refreshes the token just after the release read the queue.
+    once_before(monkeypatch, WaitingRoom, "_transact", lambda: room.enqueue("run-2", "the-new-token"))
+
+    handed = leases.release("run-1").handed_to
+
+    assert handed is not None and handed.waiter.token == "the-new-token"
+    assert waiting_count(dynamodb) == 0
+
+
+def test_an_execution_that_holds_a_slot_cannot_also_queue(dynamodb: Any, clock: SteppingClock) -> None:
+    leases = semaphore(dynamodb, clock)
+    leases.acquire("run-1")
+    room = WaitingRoom(leases)
+
+    assert room.enqueue("run-1", "token") is None
+    assert (room.waiters(), waiting_count(dynamodb)) == ([], 0)
+
+
+def test_a_release_skips_a_stale_place_of_the_releaser_itself_and_serves_the_next(
+    dynamodb: Any, clock: SteppingClock
+) -> None:
+    leases = semaphore(dynamodb, clock)
+    leases.acquire("run-1")
+    room = queue(leases, "run-2")
+    # A place of run-1's own, older than run-2's, left from before it got its slot.
+    dynamodb.put_item(
+        TableName=DEFAULT_TABLE_NAME,
+        Item={**room._waiter_key("000000000000001#x"), "holder": {"S": "run-1"}, "token": {"S": "old"}},
+    )
+    dynamodb.update_item(
+        TableName=DEFAULT_TABLE_NAME,
+        Key=semaphore_key("analytics"),
+        UpdateExpression="ADD waiting :one",
+        ExpressionAttributeValues={":one": {"N": "1"}},
+    )
+
+    handed = leases.release("run-1").handed_to
+
+    assert handed is not None and handed.waiter.holder == "run-2"
+    assert (room.waiters(), waiting_count(dynamodb)) == ([], 0)
+
+
+def test_a_newcomer_reclaiming_an_expired_slot_yields_to_an_execution_that_queued_meanwhile(
+    dynamodb: Any, clock: SteppingClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    leases = semaphore(dynamodb, clock, ttl=60)
+    leases.acquire("dead-holder")
+    clock.now += 61
+    room = WaitingRoom(leases)
+    once_before(monkeypatch, LeaseSemaphore, "_admit_over_expired", lambda: room.enqueue("earlier", "t"))
+
+    late = leases.acquire("newcomer", behind_waiters=True)
+
+    assert isinstance(late, MustWait)
+    assert "newcomer" not in holders_in_table(dynamodb, "analytics")
+    assert [admission.waiter.holder for admission in room.fill_free_slots()] == ["earlier"]
