@@ -36,6 +36,10 @@ def test_every_scenario_of_the_quick_chaos_run_injects_faults_and_violates_nothi
         floor = 10 if scenario["scenario"] == "concurrency-at-scale" else scenario["runs"]
         assert scenario["invariant_checks"] > floor, scenario
         assert scenario["invariant_violations"] == 0, scenario["violations"]
+        # Every failed execution says why; the ones of process-timeout failed by their timeout.
+        assert sum(scenario["failure_errors"].values()) == scenario["outcomes"].get("FAILED", 0), scenario
+    timeouts = next(s for s in results["scenarios"] if s["scenario"] == "process-timeout")
+    assert timeouts["failure_errors"] and set(timeouts["failure_errors"]) <= {"States.Timeout", "Sandbox.Timedout"}
     assert "invariant checks" in outcome.out
 
 

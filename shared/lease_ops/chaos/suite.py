@@ -91,6 +91,8 @@ def results_table(results: list[ScenarioResult]) -> Table:
         )
     for result in results:
         outcomes = ", ".join(f"{key.lower()} {value}" for key, value in sorted(result.outcomes.items()))
+        if result.failure_errors:
+            outcomes += " (" + ", ".join(f"{error} {n}" for error, n in sorted(result.failure_errors.items())) + ")"
         table.add_row(
             result.name,
             result.fault,

@@ -90,6 +90,8 @@ class ScenarioResult:
     faults_injected: int
     violations: list[str] = field(default_factory=list)
     outcomes: dict[str, int] = field(default_factory=dict)
+    failure_errors: dict[str, int] = field(default_factory=dict)  # why the FAILED executions failed
+    failure_causes: list[str] = field(default_factory=list)
     checks: int = 0
     seconds: float = 0.0
 
@@ -102,6 +104,8 @@ class ScenarioResult:
             "invariant_violations": len(self.violations),
             "violations": self.violations[:20],
             "outcomes": self.outcomes,
+            "failure_errors": self.failure_errors,
+            "failure_causes": self.failure_causes[:20],
             "invariant_checks": self.checks,
             "seconds": round(self.seconds, 2),
         }
@@ -227,8 +231,14 @@ def run_workflow_scenario(
         left += leftover_waiters(clean_dynamodb, config.table, task_seconds, ended)
 
     outcomes: dict[str, int] = {}
+    failure_errors: dict[str, int] = {}
+    failure_causes: list[str] = []
     for result in results:
         outcomes[result.status] = outcomes.get(result.status, 0) + 1
+        if result.status == "FAILED":
+            error = result.error or "unknown"
+            failure_errors[error] = failure_errors.get(error, 0) + 1
+            failure_causes.append(f"{result.name}: {error}: {(result.cause or '')[:300]}")
     return ScenarioResult(
         name=scenario.name,
         fault=scenario.fault,
@@ -236,6 +246,8 @@ def run_workflow_scenario(
         faults_injected=faults.total() + crash.injected + len(aborter.aborted) + guard.timeouts,
         violations=[*caps.violations, *guard.violations, *(f"outlived its execution: {h}" for h in left)],
         outcomes=outcomes,
+        failure_errors=failure_errors,
+        failure_causes=failure_causes,
         checks=caps.checks + 2 * guard.calls + len(results),
         seconds=time.monotonic() - started,
     )
