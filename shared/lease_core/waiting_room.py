@@ -3,7 +3,8 @@
 Each waiter is an item of the prefix (``pk = "<prefix>#waiters"``,
 ``sk = "<enqueued ms>#<holder digest>"``) holding the task token of its waiting
 ``.waitForTaskToken`` task; the semaphore item counts them in ``waiting``. A
-slot never stands free while someone waits, and nobody overtakes:
+slot freed by a release never stands free while someone waits, one freed by
+expiry, cleanup or a raised cap only until the next fill, and nobody overtakes:
 
 - a newcomer may take a free slot only when ``waiting`` is 0 (the admission
   condition says so), otherwise it queues;
@@ -12,7 +13,8 @@ slot never stands free while someone waits, and nobody overtakes:
   waiter and deletes the waiter's item, so the holder count never changes;
 - queueing is followed by ``fill_free_slots``, which gives every free slot to the
   head of the queue: a release that landed between a newcomer's failed admission
-  and its queueing is caught there (no lost wakeup).
+  and its queueing is caught there (no lost wakeup); reclaim, the sweeper and a
+  cap change fill too.
 
 The caller tells the waiter (SendTaskSuccess). A waiter whose execution ended can
 no longer be told; its slot is then passed on to the next one the same way.
