@@ -63,7 +63,15 @@ class LeaseFunctions:
     process: str
 
 
-def retry_policy(transient_errors: list[str] = TRANSIENT_ERRORS, max_attempts: int = 6) -> list[dict[str, Any]]:
+TASK_MAX_ATTEMPTS = 6  # at most 51 s of backoff
+# A release comes after the work is done: failing it would fail a finished execution and keep its
+# slot (and, in handoff mode, the queue) waiting for reclaim, so it rides out a longer outage.
+RELEASE_MAX_ATTEMPTS = 10  # at most 131 s of backoff
+
+
+def retry_policy(
+    transient_errors: list[str] = TRANSIENT_ERRORS, max_attempts: int = TASK_MAX_ATTEMPTS
+) -> list[dict[str, Any]]:
     """Never retry a bad request or a lost lease; retry transient errors with jittered exponential backoff."""
     return [
         {"ErrorEquals": list(NEVER_RETRIED_ERRORS), "MaxAttempts": 0},
@@ -94,6 +102,7 @@ def lambda_task(
     timeout_seconds: int | None = None,
     caught: bool = True,
     transient_errors: list[str] = TRANSIENT_ERRORS,
+    max_attempts: int = TASK_MAX_ATTEMPTS,
 ) -> dict[str, Any]:
     """A Lambda Task through the optimised integration, with our retry policy and failure path."""
     state: dict[str, Any] = {
@@ -103,7 +112,7 @@ def lambda_task(
         "Parameters": {"FunctionName": function_arn, "Payload": payload},
         "ResultSelector": result_selector,
         "ResultPath": result_path,
-        "Retry": retry_policy(transient_errors),
+        "Retry": retry_policy(transient_errors, max_attempts),
         "Next": next_state,
     }
     if timeout_seconds is not None:
@@ -251,6 +260,7 @@ class LeaseStates:
             next_state=COMPLETE,
             comment="Give the slot back.",
             caught=False,
+            max_attempts=RELEASE_MAX_ATTEMPTS,
         )
         # The work is done; a release that still fails after retries fails the execution, and the
         # platform app reclaims the slot from its failure event.
@@ -267,6 +277,7 @@ class LeaseStates:
             next_state=FAILED,
             comment="Failure path: give back any slot this execution may hold, keeping the original error.",
             caught=False,
+            max_attempts=RELEASE_MAX_ATTEMPTS,
         )
         state["Catch"] = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.releaseError", "Next": FAILED}]
         return state

@@ -56,6 +56,22 @@ def test_store_and_lambda_service_errors_are_retried_with_backoff_and_jitter(wor
 
 
 @pytest.mark.parametrize("workload", ["analytics", "batch"])
+def test_both_release_states_ride_out_a_longer_store_outage_than_the_other_tasks(workload: str) -> None:
+    def transient_retrier(state: dict[str, Any]) -> dict[str, Any]:
+        return next(r for r in state["Retry"] if "Lambda.ServiceException" in r["ErrorEquals"])
+
+    def longest_backoff(retrier: dict[str, Any]) -> float:
+        delays = [retrier["IntervalSeconds"] * retrier["BackoffRate"] ** n for n in range(retrier["MaxAttempts"])]
+        return sum(min(delay, retrier["MaxDelaySeconds"]) for delay in delays)
+
+    states = tasks(definition(workload)["States"])
+    releases = {name: transient_retrier(states[name]) for name in ("Release", "ReleaseAfterFailure")}
+    others = [transient_retrier(state) for name, state in states.items() if name not in releases]
+    assert others and all(longest_backoff(r) == 51 for r in others)
+    assert all(longest_backoff(r) == 131 for r in releases.values()), releases
+
+
+@pytest.mark.parametrize("workload", ["analytics", "batch"])
 def test_invalid_lease_request_and_lease_lost_are_never_retried(workload: str) -> None:
     for name, state in tasks(definition(workload)["States"]).items():
         first = state["Retry"][0]
