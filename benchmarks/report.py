@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,105 +25,90 @@ def _number(value: Any) -> str:
     return str(value)
 
 
+def _field(key: str) -> Callable[[dict[str, Any]], Any]:
+    return lambda row: row[key]
+
+
+def _extra(key: str, default: Any = "") -> Callable[[dict[str, Any]], Any]:
+    return lambda row: row["extra"].get(key, default)
+
+
+# One list of (header, value) per table, shared by the terminal and RESULTS.md so that they cannot drift apart.
+Columns = list[tuple[str, Callable[[dict[str, Any]], Any]]]
+CONTENTION_COLUMNS: Columns = [
+    ("design", _field("design")),
+    ("threads", _field("threads")),
+    ("cap", _field("cap")),
+    ("most holders at once", _field("max_concurrent")),
+    ("over the cap", _field("over_admission")),
+    ("cycles/s", _field("cycles_per_second")),
+    ("vs best baseline", _field("throughput_vs_best_baseline")),
+    ("requests/cycle", _field("requests_per_cycle")),
+    ("WCU/cycle", _field("write_units_per_cycle")),
+    ("RCU/cycle", _field("read_units_per_cycle")),
+]
+COST_COLUMNS: Columns = [
+    ("design", _field("design")),
+    ("cap", _field("cap")),
+    ("other holders", lambda row: row["cap"] - 1 if row["scenario"] == "cap-sweep" else 0),
+    ("requests/cycle", _field("requests_per_cycle")),
+    ("WCU/cycle", _field("write_units_per_cycle")),
+    ("RCU/cycle", _field("read_units_per_cycle")),
+    ("bytes written/cycle", _field("bytes_written_per_cycle")),
+    ("bytes read/cycle", _field("bytes_read_per_cycle")),
+    ("admissions/s per partition", _field("admissions_per_second_per_partition")),
+]
+WORKFLOW_COLUMNS: Columns = [
+    ("design", _field("design")),
+    ("executions", _field("executions")),
+    ("transitions/execution", _field("transitions_per_execution")),
+    ("Lambda calls/execution", _field("lambda_invocations_per_execution")),
+    ("polls/execution", _field("polls_per_execution")),
+    ("idle slot-seconds while waiting", _field("idle_slot_seconds_while_waiting")),
+    ("idle s per admission (at cap)", _field("idle_seconds_per_admission_after_ramp")),
+    ("overtaking admissions", _field("overtaking_admissions")),
+    ("most Process steps at once", lambda row: row["extra"]["max_process_at_once"]),
+    ("p50 wait (workflow s)", _field("p50_wait_seconds")),
+    ("DynamoDB requests/execution", _extra("dynamodb_requests_per_execution")),
+    ("WCU+RCU/execution", _extra("capacity_units_per_execution")),
+]
+
+
+def _cells(columns: Columns, rows: list[dict[str, Any]]) -> list[list[str]]:
+    return [[_number(value(row)) for _, value in columns] for row in rows]
+
+
+def _cost_rows(document: dict[str, Any]) -> list[dict[str, Any]]:
+    return document["uncontended"] + document["cap_sweep"]
+
+
+def _terminal_table(title: str, columns: Columns, rows: list[dict[str, Any]]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for header, _ in columns:
+        table.add_column(header, justify="left" if header == "design" else "right")
+    for cells in _cells(columns, rows):
+        table.add_row(*cells)
+    return table
+
+
 def terminal_tables(document: dict[str, Any]) -> list[Table]:
-    contention = Table(title="contention (threads racing for the cap)", title_justify="left")
-    for column in (
-        "design",
-        "threads",
-        "cap",
-        "max holders",
-        "over cap",
-        "cycles/s",
-        "vs best baseline",
-        "requests/cycle",
-        "WCU/cycle",
-        "RCU/cycle",
-    ):
-        contention.add_column(column, justify="left" if column == "design" else "right")
-    for row in document["contention"]:
-        contention.add_row(
-            row["design"],
-            *(
-                _number(row[key])
-                for key in (
-                    "threads",
-                    "cap",
-                    "max_concurrent",
-                    "over_admission",
-                    "cycles_per_second",
-                    "throughput_vs_best_baseline",
-                    "requests_per_cycle",
-                    "write_units_per_cycle",
-                    "read_units_per_cycle",
-                )
-            ),
-        )
-    sweep = Table(title="cost of one cycle with cap-1 other holders (execution-ARN holder ids)", title_justify="left")
-    for column in (
-        "design",
-        "cap",
-        "requests/cycle",
-        "WCU/cycle",
-        "RCU/cycle",
-        "bytes written",
-        "bytes read",
-        "admissions/s per partition",
-    ):
-        sweep.add_column(column, justify="left" if column == "design" else "right")
-    for row in document["uncontended"] + document["cap_sweep"]:
-        sweep.add_row(
-            row["design"],
-            *(
-                _number(row[key])
-                for key in (
-                    "cap",
-                    "requests_per_cycle",
-                    "write_units_per_cycle",
-                    "read_units_per_cycle",
-                    "bytes_written_per_cycle",
-                    "bytes_read_per_cycle",
-                    "admissions_per_second_per_partition",
-                )
-            ),
-        )
-    workflows = Table(
-        title="workflows through the local runner (cap 5, all executions started at once)", title_justify="left"
-    )
-    for column in (
-        "design",
-        "executions",
-        "transitions/execution",
-        "Lambda calls/execution",
-        "polls/execution",
-        "idle slot-seconds while waiting",
-        "idle s per admission (at cap)",
-        "overtaking admissions",
-        "most Process at once",
-    ):
-        workflows.add_column(column, justify="left" if column == "design" else "right")
-    for row in document["workflows"]:
-        workflows.add_row(
-            row["design"],
-            *(
-                _number(row[key])
-                for key in (
-                    "executions",
-                    "transitions_per_execution",
-                    "lambda_invocations_per_execution",
-                    "polls_per_execution",
-                    "idle_slot_seconds_while_waiting",
-                    "idle_seconds_per_admission_after_ramp",
-                    "overtaking_admissions",
-                )
-            ),
-            _number(row["extra"]["max_process_at_once"]),
-        )
     targets = Table(title="targets (this project)", title_justify="left")
     for column in ("target", "met", "measured"):
         targets.add_column(column)
     for target in document["targets"]:
         targets.add_row(target["target"], "yes" if target["met"] else "[red]no[/red]", target["measured"])
-    return [contention, sweep, workflows, targets]
+    return [
+        _terminal_table("contention (threads racing for the cap)", CONTENTION_COLUMNS, document["contention"]),
+        _terminal_table(
+            "cost of one cycle with cap-1 other holders (execution-ARN holder ids)", COST_COLUMNS, _cost_rows(document)
+        ),
+        _terminal_table(
+            "workflows through the local runner (cap 5, all executions started at once)",
+            WORKFLOW_COLUMNS,
+            document["workflows"],
+        ),
+        targets,
+    ]
 
 
 def plot_over_admission(document: dict[str, Any], path: Path) -> None:
@@ -167,10 +153,14 @@ def plot_cost_per_cycle(document: dict[str, Any], path: Path) -> None:
     plt.close(figure)
 
 
-def _markdown_table(headers: list[str], rows: list[list[str]]) -> str:
+def _markdown_lines(headers: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join("---" for _ in headers) + " |"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def _markdown_table(columns: Columns, rows: list[dict[str, Any]]) -> str:
+    return _markdown_lines([header for header, _ in columns], _cells(columns, rows))
 
 
 def results_markdown(document: dict[str, Any], command: str) -> str:
@@ -187,123 +177,22 @@ def results_markdown(document: dict[str, Any], command: str) -> str:
         "",
         "## Targets (this project)",
         "",
-        _markdown_table(
+        _markdown_lines(
             ["target", "met", "measured"],
             [[t["target"], "yes" if t["met"] else "**no**", t["measured"]] for t in document["targets"]],
         ),
         "",
         "## Contention",
         "",
-        _markdown_table(
-            [
-                "design",
-                "threads",
-                "cap",
-                "most holders at once",
-                "over the cap",
-                "cycles/s",
-                "vs best baseline",
-                "requests/cycle",
-                "WCU/cycle",
-                "RCU/cycle",
-            ],
-            [
-                [
-                    r["design"],
-                    *(
-                        _number(r[k])
-                        for k in (
-                            "threads",
-                            "cap",
-                            "max_concurrent",
-                            "over_admission",
-                            "cycles_per_second",
-                            "throughput_vs_best_baseline",
-                            "requests_per_cycle",
-                            "write_units_per_cycle",
-                            "read_units_per_cycle",
-                        )
-                    ),
-                ]
-                for r in document["contention"]
-            ],
-        ),
+        _markdown_table(CONTENTION_COLUMNS, document["contention"]),
         "",
         "## Cost per cycle as the semaphore fills (uncontended, execution-ARN holder ids)",
         "",
-        _markdown_table(
-            [
-                "design",
-                "cap",
-                "other holders",
-                "requests/cycle",
-                "WCU/cycle",
-                "RCU/cycle",
-                "bytes written/cycle",
-                "bytes read/cycle",
-                "admissions/s per partition",
-            ],
-            [
-                [
-                    r["design"],
-                    _number(r["cap"]),
-                    _number(r["cap"] - 1 if r["scenario"] == "cap-sweep" else 0),
-                    *(
-                        _number(r[k])
-                        for k in (
-                            "requests_per_cycle",
-                            "write_units_per_cycle",
-                            "read_units_per_cycle",
-                            "bytes_written_per_cycle",
-                            "bytes_read_per_cycle",
-                            "admissions_per_second_per_partition",
-                        )
-                    ),
-                ]
-                for r in document["uncontended"] + document["cap_sweep"]
-            ],
-        ),
+        _markdown_table(COST_COLUMNS, _cost_rows(document)),
         "",
         "## Workflows (cap 5, all executions started at once, local runner)",
         "",
-        _markdown_table(
-            [
-                "design",
-                "executions",
-                "transitions/execution",
-                "Lambda calls/execution",
-                "polls/execution",
-                "idle slot-seconds while waiting",
-                "idle s per admission (at cap)",
-                "overtaking admissions",
-                "most Process steps at once",
-                "p50 wait (workflow s)",
-                "DynamoDB requests/execution",
-                "WCU+RCU/execution",
-            ],
-            [
-                [
-                    w["design"],
-                    *(
-                        _number(w[k])
-                        for k in (
-                            "executions",
-                            "transitions_per_execution",
-                            "lambda_invocations_per_execution",
-                            "polls_per_execution",
-                            "idle_slot_seconds_while_waiting",
-                            "idle_seconds_per_admission_after_ramp",
-                            "overtaking_admissions",
-                        )
-                    ),
-                    _number(w["extra"]["max_process_at_once"]),
-                    _number(w["p50_wait_seconds"]),
-                    _number(w["extra"].get("dynamodb_requests_per_execution", "")),
-                    _number(w["extra"].get("capacity_units_per_execution", "")),
-                ]
-                for w in document["workflows"]
-            ],
-        ),
+        _markdown_table(WORKFLOW_COLUMNS, document["workflows"]),
         "",
         *_workflow_notes(document),
     ]
