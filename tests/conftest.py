@@ -16,8 +16,30 @@ from lease_core import aws_clients
 from lease_ops.chalice_apps import REPOSITORY_ROOT, app_folder, load_chalice_app
 from lease_ops.moto_server import AtomicMotoServer
 from lease_ops.table import DEFAULT_TABLE_NAME, create_lease_table
+from tests import dynamodb_request_rules
 
 REGION = "eu-central-1"
+
+# Every DynamoDB client created in this process from here on is held to DynamoDB's request rules.
+dynamodb_request_rules.install()
+
+
+@pytest.fixture(autouse=True)
+def dynamodb_requests_follow_dynamodbs_rules() -> Iterator[None]:
+    """moto accepts requests DynamoDB refuses (unused placeholders, expressions over 4 KB, items over 400 KB,
+    one item twice in a transaction...): every DynamoDB request a test sends is checked against DynamoDB's
+    documented rules (tests/dynamodb_request_rules.py), answered with DynamoDB's ValidationException if it
+    breaks one, and the test fails here, even if the code under test swallowed the error."""
+    rules = dynamodb_request_rules.install()
+    earlier = rules.take()  # sent after the previous test ended, by a thread it left running
+    yield
+    violations = earlier + rules.take()
+    if violations:
+        pytest.fail(
+            "DynamoDB would refuse these requests (ValidationException):\n"
+            + "\n".join(f"- {violation}" for violation in violations),
+            pytrace=False,
+        )
 
 
 @pytest.fixture(autouse=True)

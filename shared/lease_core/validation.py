@@ -10,9 +10,19 @@ from typing import Any
 
 from lease_core.errors import InvalidLeaseRequest
 
+# Prefixes and table names are ASCII by their patterns (explicit ranges, no \w), so their lengths in
+# characters are their lengths in UTF-8 bytes, the unit of DynamoDB's limits
+# (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Constraints.html#limits-naming-rules).
 PREFIX_PATTERN = re.compile(r"[a-z][a-z0-9-]{0,47}")
 TABLE_NAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]{3,255}")
-MAX_HOLDER_LENGTH = 256
+# A holder is a key of the semaphore item's ``holders`` map, and DynamoDB counts an item's size (at most
+# 400 KB, attribute and map-key names included) in UTF-8 bytes, not characters:
+# https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html
+# 256 bytes keeps the largest semaphore item (MAX_CAP holders of MAX_HOLDER_BYTES each, with their leases)
+# within that limit; tests/functional/test_largest_semaphore_item.py proves it. An execution ARN whose
+# state machine and execution names are ASCII (as Step Functions advises) has as many bytes as characters;
+# each character outside ASCII takes 2-4 bytes.
+MAX_HOLDER_BYTES = 256
 MAX_CAP = 1000
 MAX_TTL_SECONDS = 7 * 24 * 3600
 
@@ -23,19 +33,28 @@ def _describe(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def utf8_length(text: str) -> int:
+    """The length of ``text`` in UTF-8 bytes, as DynamoDB measures strings (a lone surrogate counts 3)."""
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
 def validate_holder(value: Any) -> str:
-    """A holder id: 1-256 printable characters (an execution ARN, optionally ``/<index>``)."""
+    """A holder id: printable text of 1-256 bytes in UTF-8 (an execution ARN, optionally ``/<index>``)."""
     if not isinstance(value, str):
         raise InvalidLeaseRequest(
-            f"holder must be a string of 1-{MAX_HOLDER_LENGTH} printable characters, "
+            f"holder must be a string of printable characters, 1-{MAX_HOLDER_BYTES} bytes in UTF-8, "
             f"got {type(value).__name__} {_describe(value)}"
         )
     if not value:
         raise InvalidLeaseRequest(
-            f"holder must be a string of 1-{MAX_HOLDER_LENGTH} printable characters, got an empty string"
+            f"holder must be a string of printable characters, 1-{MAX_HOLDER_BYTES} bytes in UTF-8, got an empty string"
         )
-    if len(value) > MAX_HOLDER_LENGTH:
-        raise InvalidLeaseRequest(f"holder must be at most {MAX_HOLDER_LENGTH} characters, got {len(value)}")
+    size = utf8_length(value)
+    if size > MAX_HOLDER_BYTES:
+        raise InvalidLeaseRequest(
+            f"holder must be at most {MAX_HOLDER_BYTES} bytes in UTF-8, got {size} bytes ({len(value)} characters; "
+            "a character outside ASCII takes 2-4 bytes)"
+        )
     if not value.isprintable():
         raise InvalidLeaseRequest(
             f"holder must contain only printable characters (no control characters), got {_describe(value)}"
