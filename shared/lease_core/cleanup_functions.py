@@ -44,6 +44,17 @@ def _stopped_at(event: Any) -> int:
         return int(datetime.datetime.now(datetime.UTC).timestamp())
 
 
+def _stopped_run(event: Any) -> int:
+    """Which run of the execution stopped: detail.redriveCount, 0 when absent (an execution never redriven).
+
+    https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html#StepFunctions-DescribeExecution-response-redriveCount
+    """
+    count = event.detail.get("redriveCount")
+    if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
+        return count
+    return 0
+
+
 @lease_cleanup.on_cw_event(EXECUTION_ENDED, name="reclaim")
 def reclaim(event: Any) -> dict[str, Any]:
     """Release every lease of an execution that FAILED, TIMED_OUT or was ABORTED, in every prefix."""
@@ -55,7 +66,9 @@ def reclaim(event: Any) -> dict[str, Any]:
         return {"released": [], "deferred": []}
     settings, environment = _settings()
     table = LeaseTable(client_for("dynamodb", environment), settings.table_name)
-    settled = settle_execution(table, execution_arn, status=status, stopped_at=_stopped_at(event))
+    settled = settle_execution(
+        table, execution_arn, status=status, stopped_at=_stopped_at(event), run=_stopped_run(event)
+    )
     _report_settled(settled, reason=f"execution_{status.lower()}")
     serve_waiting(table, client_for("stepfunctions", environment))
     return {

@@ -14,15 +14,20 @@ execution (or times it out): the function runs on to its own timeout. So:
   the sweeper reclaims it then. Without ``task_seconds`` it keeps its own expiry.
 
 Every write is conditional on the lease being the one judged (acquired by the
-stop time, or the exact acquisition seen), so a redriven execution's new lease
-is never touched.
+stop time, or the exact acquisition seen). A failure event names the run that
+stopped (its ``redriveCount``): only that run's leases are settled and only its
+queue places (and older runs') are dropped, so a late or duplicate event, which
+EventBridge may deliver (at least once, best effort:
+https://docs.aws.amazon.com/eventbridge/latest/ref/events-ref-states.html),
+never touches a redriven run's lease or place (see ``execution_arns``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lease_core.lease_table import LeaseTable, belongs_to_execution
+from lease_core.execution_arns import holder_run
+from lease_core.lease_table import LeaseTable
 from lease_core.semaphore import HeldLease, LeaseSemaphore, LeaseSnapshot
 from lease_core.waiting_room import WaitingRoom
 
@@ -64,18 +69,22 @@ def settle_lease(
     return None
 
 
-def settle_execution(table: LeaseTable, execution_arn: str, *, status: str, stopped_at: int) -> list[Settled]:
-    """Settle every lease of the execution, in every prefix (from its failure event: late acquires wait)."""
+def settle_execution(
+    table: LeaseTable, execution_arn: str, *, status: str, stopped_at: int, run: int = 0
+) -> list[Settled]:
+    """Settle every lease of run ``run`` of the execution, in every prefix (from its failure event: late acquires
+    wait for the sweeper). Queue places of that run and of older ones are dropped; a newer run is left alone."""
     settled = []
     for snapshot in table.snapshots():
         semaphore = table.semaphore(snapshot.prefix)
         if snapshot.waiting > 0:  # handoff mode: a dead execution leaves the queue too
             room = WaitingRoom(semaphore)
             for waiter in room.waiters():
-                if belongs_to_execution(waiter.holder, execution_arn) and room.remove(waiter):
+                waiter_run = holder_run(waiter.holder, execution_arn)
+                if waiter_run is not None and waiter_run <= run and room.remove(waiter):
                     settled.append(Settled(snapshot.prefix, waiter.holder, "dequeued"))
         for holder, lease in snapshot.holders.items():
-            if belongs_to_execution(holder, execution_arn):
+            if holder_run(holder, execution_arn) == run:
                 outcome = settle_lease(
                     semaphore,
                     snapshot,

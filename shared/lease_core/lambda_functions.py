@@ -16,7 +16,7 @@ when a release hands one over.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from chalice import Blueprint
@@ -29,12 +29,13 @@ from lease_core.semaphore import Acquired, LeaseSemaphore, MustWait, Released, R
 from lease_core.settings import LeaseSettings, current_environment
 from lease_core.task_callbacks import pass_on, tell
 from lease_core.validation import validate_holder
+from lease_core.wait_time import parse_waiting_since, seconds_waited
 from lease_core.waiting_room import MAX_ROUNDS, MAX_TOKEN_LENGTH, Admission, Waiter, WaitingRoom
 
 lease_functions = Blueprint(__name__)
 
 HOLDER_EVENT_KEYS = frozenset({"holder"})
-ACQUIRE_EVENT_KEYS = frozenset({"holder", "task_token"})
+ACQUIRE_EVENT_KEYS = frozenset({"holder", "task_token", "waiting_since"})
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class LeaseCall:
     settings: LeaseSettings
     semaphore: LeaseSemaphore
     environment: dict[str, str]
+    waiting_since: float | None = None  # poll mode: the execution's start (epoch s), to say how long it waited
 
     def stepfunctions(self) -> Any:
         return client_for("stepfunctions", self.environment)
@@ -82,8 +84,17 @@ def _task_token(event: dict[str, Any]) -> str | None:
     token = event.get("task_token")
     if token is None:
         return None
-    if not isinstance(token, str) or not 1 <= len(token) <= MAX_TOKEN_LENGTH or not token.isprintable():
-        raise InvalidLeaseRequest(f"task_token must be a task token ($$.Task.Token) of 1-{MAX_TOKEN_LENGTH} characters")
+    # Step Functions takes a task token of 1-2048 in length
+    # (https://docs.aws.amazon.com/step-functions/latest/apireference/API_SendTaskSuccess.html); counted here in
+    # UTF-8 bytes (DynamoDB's unit, for the waiter item that keeps it): within 2048 bytes is within 2048 characters.
+    if (
+        not isinstance(token, str)
+        or not 1 <= len(token.encode("utf-8", "surrogatepass")) <= MAX_TOKEN_LENGTH
+        or not token.isprintable()
+    ):
+        raise InvalidLeaseRequest(
+            f"task_token must be a task token ($$.Task.Token): printable, 1-{MAX_TOKEN_LENGTH} bytes in UTF-8"
+        )
     return token
 
 
@@ -91,6 +102,7 @@ def lease_call(event: Any, allowed: frozenset[str] = HOLDER_EVENT_KEYS) -> Lease
     """Check the event and the configuration, and set up the semaphore, before anything is written."""
     holder = validate_holder(holder_from_event(event, allowed))
     token = _task_token(event)
+    waiting_since = parse_waiting_since(event["waiting_since"]) if "waiting_since" in event else None
     environment = dict(current_environment())
     settings = LeaseSettings.from_environment(environment)
     semaphore = LeaseSemaphore(
@@ -100,7 +112,7 @@ def lease_call(event: Any, allowed: frozenset[str] = HOLDER_EVENT_KEYS) -> Lease
         ttl_seconds=settings.ttl_seconds,
         initial_cap=settings.max_concurrency,
     )
-    return LeaseCall(holder, token, settings, semaphore, environment)
+    return LeaseCall(holder, token, settings, semaphore, environment, waiting_since)
 
 
 _METRIC_OF = {
@@ -146,7 +158,13 @@ def _acquire(call: LeaseCall) -> LeaseOutcome:
     if call.settings.wait_mode == "poll":
         if call.task_token is not None:
             raise InvalidLeaseRequest("task_token given, but LEASE_WAIT_MODE is poll: acquire answers at once")
-        return call.semaphore.acquire(call.holder)
+        outcome = call.semaphore.acquire(call.holder)
+        if isinstance(outcome, MustWait) and call.waiting_since is not None:
+            # How long it has waited: the workflow waits longer between polls the longer that is.
+            return replace(outcome, waited=seconds_waited(call.waiting_since, call.semaphore.now_ms() / 1000))
+        return outcome
+    if call.waiting_since is not None:
+        raise InvalidLeaseRequest("waiting_since given, but LEASE_WAIT_MODE is handoff: a queued waiter does not poll")
     if call.task_token is None:
         raise InvalidLeaseRequest(
             "LEASE_WAIT_MODE is handoff: invoke acquire from a lambda:invoke.waitForTaskToken task with "

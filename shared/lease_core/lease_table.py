@@ -24,11 +24,6 @@ class ReleasedHolder:
     holder: str
 
 
-def belongs_to_execution(holder: str, execution_arn: str) -> bool:
-    """A holder of an execution: its ARN itself, or the ARN followed by ``/`` (a Map iteration)."""
-    return holder == execution_arn or holder.startswith(execution_arn + "/")
-
-
 class LeaseTable:
     def __init__(self, client: Any, table_name: str, *, clock: Callable[[], float] = time.time) -> None:
         self.client = client

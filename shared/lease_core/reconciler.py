@@ -8,6 +8,14 @@ is a Standard execution ARN of this account and region (older than
 the rules of ``execution_cleanup``. Holders it cannot judge (another account or
 region, an Express execution, an error from Step Functions) are left alone and
 reported.
+
+Runs (see ``execution_arns``): DescribeExecution describes the execution's latest run
+(``redriveCount``). A holder of an older run belongs to a run that stopped before the
+latest redrive, and a task of it may still run, so it is settled as an aborted run
+stopped at ``redriveDate``. ``PENDING_REDRIVE`` means the latest run stopped and a redrive
+is under way: its leases are settled as an aborted run's (kept until a task it started
+cannot run any more), never released at once
+(https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html).
 """
 
 from __future__ import annotations
@@ -19,18 +27,33 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lease_core.execution_arns import execution_of
+from lease_core.execution_arns import execution_of, run_of
 from lease_core.execution_cleanup import Settled, settle_lease
 from lease_core.lease_table import LeaseTable, ReleasedHolder
 from lease_core.waiting_room import WaitingRoom
 
 GONE = "GONE"  # Step Functions does not know the execution: nothing can be running under it
+PENDING_REDRIVE = "PENDING_REDRIVE"
+# How a stopped run whose tasks may still be running is settled (see execution_cleanup.TASKS_MAY_OUTLIVE).
+STOPPED_WHILE_TASKS_MAY_RUN = "ABORTED"
 
 
 @dataclass(frozen=True)
 class ExecutionState:
     status: str
     stopped_at: int | None
+    run: int = 0  # the latest run (redriveCount)
+    redriven_at: int | None = None  # when the latest run was started by a redrive (redriveDate)
+
+    def of_run(self, run: int, now: int) -> ExecutionState | None:
+        """How run ``run`` of the execution stands; None while it may still be running (leave it alone)."""
+        if run < self.run:
+            return ExecutionState(STOPPED_WHILE_TASKS_MAY_RUN, self.redriven_at or now, run)
+        if run > self.run or self.status == "RUNNING":
+            return None
+        if self.status == PENDING_REDRIVE:
+            return ExecutionState(STOPPED_WHILE_TASKS_MAY_RUN, self.stopped_at or now, run)
+        return self
 
 
 @dataclass
@@ -73,11 +96,12 @@ class Reconciler:
                     continue
                 if match["arn"] not in states:
                     states[match["arn"]] = self._state(match)
-                state = states[match["arn"]]
-                if state is None:
+                execution = states[match["arn"]]
+                if execution is None:
                     report.not_judged.append(holder)
                     continue
-                if state.status == "RUNNING":
+                state = execution.of_run(run_of(match), now)
+                if state is None:
                     continue
                 settled = settle_lease(
                     semaphore,
@@ -102,8 +126,8 @@ class Reconciler:
                 continue
             if match["arn"] not in states:
                 states[match["arn"]] = self._state(match)
-            state = states[match["arn"]]
-            if state is not None and state.status != "RUNNING" and room.remove(waiter):
+            execution = states[match["arn"]]
+            if execution is not None and execution.of_run(run_of(match), now) is not None and room.remove(waiter):
                 report.execution_ended.append(Settled(room.semaphore.prefix, waiter.holder, "dequeued"))
 
     def _state(self, match: re.Match[str]) -> ExecutionState | None:
@@ -118,4 +142,9 @@ class Reconciler:
             return None
         except BotoCoreError:
             return None
-        return ExecutionState(str(described["status"]), _epoch(described.get("stopDate")))
+        return ExecutionState(
+            str(described["status"]),
+            _epoch(described.get("stopDate")),
+            run=int(described.get("redriveCount") or 0),
+            redriven_at=_epoch(described.get("redriveDate")),
+        )

@@ -80,9 +80,11 @@ class Acquired:
 class MustWait:
     active: int
     cap: int
+    waited: int | None = None  # poll mode: whole seconds the execution has waited (lease_core.wait_time)
 
     def as_event(self) -> dict[str, Any]:
-        return {"status": "wait", "active": self.active, "cap": self.cap}
+        answer = {"status": "wait", "active": self.active, "cap": self.cap}
+        return answer if self.waited is None else {**answer, "waited": self.waited}
 
 
 @dataclass(frozen=True)
@@ -289,6 +291,9 @@ class LeaseSemaphore:
         update = "SET #holders.#holder = :lease"
         if removals:
             update += " REMOVE " + ", ".join(removals)
+            # Only a removal's condition uses :now; DynamoDB refuses a value no expression uses (ValidationException):
+            # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.ExpressionAttributeValues.html
+            values[":now"] = {"N": str(now)}
         self._write(
             update,
             " AND ".join(conditions),
@@ -297,7 +302,6 @@ class LeaseSemaphore:
                 ":lease": lease_value(now, expires_at),
                 ":cap": {"N": str(cap)},
                 ":size": {"N": str(size)},
-                ":now": {"N": str(now)},
                 **values,
             },
         )
@@ -325,15 +329,17 @@ class LeaseSemaphore:
         free while someone waits. ``grant``: release only the slot handed over under that grant
         (see ``lease_entry``), not a lease the holder took again by itself.
         """
-        from lease_core.waiting_room import MAX_ROUNDS, WaitingRoom, _NotHeld
+        from lease_core.waiting_room import MAX_ROUNDS, WaitingRoom, _NotHeld, _OverCap
 
         holder = validate_holder(holder)
         held, values = held_condition(grant)
         for _ in range(MAX_ROUNDS):
             try:
+                # Freed outright when nobody waits, or when the holders are over a lowered cap: the queue
+                # is served only below the cap, so such a release hands nothing over.
                 self._write(
                     "REMOVE #holders.#holder",
-                    f"{held} AND {NOBODY_WAITING}",
+                    f"{held} AND ({NOBODY_WAITING} OR size(#holders) > #cap)",
                     {"#holder": holder},
                     {**values, ":zero": {"N": "0"}},
                 )
@@ -347,6 +353,8 @@ class LeaseSemaphore:
                 admission = room.hand_over(holder, grant=grant)
             except _NotHeld:
                 return Released(held=False)
+            except _OverCap:
+                continue  # the cap was lowered meanwhile: free the slot outright
             if admission is not None:
                 return Released(held=True, handed_to=admission)
             # Counted waiters that are not in the queue: reset the count (read before the queue) and try again.
@@ -391,6 +399,36 @@ class LeaseSemaphore:
         except ConditionFailed:
             return False
         return True
+
+    def check_held(self, holder: str, *, for_seconds: float = 0) -> HeldLease:
+        """The holder's lease, read strongly consistently; ``LeaseLost`` unless it holds one that is still live
+        ``for_seconds`` from now.
+
+        A task checks this before its work, with ``for_seconds`` the most it can run: whatever path led
+        to it (a retry, a redrive, a timeout), it then works only under a lease that outlives it. An
+        expired lease still counts against the cap until reclaimed, but nothing may start under it.
+        """
+        holder = validate_holder(holder)
+        response = self.table.call(
+            "get_item",
+            Key=self._key,
+            ConsistentRead=True,
+            ProjectionExpression="#holders.#holder",
+            ExpressionAttributeNames={"#holders": "holders", "#holder": holder},
+        )
+        item = plain_item(response.get("Item")) or {}
+        lease = (item.get("holders") or {}).get(holder)
+        if lease is None or int(lease["e"]) <= self.now():
+            raise LeaseLost(
+                f"holder {holder!r} holds no live lease on prefix {self.prefix!r}: it was never acquired in this "
+                "run of the execution, or it was released, or it expired"
+            )
+        if int(lease["e"]) < self._clock() + for_seconds:
+            raise LeaseLost(
+                f"the lease of {holder!r} on prefix {self.prefix!r} expires at {int(lease['e'])}, before the task "
+                f"could end ({for_seconds:.0f} s from now): acquire it again, which renews it, before the work"
+            )
+        return HeldLease(acquired_at=int(lease["a"]), expires_at=int(lease["e"]), grant=lease.get("g"))
 
     def renew(self, holder: str) -> Renewed:
         """Push the holder's expiry to now + TTL; ``LeaseLost`` if it no longer holds."""
@@ -438,7 +476,10 @@ class LeaseSemaphore:
     # -- cap and inspection ---------------------------------------------------------
 
     def set_cap(self, cap: int, *, create: bool = True) -> CapChange:
-        """Change the cap live. Lowering it below the holder count admits nobody until they drain.
+        """Change the cap live. Lowering it to or below the holder count admits nobody until they drain.
+
+        No newcomer and no waiter is admitted while the holders number the cap or more: a release
+        then frees its slot, and the queue is served again only below the cap.
 
         With ``create=False`` a prefix that has no semaphore yet is ``UnknownPrefix`` instead of created.
         """

@@ -17,7 +17,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lease_core import observability
-from lease_core.execution_arns import execution_of
+from lease_core.execution_arns import execution_of, run_of
 from lease_core.lease_table import LeaseTable
 from lease_core.observability import logger, record_metric
 from lease_core.semaphore import LeaseSemaphore, LeaseSnapshot
@@ -72,10 +72,11 @@ def still_running(stepfunctions: Any, holder: str) -> bool:
     if match is None:
         return False
     try:
-        status = stepfunctions.describe_execution(executionArn=match["arn"]).get("status")
+        described = stepfunctions.describe_execution(executionArn=match["arn"])
     except (ClientError, BotoCoreError):
         return False
-    return status == "RUNNING"
+    # A redriven execution runs again under the same ARN, but a newer run is not this waiter.
+    return described.get("status") == "RUNNING" and int(described.get("redriveCount") or 0) == run_of(match)
 
 
 def pass_on(semaphore: LeaseSemaphore, stepfunctions: Any, admission: Admission | None) -> None:

@@ -293,7 +293,9 @@ class WaitingRoom:
                     [
                         self._semaphore_update(
                             "REMOVE #holders.#releasing SET #holders.#waiter = :lease ADD #waiting :minus_one",
-                            f"{held} AND attribute_not_exists(#holders.#waiter)",
+                            # A lowered cap: hand over only while the holders, the releaser included,
+                            # are within it; above it the release frees the slot and admits nobody.
+                            f"{held} AND attribute_not_exists(#holders.#waiter) AND size(#holders) <= #cap",
                             {"#releasing": releasing, "#waiter": waiter.holder},
                             {
                                 **held_values,
@@ -313,6 +315,8 @@ class WaitingRoom:
                         if landed is not None:  # our hand-over landed; only its answer was lost
                             return landed
                         raise _NotHeld from None
+                    if len(snapshot.holders) > snapshot.cap:
+                        raise _OverCap from None
                     if waiter.holder in snapshot.holders:
                         self.remove(waiter)  # it got in by itself: not a waiter any more
                         continue
@@ -391,3 +395,7 @@ def _pause(attempt: int) -> None:
 
 class _NotHeld(Exception):
     """Internal: the releasing holder held nothing to hand over."""
+
+
+class _OverCap(Exception):
+    """Internal: the holders are over a lowered cap, so the releasing slot is freed, not handed over."""

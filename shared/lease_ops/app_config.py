@@ -95,11 +95,22 @@ def lease_functions_policy(
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-def process_policy(*, partition: str, region: str, app_name: str, stage: str) -> dict[str, Any]:
-    """process: its own logs and nothing else (it never touches the lease table)."""
+def process_policy(
+    *, partition: str, region: str, table: str, prefix: str, app_name: str, stage: str
+) -> dict[str, Any]:
+    """process: its own logs, and a read of its own prefix's leases (it checks it holds one before its work)."""
     return {
         "Version": "2012-10-17",
-        "Statement": [_logs_statement(partition, region, [f"{app_name}-{stage}-process"])],
+        "Statement": [
+            {
+                "Sid": "CheckItsOwnLease",
+                "Effect": "Allow",
+                "Action": ["dynamodb:GetItem"],
+                "Resource": f"arn:{partition}:dynamodb:{region}:*:table/{table}",
+                "Condition": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{prefix}#*"]}},
+            },
+            _logs_statement(partition, region, [f"{app_name}-{stage}-process"]),
+        ],
     }
 
 
@@ -148,7 +159,9 @@ def sync_workload_app(platform: PlatformConfig, workload: WorkloadConfig, *, par
             state_machine=platform.state_machine_name(workload),
             **names,
         ),
-        chalice_dir / f"policy-{platform.stage}-process.json": process_policy(**names),
+        chalice_dir / f"policy-{platform.stage}-process.json": process_policy(
+            table=platform.table, prefix=workload.prefix, **names
+        ),
     }
     for path, document in documents.items():
         if _write_json_if_changed(path, document):

@@ -132,8 +132,11 @@ def test_a_megabyte_of_records_or_items_is_refused_by_process_with_its_typed_err
 ) -> None:
     aggregation = load_module("analytics_app/chalicelib/aggregation.py")
     transformation = load_module("batch_app/chalicelib/transformation.py")
-    huge_records = {"records": [{"key": "k", "value": 1}] * 20_000}
-    huge_text = {"items": [{"id": "1", "text": "x" * MEGABYTE}]}
+    holder = "arn:aws:states:eu-central-1:123456789012:execution:wf:huge#0"
+    assert analytics.lambda_.invoke("acquire", {"holder": holder}).payload["status"] == "acquired"
+    assert batch.lambda_.invoke("acquire", {"holder": holder}).payload["status"] == "acquired"
+    huge_records = {"records": [{"key": "k", "value": 1}] * 20_000, "lease_holder": holder}
+    huge_text = {"items": [{"id": "1", "text": "x" * MEGABYTE}], "lease_holder": holder}
 
     with pytest.raises(Exception) as records_error:
         analytics.lambda_.invoke("process", huge_records)
@@ -259,6 +262,42 @@ def test_a_task_token_sent_to_a_polling_acquire_is_refused_and_changes_nothing(
 ) -> None:
     with pytest.raises(InvalidLeaseRequest, match="LEASE_WAIT_MODE is poll"):
         analytics.lambda_.invoke("acquire", {"holder": "run-1", "task_token": "AAAA-token"})
+    assert table_items(dynamodb) == populated
+
+
+@pytest.mark.parametrize(
+    "since",
+    [
+        None,
+        0,
+        1553631253.192,
+        "",
+        "yesterday",
+        "2019-03-26T20:14:13.192",
+        "2019-03-26T20:14:13.192+01:00",
+        "2019-02-30T20:14:13.192Z",
+        "2019-03-26T20:14:13.192Z; DROP",
+        "\uff12019-03-26T20:14:13.192Z",
+        "2019-03-26T20:14:13.192Z" * 1000,
+        {"S": "2019-03-26T20:14:13.192Z"},
+    ],
+    ids=lambda value: repr(value)[:24],
+)
+def test_a_polling_acquire_refuses_a_hostile_waiting_since_and_changes_nothing(
+    analytics: Client, dynamodb: Any, populated: list[dict[str, Any]], since: Any
+) -> None:
+    # A slot is free: a bad waiting_since is refused before the acquire could write.
+    with pytest.raises(InvalidLeaseRequest, match="waiting_since must be"):
+        analytics.lambda_.invoke("acquire", {"holder": "run-1", "waiting_since": since})
+    assert table_items(dynamodb) == populated
+
+
+def test_a_waiting_since_sent_to_a_handoff_acquire_is_refused_and_changes_nothing(
+    analytics: Client, dynamodb: Any, populated: list[dict[str, Any]]
+) -> None:
+    event = {"holder": "run-1", "task_token": "AAAA-token", "waiting_since": "2019-03-26T20:14:13.192Z"}
+    with invocation_environment(handoff_environment()), pytest.raises(InvalidLeaseRequest, match="handoff"):
+        analytics.lambda_.invoke("acquire", event)
     assert table_items(dynamodb) == populated
 
 

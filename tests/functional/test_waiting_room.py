@@ -422,3 +422,45 @@ def test_a_newcomer_reclaiming_an_expired_slot_yields_to_an_execution_that_queue
     assert isinstance(late, MustWait)
     assert "newcomer" not in holders_in_table(dynamodb, "analytics")
     assert [admission.waiter.holder for admission in room.fill_free_slots()] == ["earlier"]
+
+
+def test_after_the_cap_is_lowered_releases_free_their_slots_and_the_queue_waits_until_holders_are_below_it(
+    dynamodb: Any, clock: SteppingClock
+) -> None:
+    # The reproduction of the lowered-cap defect: cap 3, three holders, three waiters, cap lowered to 1.
+    leases = semaphore(dynamodb, clock, cap=3)
+    for holder in ("h1", "h2", "h3"):
+        assert isinstance(leases.acquire(holder, behind_waiters=True), Acquired)
+    room = queue(leases, "w1", "w2", "w3")
+    leases.set_cap(1)
+
+    after_each_release = []
+    for holder in ("h1", "h2", "h3"):
+        released = leases.release(holder)
+        assert released.held
+        after_each_release.append((sorted(holders_in_table(dynamodb, "analytics")), released.handed_to))
+
+    # h1 and h2 leave two and one holders: at or above the cap of 1, so nobody is handed a slot.
+    assert after_each_release[0] == (["h2", "h3"], None)
+    assert after_each_release[1] == (["h3"], None)
+    # h3's release is the first below the cap: its slot goes to the oldest waiter, in the same write.
+    holders, handed_to = after_each_release[2]
+    assert holders == ["w1"] and handed_to is not None and handed_to.waiter.holder == "w1"
+    assert [waiter.holder for waiter in room.waiters()] == ["w2", "w3"]
+    assert room.fill_free_slots() == []
+    assert isinstance(leases.acquire("newcomer", behind_waiters=True), MustWait)
+
+
+def test_a_free_slot_is_not_filled_from_the_queue_while_holders_are_over_a_lowered_cap(
+    dynamodb: Any, clock: SteppingClock
+) -> None:
+    leases = semaphore(dynamodb, clock, cap=2)
+    leases.acquire("h1")
+    leases.acquire("h2")
+    room = queue(leases, "w1")
+    leases.set_cap(1)
+
+    assert leases.release("h1").handed_to is None
+    assert room.fill_free_slots() == []
+    assert sorted(holders_in_table(dynamodb, "analytics")) == ["h2"]
+    assert [waiter.holder for waiter in room.waiters()] == ["w1"]

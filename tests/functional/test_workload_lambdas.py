@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import time
 from typing import Any
@@ -84,6 +85,29 @@ def test_batch_admits_its_configured_cap_of_five_and_then_answers_wait(apps: dic
     assert len(holders_in_table(dynamodb, "batch")) == 5
 
 
+def step_functions_time(epoch: float) -> str:
+    """A timestamp as $$.Execution.StartTime has it: ISO 8601, UTC, milliseconds."""
+    moment = datetime.datetime.fromtimestamp(epoch, datetime.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def test_a_wait_answer_says_how_many_whole_seconds_the_execution_has_waited(apps: dict[str, Client]) -> None:
+    for n in range(5):
+        invoke(apps["batch_app"], "acquire", {"holder": f"run-{n}"})
+    started = time.time() - 3600.5
+    late = {"holder": "run-late", "waiting_since": step_functions_time(started)}
+
+    waiting = invoke(apps["batch_app"], "acquire", late)
+    ahead = invoke(apps["batch_app"], "acquire", {**late, "waiting_since": step_functions_time(time.time() + 60)})
+    invoke(apps["batch_app"], "release", {"holder": "run-0"})
+    acquired = invoke(apps["batch_app"], "acquire", late)
+
+    assert waiting == {"status": "wait", "active": 5, "cap": 5, "waited": waiting["waited"]}
+    assert 3600 <= waiting["waited"] <= 3600 + 30 and isinstance(waiting["waited"], int)
+    assert ahead["waited"] == 0  # clocks that disagree never make it negative
+    assert acquired["status"] == "acquired" and "waited" not in acquired
+
+
 def test_both_apps_share_one_table_without_seeing_each_others_holders(apps: dict[str, Client], dynamodb: Any) -> None:
     for n in range(5):
         invoke(apps["batch_app"], "acquire", {"holder": f"batch-run-{n}"})
@@ -136,20 +160,27 @@ def test_a_malformed_environment_raises_invalid_lease_request_and_writes_nothing
     assert table_items(dynamodb) == []
 
 
+def holding(apps: dict[str, Client], folder: str, event: dict[str, Any]) -> dict[str, Any]:
+    """``event`` for the process of ``folder`` from an execution run that holds a lease of its prefix."""
+    holder = execution_arn(folder.removesuffix("_app"), "working") + "#0"
+    assert invoke(apps[folder], "acquire", {"holder": holder})["status"] == "acquired"
+    return {**event, "lease_holder": holder}
+
+
 def test_analytics_process_aggregates_the_records_it_is_given(apps: dict[str, Client]) -> None:
-    result = invoke(
-        apps["analytics_app"], "process", {"records": [{"key": "eu", "value": 1}, {"key": "eu", "value": 3}]}
-    )
+    event = holding(apps, "analytics_app", {"records": [{"key": "eu", "value": 1}, {"key": "eu", "value": 3}]})
+    result = invoke(apps["analytics_app"], "process", event)
     assert result["groups"]["eu"]["mean"] == 2.0
 
 
 def test_batch_process_transforms_a_chunk_of_items(apps: dict[str, Client]) -> None:
-    result = invoke(apps["batch_app"], "process", {"items": [{"id": "a", "text": "Two Words"}], "chunk_size": 10})
+    event = holding(apps, "batch_app", {"items": [{"id": "a", "text": "Two Words"}], "chunk_size": 10})
+    result = invoke(apps["batch_app"], "process", event)
     assert (result["done"], result["results"][0]["slug"]) == (True, "two-words")
 
 
 @pytest.mark.parametrize(("folder", "error"), [("analytics_app", "InvalidRecords"), ("batch_app", "InvalidBatchItems")])
 def test_process_raises_its_typed_error_on_bad_input(apps: dict[str, Client], folder: str, error: str) -> None:
     with pytest.raises(Exception) as failure:
-        invoke(apps[folder], "process", {"unexpected": True})
+        invoke(apps[folder], "process", holding(apps, folder, {"unexpected": True}))
     assert type(failure.value).__name__ == error

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from lease_core import InvalidLeaseRequest, LeaseSemaphore
+from lease_core import InvalidLeaseRequest, LeaseSemaphore, MustWait
 from lease_core.lambda_functions import holder_from_event
 from lease_core.settings import LeaseSettings, current_environment, invocation_environment
 
@@ -138,3 +138,78 @@ def test_a_semaphore_cannot_be_built_from_bad_settings(options: dict[str, Any], 
             arguments.pop("prefix"),
             **arguments,
         )
+
+
+# -- waiting_since: the poll-mode acquire's $$.Execution.StartTime -----------------------------------
+# Step Functions writes it in ISO 8601, e.g. "2019-03-26T20:14:13.192Z"
+# (https://docs.aws.amazon.com/step-functions/latest/dg/input-output-contextobject.html).
+
+
+@pytest.mark.parametrize(
+    ("since", "epoch"),
+    [
+        ("2019-03-26T20:14:13.192Z", 1553631253.192),
+        ("2019-03-26T20:14:13Z", 1553631253.0),
+        ("2019-03-26T20:14:13.123456789Z", 1553631253.123456),
+    ],
+)
+def test_waiting_since_is_read_as_the_utc_instant_step_functions_wrote(since: str, epoch: float) -> None:
+    from lease_core.wait_time import parse_waiting_since
+
+    assert parse_waiting_since(since) == pytest.approx(epoch, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "since",
+    [
+        None,
+        1553631253.192,
+        True,
+        ["2019-03-26T20:14:13.192Z"],
+        "",
+        "2019-03-26",
+        "2019-03-26T20:14:13.192",  # no time zone
+        "2019-03-26T20:14:13.192+02:00",  # not UTC, as Step Functions never writes it
+        "2019-03-26T20:14:13.192+00:00",  # UTC, but not as Step Functions writes it
+        "2019-03-26 20:14:13.192Z",
+        "2019-03-26T20:14:13.Z",
+        "2019-03-26T20:14:13.1234567890Z",
+        "2019-13-26T20:14:13.192Z",
+        "2019-02-30T20:14:13.192Z",
+        "2019-03-26T25:14:13.192Z",
+        "\uff12\uff10\uff11\uff19-03-26T20:14:13.192Z",  # fullwidth digits: digits, but not ASCII ones
+        "2019-03-26T20:14:13.192Z\n",
+        " 2019-03-26T20:14:13.192Z",
+        "x" * 1_000_000,
+    ],
+    ids=lambda value: repr(value)[:32],
+)
+def test_a_waiting_since_that_is_not_an_iso_8601_utc_timestamp_is_refused(since: Any) -> None:
+    from lease_core.wait_time import parse_waiting_since
+
+    with pytest.raises(InvalidLeaseRequest, match=r"waiting_since must be .*\$\$\.Execution\.StartTime"):
+        parse_waiting_since(since)
+
+
+def test_only_acquire_takes_waiting_since() -> None:
+    from lease_core.lambda_functions import ACQUIRE_EVENT_KEYS
+
+    event = {"holder": "a", "waiting_since": "2019-03-26T20:14:13.192Z"}
+    assert holder_from_event(event, ACQUIRE_EVENT_KEYS) == "a"
+    with pytest.raises(InvalidLeaseRequest, match="unknown keys"):
+        holder_from_event(event)  # release and renew
+    with pytest.raises(InvalidLeaseRequest, match="unknown keys"):
+        holder_from_event({**event, "waited_since": 1}, ACQUIRE_EVENT_KEYS)
+
+
+def test_the_time_waited_is_in_whole_seconds_and_never_negative() -> None:
+    from lease_core.wait_time import seconds_waited
+
+    assert seconds_waited(100.0, 399.999) == 299
+    assert seconds_waited(100.5, 400.5) == 300
+    assert seconds_waited(100.0, 99.0) == 0  # the Lambda's clock behind Step Functions'
+
+
+def test_a_wait_answer_says_how_long_it_waited_only_when_it_knows() -> None:
+    assert MustWait(5, 5).as_event() == {"status": "wait", "active": 5, "cap": 5}
+    assert MustWait(5, 5, waited=301).as_event() == {"status": "wait", "active": 5, "cap": 5, "waited": 301}

@@ -1,0 +1,222 @@
+"""A redriven execution never works without a lease, and cleanup of one run never touches another's.
+
+RedriveExecution restarts a FAILED, ABORTED or TIMED_OUT Standard execution, under the same ARN, at the state
+that did not succeed (https://docs.aws.amazon.com/step-functions/latest/dg/redrive-executions.html): one that
+stopped inside Process restarts straight in Process. So each run holds its leases under its own holder id
+(the ARN and its redrive count), and Process checks its run's lease before any work.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+from lease_core import LeaseLost, LeaseSemaphore
+from lease_core.lease_table import LeaseTable
+from lease_core.reconciler import Reconciler
+from lease_core.task_callbacks import still_running
+from lease_core.waiting_room import WaitingRoom
+from lease_ops.chalice_apps import app_folder
+from lease_ops.table import DEFAULT_TABLE_NAME
+from tests.helpers import execution_arn, holders_in_table, status_change
+
+EXECUTION = execution_arn("analytics", "redriven")
+
+
+def run(number: int, execution: str = EXECUTION) -> str:
+    """The holder id of one run of an execution, as the definitions write it."""
+    return f"{execution}#{number}"
+
+
+def analytics(dynamodb: Any, *, clock: float | None = None, cap: int = 15) -> LeaseSemaphore:
+    options: dict[str, Any] = {} if clock is None else {"clock": lambda: clock}
+    return LeaseSemaphore(dynamodb, DEFAULT_TABLE_NAME, "analytics", ttl_seconds=600, initial_cap=cap, **options)
+
+
+@pytest.fixture
+def workload(dynamodb: Any, analytics_app: Any) -> Client:
+    return Client(analytics_app, stage_name="dev", project_dir=str(app_folder("analytics_app")))
+
+
+@pytest.fixture
+def platform(dynamodb: Any, lease_app: Any) -> Any:
+    with Client(lease_app, stage_name="dev", project_dir=str(app_folder("lease_app"))) as client:
+        yield client
+
+
+def process_event(holder: str) -> dict[str, Any]:
+    return {"records": [{"key": "a", "value": 1}], "lease_holder": holder}
+
+
+def test_process_does_its_work_when_its_run_holds_a_live_lease(dynamodb: Any, workload: Client) -> None:
+    analytics(dynamodb).acquire(run(0))
+
+    answer = workload.lambda_.invoke("process", process_event(run(0))).payload
+
+    assert answer["records"] == 1
+
+
+def test_a_redriven_run_that_restarts_in_process_finds_no_lease_of_its_own_and_does_no_work(
+    dynamodb: Any, workload: Client
+) -> None:
+    # The stopped run 0 still holds (its task may still run); run 1 was redriven straight into Process.
+    analytics(dynamodb).acquire(run(0))
+
+    with pytest.raises(LeaseLost, match="holds no live lease"):
+        workload.lambda_.invoke("process", process_event(run(1)))
+
+
+def test_process_refuses_to_start_after_its_lease_was_released(dynamodb: Any, workload: Client) -> None:
+    leases = analytics(dynamodb)
+    leases.acquire(run(0))
+    leases.release(run(0))
+
+    with pytest.raises(LeaseLost):
+        workload.lambda_.invoke("process", process_event(run(0)))
+
+
+def test_process_refuses_to_start_under_a_lease_that_would_expire_before_its_own_timeout(dynamodb: Any) -> None:
+    # Acquired 599 s ago with a 600 s TTL: live, but for less than the invocation may run.
+    now = time.time()
+    analytics(dynamodb, clock=now - 599).acquire(run(0))
+
+    with pytest.raises(LeaseLost, match="before the task could end"):
+        analytics(dynamodb, clock=now).check_held(run(0), for_seconds=120)
+    assert analytics(dynamodb, clock=now).check_held(run(0)).expires_at > now
+
+
+def test_process_without_a_lease_holder_is_an_invalid_request_not_work_without_a_lease(
+    dynamodb: Any, workload: Client
+) -> None:
+    from lease_core import InvalidLeaseRequest
+
+    with pytest.raises(InvalidLeaseRequest, match="lease_holder"):
+        workload.lambda_.invoke("process", {"records": []})
+
+
+def test_a_late_failure_event_of_a_stopped_run_leaves_the_redriven_runs_lease_and_queue_place(
+    dynamodb: Any, platform: Any
+) -> None:
+    leases = analytics(dynamodb, cap=1)
+    leases.acquire(run(1))  # the redriven run holds a slot
+    other = execution_arn("analytics", "other")
+    leases.acquire(run(0, other))  # full now; another execution's redriven run waits in line
+    leases.release(run(1))
+    leases.acquire(run(1))
+    room = WaitingRoom(leases)
+    room.enqueue(run(2, other), "token")
+
+    late = status_change(platform, EXECUTION, "ABORTED", time.time() - 60)  # run 0 stopped a minute ago
+    platform.lambda_.invoke("reclaim", late)
+    stale_place = status_change(platform, other, "FAILED", time.time() - 60)  # run 0 of the other one
+    platform.lambda_.invoke("reclaim", stale_place)
+
+    assert run(1) in holders_in_table(dynamodb, "analytics")
+    assert [waiter.holder for waiter in room.waiters()] == [run(2, other)]
+
+
+def test_a_failure_event_names_its_run_and_settles_that_runs_lease_only(dynamodb: Any, platform: Any) -> None:
+    leases = analytics(dynamodb)
+    leases.acquire(run(0))
+    leases.acquire(run(1))
+    event = status_change(platform, EXECUTION, "FAILED", time.time() + 1)
+    event["detail"]["redriveCount"] = 1
+
+    answer = platform.lambda_.invoke("reclaim", event).payload
+
+    assert [released["holder"] for released in answer["released"]] == [run(1)]
+    assert set(holders_in_table(dynamodb, "analytics")) == {run(0)}
+
+
+class DescribedExecution:
+    """Step Functions' DescribeExecution answer for one execution, as the sweeper reads it."""
+
+    def __init__(self, **described: Any) -> None:
+        self.described = described
+
+    def describe_execution(self, executionArn: str) -> dict[str, Any]:
+        return {"executionArn": executionArn, **self.described}
+
+
+def at(epoch: float) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(epoch, tz=datetime.UTC)
+
+
+def sweeper(dynamodb: Any, stepfunctions: Any, now: float) -> Reconciler:
+    return Reconciler(
+        LeaseTable(dynamodb, DEFAULT_TABLE_NAME, clock=lambda: now),
+        stepfunctions,
+        region="eu-central-1",
+        account_id="123456789012",
+    )
+
+
+def test_the_sweeper_keeps_the_lease_of_an_execution_pending_redrive_until_its_task_must_have_ended(
+    dynamodb: Any,
+) -> None:
+    # PENDING_REDRIVE: the run stopped (here aborted 10 s ago) and a redrive is under way. Its Process may
+    # still run, so the lease is kept until stop + task_seconds, not released at once.
+    now = time.time()
+    leases = analytics(dynamodb, clock=now - 100)
+    leases.acquire(run(0))
+    leases.configure_timings(task_seconds=130, lease_seconds=600)
+    pending = DescribedExecution(status="PENDING_REDRIVE", stopDate=at(now - 10), redriveCount=0)
+
+    report = sweeper(dynamodb, pending, now).sweep()
+
+    assert [(item.holder, item.action) for item in report.execution_ended] == [(run(0), "deferred")]
+    assert holders_in_table(dynamodb, "analytics") == {run(0): int(now - 10) + 130}
+
+
+def test_the_sweeper_treats_a_lease_of_an_older_run_as_that_of_a_run_aborted_when_it_was_redriven(
+    dynamodb: Any,
+) -> None:
+    now = time.time()
+    leases = analytics(dynamodb, clock=now - 100)
+    leases.acquire(run(0))
+    leases.configure_timings(task_seconds=130, lease_seconds=600)
+    analytics(dynamodb, clock=now - 5).acquire(run(1))
+    redriven = DescribedExecution(status="RUNNING", redriveCount=1, redriveDate=at(now - 20))
+
+    report = sweeper(dynamodb, redriven, now).sweep()
+
+    assert [(item.holder, item.action) for item in report.execution_ended] == [(run(0), "deferred")]
+    assert holders_in_table(dynamodb, "analytics") == {run(0): int(now - 20) + 130, run(1): int(now - 5) + 600}
+
+
+def test_the_sweeper_drops_the_queue_place_of_a_run_that_is_pending_redrive(dynamodb: Any) -> None:
+    now = time.time()
+    leases = analytics(dynamodb, clock=now - 100, cap=1)
+    leases.acquire("someone-else")
+    room = WaitingRoom(leases)
+    room.enqueue(run(0), "token")
+    pending = DescribedExecution(status="PENDING_REDRIVE", stopDate=at(now - 10), redriveCount=0)
+
+    report = sweeper(dynamodb, pending, now).sweep()
+
+    assert [(item.holder, item.action) for item in report.execution_ended] == [(run(0), "dequeued")]
+    assert room.waiters() == []
+
+
+def test_a_waiter_of_an_older_run_is_not_taken_for_its_running_redriven_execution() -> None:
+    redriven = DescribedExecution(status="RUNNING", redriveCount=1)
+
+    assert still_running(redriven, run(1))
+    assert not still_running(redriven, run(0))
+
+
+@pytest.mark.parametrize("hostile", ["", "x" * 257, "\u0000ctl", "#holders", 7, None, ["a"], "😀" * 65])
+def test_process_refuses_a_hostile_lease_holder_before_reading_or_working(
+    dynamodb: Any, workload: Client, hostile: Any
+) -> None:
+    from lease_core import InvalidLeaseRequest
+
+    analytics(dynamodb).acquire(run(0))
+    with pytest.raises((InvalidLeaseRequest, LeaseLost)) as refused:
+        workload.lambda_.invoke("process", {"records": [], "lease_holder": hostile})
+    # Anything that is not a valid holder id is a bad request; a valid id that holds nothing is LeaseLost.
+    assert type(refused.value) is (LeaseLost if hostile == "#holders" else InvalidLeaseRequest)
