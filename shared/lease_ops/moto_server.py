@@ -21,6 +21,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 
+from lease_ops.local_runner.moto_routes import route_moto_executions
 from lease_ops.local_runner.task_tokens import route_moto_callbacks
 
 LOOPBACK = "127.0.0.1"
@@ -88,6 +89,7 @@ class AtomicMotoServer(ThreadedMotoServer):
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log line per request
         _accept_chalice_rest_apis()
         route_moto_callbacks()  # SendTaskSuccess/Failure/Heartbeat reach the local runner's waiting tasks
+        route_moto_executions()  # Describe/Stop/RedriveExecution answer for the local runner's executions
         application = _OneRequestAtATime(DomainDispatcherApplication(create_backend_app))
         self._server = make_server(
             self._ip_address, self._port, application, threaded=True, request_handler=MotoRequestHandler

@@ -122,6 +122,47 @@ def test_the_lambda_invoke_integration_wraps_the_answer_in_payload() -> None:
     assert result.output == {"answer": {"a": 42}, "code": 200}
 
 
+# -- the States.Format intrinsic -------------------------------------------------------------------
+# https://states-language.net/spec.html (Appendix B) and
+# https://docs.aws.amazon.com/step-functions/latest/dg/intrinsic-functions.html
+
+
+def formatted(expression: str, execution_input: Any) -> Any:
+    result = run({"P": {"Type": "Pass", "Parameters": {"out.$": expression}, "End": True}}, execution_input)
+    return result.output["out"] if result.status == "SUCCEEDED" else (result.error, result.cause)
+
+
+def test_states_format_writes_each_argument_in_its_natural_string_representation() -> None:
+    execution_input = {"name": "Foo", "n": 3, "x": 2.5, "ok": True, "none": None}
+    expression = "States.Format('{} {} {} {} {} {} {}', $.name, $.n, $.x, $.ok, $.none, 2020, 'lit')"
+
+    assert formatted(expression, execution_input) == "Foo 3 2.5 true null 2020 lit"
+
+
+def test_states_format_reads_the_context_object_and_nests() -> None:
+    expression = "States.Format('{}/{}', States.Format('{}#{}', $$.Execution.Name, $$.Execution.RedriveCount), $.a)"
+
+    assert formatted(expression, {"a": "b"}) == "run-1#0/b"
+
+
+def test_states_format_takes_its_template_from_a_path_too() -> None:
+    execution_input = {"template": "Hello, {}.", "name": "Arnav"}
+
+    assert formatted("States.Format($.template, $.name)", execution_input) == "Hello, Arnav."
+
+
+def test_escaped_braces_quotes_and_backslashes_in_a_literal_are_written_as_themselves() -> None:
+    expression = "States.Format('\\{\\} it\\'s {} \\\\', $.name)"
+
+    assert formatted(expression, {"name": "Foo"}) == "{} it's Foo \\"
+
+
+def test_states_format_of_an_object_is_an_intrinsic_failure() -> None:
+    error, cause = formatted("States.Format('{}', $.obj)", {"obj": {"a": 1}})
+
+    assert error == "States.IntrinsicFailure" and "object or array" in cause
+
+
 # -- retry ---------------------------------------------------------------------------------------
 
 
@@ -358,7 +399,8 @@ def test_concurrent_executions_each_keep_their_own_history_and_output() -> None:
         ({"W": {"Type": "Wait", "Timestamp": "2030-01-01T00:00:00Z", "End": True}}, "state 'W': field 'Timestamp'"),
         ({"T": task(HeartbeatSeconds=10)}, "state 'T': field 'HeartbeatSeconds'"),
         ({"T": task(Resource="arn:aws:states:::ecs:runTask.sync")}, "state 'T': field 'Resource'"),
-        ({"T": task(Parameters={"x.$": "States.Format('{}', $.a)"})}, "state 'T': field 'Parameters'"),
+        ({"T": task(Parameters={"x.$": "States.UUID()"})}, "state 'T': field 'Parameters'.*'States.UUID'"),
+        ({"T": task(Parameters={"x.$": "States.Format('{}-{}', $.a)"})}, "2 '{}' for 1 arguments"),
         ({"T": task(Retry=[{"ErrorEquals": ["X"], "BackoffRat": 2}])}, "state 'T': field 'Retry[0].BackoffRat'"),
         (
             {"C": {"Type": "Choice", "Choices": [{"Variable": "$.t", "TimestampEquals": "x", "Next": "C"}]}},

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from lease_ops.local_runner import intrinsics
 from lease_ops.local_runner.choice import check_rule
 from lease_ops.local_runner.errors import UnsupportedDefinition
+from lease_ops.local_runner.paths import compiled
 
 COMMON = {"Type", "Comment", "InputPath", "OutputPath"}
 FLOW = {"Next", "End"}
@@ -52,12 +54,18 @@ def is_lambda_function_arn(resource: str) -> bool:
     return len(parts) >= 7 and parts[0] == "arn" and parts[2] == "lambda" and parts[5] == "function"
 
 
+def _check_path(path: str) -> None:
+    compiled("$" + path[2:] if path.startswith("$$") else path)
+
+
 def _check_templates(template: Any, where: str) -> None:
     if isinstance(template, dict):
         for key, value in template.items():
-            if key.endswith(".$") and not (isinstance(value, str) and value.startswith("$")):
+            if key.endswith(".$") and intrinsics.is_intrinsic(value):
+                intrinsics.check(value, f"{where}: {key!r}", _check_path)
+            elif key.endswith(".$") and not (isinstance(value, str) and value.startswith("$")):
                 raise UnsupportedDefinition(
-                    f"{where}: {key!r} uses {value!r}; the local runner supports paths, not intrinsic functions"
+                    f"{where}: {key!r} uses {value!r}; the local runner supports paths and States.Format only"
                 )
             _check_templates(value, where)
     elif isinstance(template, list):

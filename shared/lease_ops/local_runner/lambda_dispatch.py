@@ -21,7 +21,7 @@ from chalice import Chalice
 from chalice.local import LambdaContext
 
 from lease_core.settings import invocation_environment
-from lease_ops.chalice_apps import load_chalice_app
+from lease_ops.chalice_apps import function_timeout, load_chalice_app
 from lease_ops.local_runner.errors import StatesError
 from lease_ops.local_runner.execution import TaskContext
 
@@ -47,6 +47,7 @@ class _Function:
     app_name: str
     handler: Callable[[Any, Any], Any]
     environment: Mapping[str, str]
+    timeout_seconds: int  # the function's own timeout: what its context says it may still run at the start
 
 
 def stage_environment(app_dir: Path, stage: str) -> dict[str, str]:
@@ -74,9 +75,16 @@ class ChaliceLambdaDispatcher:
     def add_app(self, app_dir: Path, *, environment: Mapping[str, str] | None = None) -> Chalice:
         app = load_chalice_app(app_dir)
         merged = {**self.base_environment, **stage_environment(app_dir, self.stage), **(environment or {})}
+        config = json.loads((app_dir / ".chalice" / "config.json").read_text())
         for function in app.pure_lambda_functions:
             full_name = f"{app.app_name}-{self.stage}-{function.name}"
-            self._functions[full_name] = _Function(function.name, app.app_name, app.handler_map[function.name], merged)
+            self._functions[full_name] = _Function(
+                function.name,
+                app.app_name,
+                app.handler_map[function.name],
+                merged,
+                function_timeout(config, self.stage, function.name),
+            )
         return app
 
     def add_interceptor(self, interceptor: Interceptor) -> None:
@@ -94,7 +102,7 @@ class ChaliceLambdaDispatcher:
         invocation = Invocation(full_name, registered.name, registered.app_name, registered.environment, context)
 
         def call_handler(event: Any) -> Any:
-            lambda_context = LambdaContext(full_name, memory_size=256, max_runtime_ms=900_000)
+            lambda_context = LambdaContext(full_name, memory_size=256, max_runtime_ms=registered.timeout_seconds * 1000)
             with invocation_environment(registered.environment):
                 return registered.handler(json.loads(json.dumps(event)), lambda_context)
 

@@ -3,7 +3,7 @@
 Path evaluation is jsonpath-ng's; this module adds the ASL rules around it: a
 missing path is ``States.Runtime``, ``$$`` reads the context object, a
 ResultPath of ``null`` discards the result, and templates are resolved
-recursively.
+recursively (a ``.$`` value is a path or an intrinsic function, see ``intrinsics``).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 
 from jsonpath_ng import JSONPath, parse
 
+from lease_ops.local_runner import intrinsics
 from lease_ops.local_runner.errors import RESULT_PATH_MATCH_FAILURE, RUNTIME, StatesError, UnsupportedDefinition
 
 _NO_DEFAULT = object()
@@ -41,11 +42,17 @@ def select(path: str | None, data: Any, context: dict[str, Any], *, default: Any
 
 
 def resolve_template(template: Any, data: Any, context: dict[str, Any]) -> Any:
-    """Parameters/ResultSelector: copy ``template``, replacing each ``"key.$": path`` by ``"key": value``."""
+    """Parameters/ResultSelector: copy ``template``, replacing each ``"key.$": path`` by ``"key": value``.
+
+    A ``.$`` value may also be an intrinsic function (``States.Format(...)``), whose paths read the same
+    ``data`` and ``context``.
+    """
     if isinstance(template, dict):
         resolved = {}
         for key, value in template.items():
-            if key.endswith(".$"):
+            if key.endswith(".$") and intrinsics.is_intrinsic(value):
+                resolved[key[:-2]] = intrinsics.evaluate(value, lambda path: select(path, data, context))
+            elif key.endswith(".$"):
                 resolved[key[:-2]] = select(value, data, context)
             else:
                 resolved[key] = resolve_template(value, data, context)
