@@ -47,7 +47,7 @@ from lease_ops.local_runner import (
 )
 from lease_ops.local_runner.task_tokens import TASK_TOKENS
 from lease_ops.platform_config import load_platform_config
-from lease_ops.workflow_builder import LeaseFunctions
+from lease_ops.workflow_builder import POLL_WAIT_STATES, LeaseFunctions
 from lease_ops.workflows import render_definition
 
 ACCOUNT_ARN = "arn:aws:lambda:eu-central-1:123456789012:function:"
@@ -378,7 +378,7 @@ def run_workflows(
         dispatcher.add_interceptor(observer)
         dispatcher.add_interceptor(queued)
         invoker: Any = dispatcher
-        work_state, release_state, wait_states = "Process", "Release", {"WaitForLease"}
+        work_state, release_state, wait_states = "Process", "Release", set(POLL_WAIT_STATES)
     else:
 
         def process(payload: Any, context: TaskContext) -> Any:

@@ -11,27 +11,11 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from lease_core import InvalidLeaseRequest, LeaseError, LeaseSemaphore, UnknownPrefix
-from lease_core.settings import LeaseSettings
+from lease_core import LeaseError, LeaseSemaphore, UnknownPrefix
 from lease_ops.aws_target import AwsTarget, aws_errors
-from lease_ops.errors import AwsCallFailed, PlatformConfigError
-from lease_ops.platform_config import PlatformConfig, WorkloadConfig
-from lease_ops.workflows import process_timeout_seconds
-
-
-def configured_settings(workload: WorkloadConfig, stage: str) -> LeaseSettings:
-    """The workload's LEASE_* settings of the stage, checked as the Lambdas check them."""
-    stage_config = workload.chalice_config().get("stages", {}).get(stage)
-    if stage_config is None:
-        raise PlatformConfigError(f"{workload.app}/.chalice/config.json has no stage {stage!r}")
-    try:
-        return LeaseSettings.from_environment(stage_config.get("environment_variables", {}))
-    except InvalidLeaseRequest as exc:
-        raise PlatformConfigError(f"{workload.app}/.chalice/config.json stage {stage!r}: {exc}") from None
-
-
-def lease_seconds(workload: WorkloadConfig, stage: str) -> int:
-    return configured_settings(workload, stage).ttl_seconds
+from lease_ops.errors import AwsCallFailed
+from lease_ops.platform_config import PlatformConfig
+from lease_ops.workload_settings import configured_settings, process_timeout_seconds
 
 
 def apply_configured_caps(

@@ -12,6 +12,7 @@ import importlib
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from chalice import Chalice
 
@@ -19,6 +20,18 @@ REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 WORKLOAD_APP_FOLDERS = ("analytics_app", "batch_app")
 _CHALICE_MODULE_NAMES = ("app", "chalicelib")
 _import_lock = threading.Lock()
+# Chalice's own default when no lambda_timeout is configured.
+DEFAULT_LAMBDA_TIMEOUT = 60
+
+
+def function_timeout(config: dict[str, Any], stage: str, function: str) -> int:
+    """A function's own timeout in seconds, as its app's .chalice/config.json sets it for ``stage``."""
+    stage_config = config.get("stages", {}).get(stage, {})
+    function_config = stage_config.get("lambda_functions", {}).get(function, {})
+    timeout = function_config.get(
+        "lambda_timeout", stage_config.get("lambda_timeout", config.get("lambda_timeout", DEFAULT_LAMBDA_TIMEOUT))
+    )
+    return int(timeout)
 
 
 def app_folder(name: str) -> Path:

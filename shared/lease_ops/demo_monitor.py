@@ -11,8 +11,9 @@ from typing import Any
 from lease_core import LeaseSemaphore, LeaseStoreUnavailable, UnknownPrefix
 from lease_ops.local_runner import HistoryEvent
 from lease_ops.local_runner.timing import Timer
+from lease_ops.workflow_builder import POLL_WAIT_STATES
 
-WAITING_STATES = {"Acquire", "CheckLease", "WaitForLease", "PrepareChunks"}
+WAITING_STATES = {"Acquire", "CheckLease", *POLL_WAIT_STATES, "PrepareChunks"}
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """What the demo wraps around each workload's real Process handler: time, observation, injected faults.
 
-The handler itself runs unchanged; around it the demo spends a random
+The handler itself runs unchanged (its lease check first); after it the demo spends a random
 "heavy step" time (scaled like every wait), counts how many Process calls of
 each prefix run at once — that count, not the table, is the demo's
 ``max_concurrent`` — and, for executions picked for failure injection, raises
@@ -59,12 +59,15 @@ class ProcessObserver:
         with self._lock:
             seconds = self._rng.uniform(*self.work_seconds.get(prefix, (1.0, 2.0)))
         execution = invocation.task.execution_arn
+        # The handler first: it checks that its run holds a live lease before any work (LeaseLost otherwise),
+        # so the heavy step is spent, and counted as running, only under a lease.
+        answer = call_next(event)
         self._change(prefix, +1)
         try:
             self.timer.sleep(seconds)
             if execution in self.failing_executions and execution not in self.injected:
                 self.injected.add(execution)
                 raise InjectedProcessFailure(f"injected into {execution.rsplit(':', 1)[-1]} by the demo")
-            return call_next(event)
+            return answer
         finally:
             self._change(prefix, -1)

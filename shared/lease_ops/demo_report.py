@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt
 from lease_ops.demo_monitor import HolderSample
 from lease_ops.demo_process import ProcessSample
 from lease_ops.local_runner import ExecutionResult
+from lease_ops.workflow_builder import POLL_WAIT_STATES
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def workflow_summary(run: WorkflowRun, max_concurrent: int, time_scale: float) -
         "failed": sum(r.status != "SUCCEEDED" for r in run.results),
         "failures_injected": len(run.injected),
         "max_concurrent": max_concurrent,
-        "wait_polls": sum(len(r.entered("WaitForLease")) for r in run.results),
+        "wait_polls": sum(len(r.entered(state)) for r in run.results for state in POLL_WAIT_STATES),
         "transitions_per_run": round(sum(len(r.of_type("StateEntered")) for r in run.results) / runs, 2),
         "lambda_calls_per_run": round(sum(len(r.of_type("TaskScheduled")) for r in run.results) / runs, 2),
         "p50_wait_s": _percentile(waits, 0.50),

@@ -95,6 +95,11 @@ class PlatformConfig:
         return replace(self, workloads=workloads)
 
 
+# Handoff waiters re-check every recheck_seconds; below this a 7-day wait, with the rest of a run, no longer
+# fits the 25,000-event history quota with a 20% margin (lease_ops.history_quota, tests/unit/test_history_quota.py).
+MIN_RECHECK_SECONDS = 240
+
+
 def _require(table: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
     value = table.get(key)
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
@@ -122,8 +127,15 @@ def _workload(name: str, table: Mapping[str, Any], root: Path) -> WorkloadConfig
     if wait_mode not in WAIT_MODES:
         raise PlatformConfigError(f"{where}: wait_mode must be poll or handoff, got {wait_mode!r}")
     recheck_seconds = table.get("recheck_seconds", 300)
-    if isinstance(recheck_seconds, bool) or not isinstance(recheck_seconds, int) or not 1 <= recheck_seconds <= 86400:
-        raise PlatformConfigError(f"{where}: recheck_seconds must be from 1 to 86400, got {recheck_seconds!r}")
+    if (
+        isinstance(recheck_seconds, bool)
+        or not isinstance(recheck_seconds, int)
+        or not MIN_RECHECK_SECONDS <= recheck_seconds <= 86400
+    ):
+        raise PlatformConfigError(
+            f"{where}: recheck_seconds must be from {MIN_RECHECK_SECONDS} to 86400 (a shorter re-check would end a "
+            f"7-day wait at the execution history quota), got {recheck_seconds!r}"
+        )
     if chunk_size is not None and {"chunk_size", "chunk_size.$"} & set(process_payload):
         raise PlatformConfigError(f"{where}: leave chunk_size out of process_payload; it is set from chunk_size")
     return WorkloadConfig(

@@ -5,7 +5,7 @@ Every workflow has the same skeleton around its own Process state::
     Acquire → CheckLease ─acquired→ Process → Release → Complete
                  │ wait                  (chunked: Process → MoreChunks → Renew → Process)
                  ↓
-            WaitForLease ↺ Acquire
+            WaitForLease ↺ Acquire      (a longer Wait the longer it has waited: WAIT_LADDER)
 
 and one failure path: any error from Acquire onwards is caught into ``$.error``,
 goes through ``ReleaseAfterFailure`` (release is idempotent, so it is safe even
@@ -40,17 +40,36 @@ RELEASE_AFTER_FAILURE = "ReleaseAfterFailure"
 WAIT_FOR_PROCESS_TO_STOP = "WaitForProcessToStop"
 FAILED = "Failed"
 
-HOLDER = {"holder.$": "$$.Execution.Id"}
-LAMBDA_SERVICE_ERRORS = [
+# The holder is the execution's run: its ARN and its redrive count (see lease_core.execution_arns). A
+# redriven execution keeps its ARN, so without the run it would inherit the stopped run's lease.
+# https://docs.aws.amazon.com/step-functions/latest/dg/input-output-contextobject.html (RedriveCount)
+HOLDER_ID = "States.Format('{}#{}', $$.Execution.Id, $$.Execution.RedriveCount)"
+HOLDER = {"holder.$": HOLDER_ID}
+# Process gets the same id, to check before its work that its run holds a lease (lease_core.process_guard).
+PROCESS_LEASE_HOLDER = {"lease_holder.$": HOLDER_ID}
+# Errors of the Invoke call that do not mean the Lambda stopped: a synchronous invocation runs on after its
+# caller gave up (https://docs.aws.amazon.com/step-functions/latest/dg/connect-lambda.html#connect-lambda-api,
+# https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html). Lambda.Unknown is
+# also a crash after the function's own writes.
+INVOKE_OUTCOME_UNKNOWN_ERRORS = [
+    "Lambda.ClientExecutionTimeoutException",
+    "Lambda.SdkClientException",
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
-    "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
+    "Lambda.Unknown",
 ]
-# Lease tasks are idempotent, so they also retry a Lambda that died without an answer (Lambda.Unknown:
-# a crash or an out-of-memory after its write); the workload's Process does not.
-TRANSIENT_ERRORS = ["LeaseStoreUnavailable", *LAMBDA_SERVICE_ERRORS, "Lambda.Unknown"]
+# Lambda refused the invocation: the function never started.
+INVOKE_REFUSED_ERRORS = ["Lambda.TooManyRequestsException"]
+LAMBDA_SERVICE_ERRORS = [*INVOKE_OUTCOME_UNKNOWN_ERRORS, *INVOKE_REFUSED_ERRORS]
+# Lease tasks are idempotent, so they retry every Lambda error, a function still running included; the
+# workload's Process retries only what proves it never started work (see PROCESS_RETRIED_ERRORS).
+TRANSIENT_ERRORS = ["LeaseStoreUnavailable", *LAMBDA_SERVICE_ERRORS]
 NEVER_RETRIED_ERRORS = ["InvalidLeaseRequest", "LeaseLost"]
+# Process is tried again only when it cannot have done any work: Lambda refused it, or its lease check
+# (before the work) could not read the table. Anything that may still be running is never retried.
+PROCESS_RETRIED_ERRORS = [*INVOKE_REFUSED_ERRORS, "LeaseStoreUnavailable"]
+# What Process's Catch sends to WaitForProcessToStop: the work may still be running.
+PROCESS_MAY_STILL_RUN_ERRORS = ["States.Timeout", *INVOKE_OUTCOME_UNKNOWN_ERRORS]
 
 
 @dataclass(frozen=True)
@@ -122,6 +141,49 @@ def lambda_task(
     return state
 
 
+@dataclass(frozen=True)
+class WaitRung:
+    """Once an execution has waited ``after_seconds`` for a slot, it waits ``seconds`` between polls."""
+
+    state: str
+    after_seconds: int
+    seconds: int
+
+
+WAIT_LADDER = (
+    WaitRung("WaitForLeaseAfter5Minutes", after_seconds=300, seconds=30),
+    WaitRung("WaitForLeaseAfter30Minutes", after_seconds=1_800, seconds=120),
+    WaitRung("WaitForLeaseAfter4Hours", after_seconds=14_400, seconds=600),
+)
+"""Poll mode's back-off: the longer an execution has waited for a slot, the longer it waits between polls.
+
+A Standard execution has at most 25,000 history events
+(https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html) and one poll round
+(Acquire, CheckLease, a Wait) writes up to 10 of them (``lease_ops.history_quota``): polling every
+5 s, a waiting execution would fail after less than 4 hours, outside its failure path. So the acquire
+answer says how long the execution has waited (``waited``: seconds since ``$$.Execution.StartTime``,
+passed as ``waiting_since``), and CheckLease sends a wait answer to ``WaitForLease`` (``wait_seconds``)
+for the first 5 minutes, exactly as before, then to the Wait of the highest rung reached, which waits
+``max(seconds, wait_seconds)``. An answer without ``waited`` (a definition that does not pass
+``waiting_since``) always goes to ``WaitForLease``.
+
+The bound, computed from the rendered definitions by ``lease_ops.history_quota`` and checked by
+tests/unit/test_history_quota.py for every ``wait_seconds`` platform.toml allows (1-3600):
+
+- at most ``max(600, wait_seconds)`` seconds between two polls (600 s once it has waited 4 hours);
+- a 7-day wait takes at most 1,439 polls and 14,390 events (``wait_seconds`` 1; 1,199 polls at 5 s,
+  1,169 at 10 s); with the rest of the run (batch: 5,000 items, the most its process takes, in
+  chunks of 25, renewed between chunks; both releases using all their retries) the execution writes
+  at most 17,244 events today, and the test requires at most 20,000: room for 1,250 more retries;
+- an execution can wait 12.3 days before the quota would end it in the worst case (``wait_seconds``
+  1, a 5,000-item batch), 15.9 days for analytics and 14.2 days for batch as configured.
+"""
+POLL_WAIT_STATES = (WAIT_FOR_LEASE, *(rung.state for rung in WAIT_LADDER))
+# The execution's start, ISO 8601, in the context object of every execution:
+# https://docs.aws.amazon.com/step-functions/latest/dg/input-output-contextobject.html
+WAITING_SINCE = {"waiting_since.$": "$$.Execution.StartTime"}
+
+
 class LeaseStates:
     """The reusable fragments of a lease-guarded workflow for one set of functions."""
 
@@ -154,7 +216,7 @@ class LeaseStates:
         return lambda_task(
             self.partition,
             self.functions.acquire,
-            HOLDER,
+            {**HOLDER, **WAITING_SINCE},
             result_selector={"status.$": "$.Payload.status", "detail.$": "$.Payload"},
             result_path="$.lease",
             next_state=CHECK_LEASE,
@@ -181,6 +243,21 @@ class LeaseStates:
     def check_lease(self, on_acquired: str) -> dict[str, Any]:
         choices = [{"Variable": "$.lease.status", "StringEquals": "acquired", "Next": on_acquired}]
         if self.polls:
+            # Longest wait first: the first rule that holds wins. No ``waited`` (a definition that does not
+            # pass waiting_since): IsPresent is false and the plain 'wait' rule sends it to WaitForLease.
+            # https://docs.aws.amazon.com/step-functions/latest/dg/state-choice.html (IsPresent guards a
+            # comparison on a field that may be missing; without it the execution would fail.)
+            choices += [
+                {
+                    "And": [
+                        {"Variable": "$.lease.status", "StringEquals": "wait"},
+                        {"Variable": "$.lease.detail.waited", "IsPresent": True},
+                        {"Variable": "$.lease.detail.waited", "NumericGreaterThanEquals": rung.after_seconds},
+                    ],
+                    "Next": rung.state,
+                }
+                for rung in reversed(WAIT_LADDER)
+            ]
             choices.append({"Variable": "$.lease.status", "StringEquals": "wait", "Next": WAIT_FOR_LEASE})
         return {
             "Type": "Choice",
@@ -195,6 +272,18 @@ class LeaseStates:
             "Comment": "Every slot is taken: wait, then ask again.",
             "Seconds": self.wait_seconds,
             "Next": ACQUIRE,
+        }
+
+    def longer_waits(self) -> dict[str, dict[str, Any]]:
+        """The Wait of each rung of ``WAIT_LADDER``; never shorter than ``wait_seconds``."""
+        return {
+            rung.state: {
+                "Type": "Wait",
+                "Comment": f"Waited {rung.after_seconds} s or more: ask less often, to stay in the history quota.",
+                "Seconds": max(rung.seconds, self.wait_seconds),
+                "Next": ACQUIRE,
+            }
+            for rung in WAIT_LADDER
         }
 
     def lease_status_unknown(self) -> dict[str, Any]:
@@ -222,13 +311,14 @@ class LeaseStates:
         return lambda_task(
             self.partition,
             self.functions.process,
-            payload,
+            {**payload, **PROCESS_LEASE_HOLDER},
             result_selector=selector,
             result_path="$.progress" if chunked else "$.result",
             next_state=MORE_CHUNKS if chunked else RELEASE,
-            comment="The work the lease guards; its own errors are final, Lambda service errors are retried.",
+            comment="The work the lease guards; it checks first that this run holds the lease. Retried only "
+            "when it cannot have started work.",
             timeout_seconds=timeout_seconds,
-            transient_errors=LAMBDA_SERVICE_ERRORS,
+            transient_errors=PROCESS_RETRIED_ERRORS,
         )
 
     def more_chunks(self) -> dict[str, Any]:
@@ -299,7 +389,8 @@ class LeaseStates:
 def wait_for_process_to_stop(seconds: int) -> dict[str, Any]:
     return {
         "Type": "Wait",
-        "Comment": "Process timed out in Step Functions but may still be running: keep the lease until it cannot.",
+        "Comment": "Process timed out, or its invoke failed without saying whether it stopped: it may still be "
+        "running, so keep the lease until it cannot.",
         "Seconds": seconds,
         "Next": RELEASE_AFTER_FAILURE,
     }
@@ -316,15 +407,28 @@ def lease_guarded_definition(
     """A whole definition around ``process_state`` (its Next and Catch are set here).
 
     ``drain_seconds`` is how long the work can go on after Step Functions gave up on it with
-    ``States.Timeout`` (a Lambda runs to its own timeout, an ECS task until stopped): the lease is
-    then kept that long before the failure path releases it, so the work never runs without it.
+    ``States.Timeout`` or an invoke error that does not mean it stopped (a Lambda runs to its own
+    timeout, an ECS task until stopped): the lease is then kept that long before the failure path
+    releases it, so the work never runs without it.
+
+    ``LeaseLost`` from Process (its check found no live lease of its run: a redrive that restarted in
+    Process, a lease that would expire before the invocation's own timeout) goes back to Acquire: no work
+    was done, and the run waits for a slot like a new one.
     """
     process_state = copy.deepcopy(process_state)
     process_state["Next"] = MORE_CHUNKS if chunked else RELEASE
-    process_state["Catch"] = catch_into_failure_path()
+    process_state["Catch"] = [
+        {"ErrorEquals": ["LeaseLost"], "ResultPath": None, "Next": ACQUIRE},
+        *catch_into_failure_path(),
+    ]
     if drain_seconds is not None:
         process_state["Catch"].insert(
-            0, {"ErrorEquals": ["States.Timeout"], "ResultPath": "$.error", "Next": WAIT_FOR_PROCESS_TO_STOP}
+            1,
+            {
+                "ErrorEquals": list(PROCESS_MAY_STILL_RUN_ERRORS),
+                "ResultPath": "$.error",
+                "Next": WAIT_FOR_PROCESS_TO_STOP,
+            },
         )
     body: dict[str, Any] = {}
     if chunked:
@@ -339,6 +443,7 @@ def lease_guarded_definition(
     )
     if states.polls:
         body[WAIT_FOR_LEASE] = states.wait_for_lease()
+        body.update(states.longer_waits())
     if chunked:
         body[MORE_CHUNKS] = states.more_chunks()
         body[RENEW] = states.renew()

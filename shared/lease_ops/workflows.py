@@ -21,39 +21,25 @@ from lease_ops.plan import Plan
 from lease_ops.platform_config import PlatformConfig, WorkloadConfig
 from lease_ops.table import MANAGED_BY_TAG
 from lease_ops.workflow_builder import LeaseFunctions, LeaseStates, lease_guarded_definition
+from lease_ops.workload_settings import (
+    check_lease_outlives_process,
+    process_lambda_timeout,
+    process_timeout_seconds,
+)
+
+__all__ = ["process_lambda_timeout", "process_timeout_seconds", "render_definition"]
 
 INVOKE_POLICY_NAME = "invoke-workload-functions"
-DEFAULT_LAMBDA_TIMEOUT = 60
-# Step Functions' timer starts when it schedules the task, Lambda's when the function starts.
-INVOKE_MARGIN_SECONDS = 10
 # IAM is eventually consistent: a new role can take a few seconds before Step Functions may assume it.
 ROLE_PROPAGATION_ATTEMPTS = 20
 ROLE_PROPAGATION_DELAY = 3.0
-
-
-def process_lambda_timeout(workload: WorkloadConfig, stage: str) -> int:
-    """The process Lambda's own timeout, as its stage in .chalice/config.json sets it."""
-    config = workload.chalice_config()
-    stage_config = config.get("stages", {}).get(stage, {})
-    function_config = stage_config.get("lambda_functions", {}).get("process", {})
-    timeout = function_config.get(
-        "lambda_timeout", stage_config.get("lambda_timeout", config.get("lambda_timeout", DEFAULT_LAMBDA_TIMEOUT))
-    )
-    return int(timeout)
-
-
-def process_timeout_seconds(workload: WorkloadConfig, stage: str) -> int:
-    """The Process task's timeout: the process Lambda's own timeout plus a margin for the invoke itself.
-
-    It is also the prefix's ``task_seconds``: how long a Process started under one of its leases can run.
-    """
-    return process_lambda_timeout(workload, stage) + INVOKE_MARGIN_SECONDS
 
 
 def render_definition(
     config: PlatformConfig, workload: WorkloadConfig, functions: LeaseFunctions, partition: str
 ) -> dict[str, Any]:
     """The workload's state machine definition (what `make workflows` deploys and the local runner runs)."""
+    check_lease_outlives_process(workload, config.stage)
     payload = dict(workload.process_payload)
     if workload.chunked:
         payload["chunk_size"] = workload.chunk_size

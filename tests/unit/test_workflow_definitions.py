@@ -7,8 +7,17 @@ from typing import Any
 
 import pytest
 
+from lease_ops.local_runner.choice import matches
 from lease_ops.platform_config import load_platform_config
-from lease_ops.workflow_builder import LeaseFunctions, LeaseStates, lease_guarded_definition
+from lease_ops.workflow_builder import (
+    HOLDER,
+    INVOKE_OUTCOME_UNKNOWN_ERRORS,
+    POLL_WAIT_STATES,
+    WAIT_LADDER,
+    LeaseFunctions,
+    LeaseStates,
+    lease_guarded_definition,
+)
 from lease_ops.workflow_graph import UnsafeWorkflow, assert_process_needs_a_lease, reachable
 from lease_ops.workflows import invoked_functions, render_definition
 
@@ -34,7 +43,9 @@ def test_the_workflow_runs_acquire_check_wait_process_release_complete(workload:
     states = definition(workload)["States"]
 
     assert {"Acquire", "CheckLease", "WaitForLease", "Process", "Release", "Complete"} <= set(states)
-    assert states["Acquire"]["Parameters"]["Payload"] == {"holder.$": "$$.Execution.Id"}
+    payload = dict(states["Acquire"]["Parameters"]["Payload"])
+    assert payload.pop("waiting_since.$") == "$$.Execution.StartTime"
+    assert payload == HOLDER
     assert states["Acquire"]["Next"] == "CheckLease"
     assert states["WaitForLease"] == {**states["WaitForLease"], "Type": "Wait", "Next": "Acquire"}
     assert states["Release"]["Next"] == "Complete"
@@ -46,19 +57,69 @@ def test_each_workload_waits_as_long_as_platform_toml_says() -> None:
     assert definition("batch")["States"]["WaitForLease"]["Seconds"] == 10
 
 
+def route_of_a_wait_answer(states: dict[str, Any], **detail: Any) -> str:
+    """Where CheckLease sends {"status": "wait", **detail}, by the local runner's Choice rules."""
+    lease = {"status": "wait", "detail": {"status": "wait", "active": 5, "cap": 5, **detail}}
+    check = states["CheckLease"]
+    return next((rule["Next"] for rule in check["Choices"] if matches(rule, {"lease": lease}, {})), check["Default"])
+
+
+@pytest.mark.parametrize("workload", ["analytics", "batch"])
+def test_a_wait_answer_goes_to_a_longer_wait_the_longer_the_execution_has_waited(workload: str) -> None:
+    states = definition(workload)["States"]
+    waited = (0, 299, 300, 1799, 1800, 14399, 14400, 7 * 86400)
+    waits = {seconds: route_of_a_wait_answer(states, waited=seconds) for seconds in waited}
+
+    assert waits == {
+        0: "WaitForLease",
+        299: "WaitForLease",
+        300: "WaitForLeaseAfter5Minutes",
+        1799: "WaitForLeaseAfter5Minutes",
+        1800: "WaitForLeaseAfter30Minutes",
+        14399: "WaitForLeaseAfter30Minutes",
+        14400: "WaitForLeaseAfter4Hours",
+        7 * 86400: "WaitForLeaseAfter4Hours",
+    }
+    assert states["WaitForLease"]["Seconds"] < 30
+    assert [states[rung.state]["Seconds"] for rung in WAIT_LADDER] == [30, 120, 600]
+    for name in POLL_WAIT_STATES:
+        assert states[name] == {**states[name], "Type": "Wait", "Next": "Acquire"}, name
+
+
+@pytest.mark.parametrize("workload", ["analytics", "batch"])
+def test_a_wait_answer_without_waited_always_goes_to_wait_for_lease(workload: str) -> None:
+    assert route_of_a_wait_answer(definition(workload)["States"]) == "WaitForLease"
+
+
+def test_no_rung_waits_less_than_the_configured_wait_seconds() -> None:
+    import dataclasses
+
+    config = load_platform_config()
+    slow = dataclasses.replace(config.workload("analytics"), wait_seconds=300)
+    states = render_definition(config, slow, FUNCTIONS, "aws")["States"]
+
+    assert {name: states[name]["Seconds"] for name in POLL_WAIT_STATES} == {
+        "WaitForLease": 300,
+        "WaitForLeaseAfter5Minutes": 300,
+        "WaitForLeaseAfter30Minutes": 300,
+        "WaitForLeaseAfter4Hours": 600,
+    }
+
+
 @pytest.mark.parametrize("workload", ["analytics", "batch"])
 def test_store_and_lambda_service_errors_are_retried_with_backoff_and_jitter(workload: str) -> None:
     for name, state in tasks(definition(workload)["States"]).items():
-        transient = [r for r in state["Retry"] if "Lambda.ServiceException" in r["ErrorEquals"]]
+        transient = [r for r in state["Retry"] if "LeaseStoreUnavailable" in r["ErrorEquals"]]
         assert len(transient) == 1, name
         assert transient[0]["BackoffRate"] > 1 and transient[0]["JitterStrategy"] == "FULL", name
-        assert ("LeaseStoreUnavailable" in transient[0]["ErrorEquals"]) == (name != "Process"), name
+        # Process is not retried on a Lambda error that may leave it running (tests/unit/test_process_safety_...).
+        assert ("Lambda.ServiceException" in transient[0]["ErrorEquals"]) == (name != "Process"), name
 
 
 @pytest.mark.parametrize("workload", ["analytics", "batch"])
 def test_both_release_states_ride_out_a_longer_store_outage_than_the_other_tasks(workload: str) -> None:
     def transient_retrier(state: dict[str, Any]) -> dict[str, Any]:
-        return next(r for r in state["Retry"] if "Lambda.ServiceException" in r["ErrorEquals"])
+        return next(r for r in state["Retry"] if "LeaseStoreUnavailable" in r["ErrorEquals"])
 
     def longest_backoff(retrier: dict[str, Any]) -> float:
         delays = [retrier["IntervalSeconds"] * retrier["BackoffRate"] ** n for n in range(retrier["MaxAttempts"])]
@@ -104,8 +165,8 @@ def test_a_process_timeout_keeps_the_lease_as_long_as_the_lambda_may_still_run(
     states = definition(workload)["States"]
 
     assert states["Process"]["TimeoutSeconds"] == lambda_timeout + 10
-    assert states["Process"]["Catch"][0] == {
-        "ErrorEquals": ["States.Timeout"],
+    assert states["Process"]["Catch"][1] == {
+        "ErrorEquals": ["States.Timeout", *INVOKE_OUTCOME_UNKNOWN_ERRORS],
         "ResultPath": "$.error",
         "Next": "WaitForProcessToStop",
     }
@@ -152,6 +213,12 @@ def _mutations() -> list[tuple[str, Any]]:
     def wait_status_goes_to_process(d: dict[str, Any]) -> None:
         d["States"]["CheckLease"]["Choices"][1]["Next"] = "Process"
 
+    def plain_wait_status_goes_to_process(d: dict[str, Any]) -> None:
+        d["States"]["CheckLease"]["Choices"][-1]["Next"] = "Process"
+
+    def a_longer_wait_goes_to_process(d: dict[str, Any]) -> None:
+        d["States"]["WaitForLeaseAfter30Minutes"]["Next"] = "Process"
+
     def acquire_error_goes_to_process(d: dict[str, Any]) -> None:
         d["States"]["Acquire"]["Catch"][0]["Next"] = "Process"
 
@@ -167,6 +234,8 @@ def _mutations() -> list[tuple[str, Any]]:
             wait_goes_to_process,
             default_goes_to_process,
             wait_status_goes_to_process,
+            plain_wait_status_goes_to_process,
+            a_longer_wait_goes_to_process,
             acquire_error_goes_to_process,
             any_status_goes_to_process,
             start_at_process,
@@ -190,7 +259,7 @@ def test_a_users_own_process_state_is_wrapped_in_the_same_lease() -> None:
 
     assert wrapped["States"]["Process"]["Resource"] == "arn:aws:states:::ecs:runTask.sync"
     assert wrapped["States"]["Process"]["Next"] == "Release"
-    assert wrapped["States"]["Process"]["Catch"][0]["Next"] == "ReleaseAfterFailure"
+    assert [rule["Next"] for rule in wrapped["States"]["Process"]["Catch"]] == ["Acquire", "ReleaseAfterFailure"]
     assert_process_needs_a_lease(wrapped)
 
 
@@ -208,7 +277,7 @@ def test_in_handoff_mode_acquire_waits_for_its_slot_as_a_callback_and_nothing_po
     acquire = states["Acquire"]
 
     assert acquire["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
-    assert acquire["Parameters"]["Payload"] == {"holder.$": "$$.Execution.Id", "task_token.$": "$$.Task.Token"}
+    assert acquire["Parameters"]["Payload"] == {**HOLDER, "task_token.$": "$$.Task.Token"}
     assert acquire["TimeoutSeconds"] == 120
     assert acquire["Catch"][0] == {"ErrorEquals": ["States.Timeout"], "ResultPath": None, "Next": "Acquire"}
     assert "WaitForLease" not in states
