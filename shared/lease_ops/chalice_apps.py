@@ -42,6 +42,13 @@ def app_folder(name: str) -> Path:
     return folder
 
 
+# The lease core's modules that define Chalice Blueprints. Chalice's Blueprint keeps the route options of
+# each route and pops them when it registers the route on an app (chalice/app.py, _register_route), so the
+# same Blueprint registered on a second app gives that app GET routes without their authorizer. Each app
+# loaded here therefore imports these modules afresh, with Blueprints of its own.
+_BLUEPRINT_MODULES = ("lease_core.admin_routes", "lease_core.cleanup_functions", "lease_core.lambda_functions")
+
+
 def _forget_chalice_modules() -> None:
     for module_name in list(sys.modules):
         if module_name.split(".")[0] in _CHALICE_MODULE_NAMES:
@@ -52,6 +59,8 @@ def load_chalice_app(folder: Path) -> Chalice:
     """Import ``folder/app.py`` and return its ``app``, without clashing with other apps."""
     with _import_lock:
         _forget_chalice_modules()
+        for blueprint_module in _BLUEPRINT_MODULES:
+            sys.modules.pop(blueprint_module, None)
         sys.path.insert(0, str(folder))
         try:
             module = importlib.import_module("app")

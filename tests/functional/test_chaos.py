@@ -1,21 +1,27 @@
 """The chaos suite, short: every fault scenario runs, injects faults and finds zero invariant violations.
 
-And the suite can fail: with a cleanup that frees an aborted execution's lease at once, or an
-admission that lets one too many in, it reports violations.
+And the suite can fail: with a cleanup that frees an aborted execution's lease at once or too early,
+or an admission that lets one too many in, it reports violations, on the virtual clock as on the
+wall clock. Its outcomes do not depend on the machine: a CPU hog on every core changes how long a
+scenario takes, not what happens in it.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from lease_core import execution_cleanup, semaphore
+from lease_core import LeaseSemaphore, execution_cleanup, process_guard, semaphore
+from lease_core.waiting_room import WaitingRoom
 from lease_ops.chalice_apps import REPOSITORY_ROOT
+from lease_ops.chaos.machine import cpu_hog
+from lease_ops.chaos.report import write_outputs
 from lease_ops.chaos.scale_scenario import run_scale_scenario
 from lease_ops.chaos.suite import SCENARIO_NAMES
-from lease_ops.chaos.workflow_scenarios import WORKFLOW_SCENARIOS, run_workflow_scenario
+from lease_ops.chaos.workflow_scenarios import WORKFLOW_SCENARIOS, ScenarioResult, run_workflow_scenario
 from lease_ops.platform_config import load_platform_config
 from tests.ops import run_ops
 
@@ -38,9 +44,64 @@ def test_every_scenario_of_the_quick_chaos_run_injects_faults_and_violates_nothi
         assert scenario["invariant_violations"] == 0, scenario["violations"]
         # Every failed execution says why; the ones of process-timeout failed by their timeout.
         assert sum(scenario["failure_errors"].values()) == scenario["outcomes"].get("FAILED", 0), scenario
+        # Workflow time is virtual: no task takes longer than it works, so nothing times out but on purpose.
+        assert "States.Timeout" not in scenario["failure_errors"], scenario
+    # A Process that overruns is stopped by its Lambda timeout, 10 s before Step Functions would give up on it.
     timeouts = next(s for s in results["scenarios"] if s["scenario"] == "process-timeout")
-    assert timeouts["failure_errors"] and set(timeouts["failure_errors"]) <= {"States.Timeout", "Sandbox.Timedout"}
-    assert "invariant checks" in outcome.out
+    assert set(timeouts["failure_errors"]) == {"Sandbox.Timedout"}
+    assert "violations" in outcome.out and "process-timeout" in outcome.out
+    # The results file says how long the run took, on what machine, under what load.
+    assert results["seconds"] > 0 and results["machine"]["cpus"] >= 1
+    assert {"load_average_at_start", "busy_share", "other_busy_share"} <= set(results["load"])
+    assert results["clock"].startswith("virtual") and results["command"].startswith("python -m lease_ops chaos --quick")
+    assert f"**{results['seconds']:.0f} s**" in (tmp_path / "CHAOS.md").read_text()
+
+
+def test_the_summary_has_one_section_per_wait_mode_from_the_results_files_kept(tmp_path: Path) -> None:
+    run = {
+        "command": "python -m lease_ops chaos --wait-mode poll",
+        "started_at": "2025-01-02T03:04:05Z",
+        "seconds": 512.4,
+        "machine": {"cpus": 2, "cpu_model": "Some CPU", "system": "Linux x86_64", "python": "3.11.7"},
+        "load": {
+            "load_average_at_start": [0.1, 0.2, 0.3],
+            "load_average_at_end": [1.9, 1.0, 0.5],
+            "busy_share": 0.62,
+            "other_busy_share": 0.05,
+        },
+        "commit": "abc1234",
+        "seed": 1,
+        "wait_modes": {"analytics": "poll", "batch": "poll"},
+        "size": {"executions_total": 84},
+        "scenarios": [
+            {
+                "scenario": "process-timeout",
+                "fault": "20% of Process calls hit the Lambda timeout",
+                "runs": 84,
+                "faults_injected": 15,
+                "invariant_checks": 3000,
+                "invariant_violations": 0,
+                "outcomes": {"SUCCEEDED": 69, "FAILED": 15},
+                "failure_errors": {"Sandbox.Timedout": 15},
+                "seconds": 40.2,
+                "workflow_seconds": 612.0,
+            }
+        ],
+    }
+    handoff = {**run, "command": "python -m lease_ops chaos --wait-mode handoff", "seconds": 498.0}
+    handoff["wait_modes"] = {"analytics": "handoff", "batch": "handoff"}
+    summary = tmp_path / "CHAOS.md"
+
+    write_outputs(tmp_path / "handoff", handoff, record_dir=tmp_path / "kept", summary_path=summary)
+    write_outputs(tmp_path / "poll", run, record_dir=tmp_path / "kept", summary_path=summary)
+    text = summary.read_text()
+
+    assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == ["results-handoff.json", "results-poll.json"]
+    assert text.index("## poll mode") < text.index("## handoff mode")
+    assert "**512 s** on a 2-core Linux x86_64 machine (Some CPU)" in text and "**498 s**" in text
+    assert "load average 0.1 at the start, 1.9 at the end; CPUs 62% busy over the run (5% of the machine's" in text
+    assert "| `process-timeout` | 20% of Process calls hit the Lambda timeout | 84 | 15 | 3000 | 0 |" in text
+    assert "failed 15 (Sandbox.Timedout 15), succeeded 69 | 612 | 40 |" in text
 
 
 HANDOFF_SENSITIVE = [
@@ -48,6 +109,9 @@ HANDOFF_SENSITIVE = [
     "lambda-crash-after-write",
     "abort-while-waiting",
     "abort-during-release",
+    "redrive-after-abort",
+    "redrive-after-failure",
+    "cap-lowered-while-queued",
 ]
 
 
@@ -83,11 +147,110 @@ def test_the_suite_catches_a_cleanup_that_frees_an_aborted_executions_lease_whil
     monkeypatch.setattr(execution_cleanup, "TASKS_MAY_OUTLIVE", frozenset())
     scenario = next(s for s in WORKFLOW_SCENARIOS if s.name == "abort-while-holding")
 
-    result = run_workflow_scenario(
-        scenario, load_platform_config(), executions={"analytics": 20, "batch": 8}, time_scale=20, seed=3
-    )
+    result = run_workflow_scenario(scenario, load_platform_config(), executions={"analytics": 20, "batch": 8}, seed=3)
 
     assert any("ran without a lease" in violation for violation in result.violations), result.violations
+
+
+@pytest.mark.slow
+def test_the_suite_catches_a_cleanup_that_keeps_an_aborted_executions_lease_for_less_than_its_task_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Leases of a stopped execution kept 1 s instead of the Process timeout: expired on the scenario's clock
+    # while the aborted execution's Process still works.
+    configure_timings = LeaseSemaphore.configure_timings
+
+    def one_second(self: LeaseSemaphore, *, task_seconds: int, lease_seconds: int) -> None:
+        configure_timings(self, task_seconds=1, lease_seconds=lease_seconds)
+
+    monkeypatch.setattr(LeaseSemaphore, "configure_timings", one_second)
+    scenario = next(s for s in WORKFLOW_SCENARIOS if s.name == "abort-while-holding")
+
+    result = run_workflow_scenario(scenario, load_platform_config(), executions={"analytics": 20, "batch": 8}, seed=3)
+
+    assert any("ran without a lease (when it finished)" in v for v in result.violations), result.violations
+
+
+@pytest.mark.slow
+def test_on_the_virtual_clock_the_cap_monitor_still_catches_an_admission_that_lets_one_too_many_in(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(semaphore, "ADMISSION_CONDITION", semaphore.ADMISSION_CONDITION.replace("<", "<="))
+    scenario = next(s for s in WORKFLOW_SCENARIOS if s.name == "abort-while-waiting")
+
+    result = run_workflow_scenario(scenario, load_platform_config(), executions={"analytics": 20, "batch": 8}, seed=3)
+
+    assert any("holders over the cap" in violation for violation in result.violations), result.violations
+
+
+@pytest.mark.slow
+def test_the_suite_catches_a_redriven_process_that_works_without_checking_its_runs_lease(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # RedriveExecution restarts an execution aborted in Process straight at Process, under a new run
+    # (https://docs.aws.amazon.com/step-functions/latest/dg/redrive-executions.html): without its lease check
+    # Process would work with no lease at all.
+    def no_check(event: Any, *, for_seconds: float = 0) -> Any:
+        return None, {key: value for key, value in event.items() if key != process_guard.LEASE_HOLDER_KEY}
+
+    monkeypatch.setattr(process_guard, "held_lease", no_check)
+    scenario = next(s for s in WORKFLOW_SCENARIOS if s.name == "redrive-after-abort")
+
+    result = run_workflow_scenario(scenario, load_platform_config(), executions={"analytics": 10, "batch": 4}, seed=3)
+
+    assert any("#1 ran without a lease (when it started)" in v for v in result.violations), result.violations
+    assert result.outcomes.get("redriven", 0) > 0
+
+
+def test_the_redrive_scenarios_redrive_every_execution_they_stop_and_end_them_all() -> None:
+    scenario = next(s for s in WORKFLOW_SCENARIOS if s.name == "redrive-after-failure")
+
+    result = run_workflow_scenario(scenario, load_platform_config(), executions={"analytics": 8, "batch": 4}, seed=2)
+
+    assert result.violations == []
+    # Each execution failed inside Process (past every Catch) was redriven once and then succeeded.
+    assert result.outcomes == {"redriven": result.faults_injected, "SUCCEEDED": 12}, result.outcomes
+
+
+@pytest.mark.slow
+def test_the_suite_catches_a_hand_over_that_ignores_a_lowered_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The defect as it was: a release hands its slot to the oldest waiter whatever the (lowered) cap.
+    write, update = LeaseSemaphore._write, WaitingRoom._semaphore_update
+
+    def release_ignoring_the_cap(self: LeaseSemaphore, update_: str, condition: str, *rest: Any) -> None:
+        lowered_cap_term = f"({semaphore.NOBODY_WAITING} OR size(#holders) > #cap)"
+        write(self, update_, condition.replace(lowered_cap_term, semaphore.NOBODY_WAITING), *rest)
+
+    def hand_over_ignoring_the_cap(self: WaitingRoom, update_: str, condition: str, *rest: Any) -> dict[str, Any]:
+        return update(self, update_, condition.replace(" AND size(#holders) <= #cap", ""), *rest)
+
+    monkeypatch.setattr(LeaseSemaphore, "_write", release_ignoring_the_cap)
+    monkeypatch.setattr(WaitingRoom, "_semaphore_update", hand_over_ignoring_the_cap)
+    scenario = next(s for s in WORKFLOW_SCENARIOS if s.name == "cap-lowered-while-queued")
+    config = load_platform_config().with_wait_mode("handoff")
+
+    result = run_workflow_scenario(scenario, config, executions={"analytics": 24, "batch": 10}, seed=3)
+
+    assert any("admitting" in violation for violation in result.violations), result.violations
+
+
+def outcome_counts(result: ScenarioResult) -> dict[str, Any]:
+    return {"outcomes": result.outcomes, "failure_errors": result.failure_errors, "violations": result.violations}
+
+
+@pytest.mark.slow
+def test_a_scenario_ends_with_the_same_outcomes_while_a_cpu_hog_keeps_every_core_busy() -> None:
+    # Before workflow time was virtual, this hog turned most Process steps into States.Timeout failures.
+    scenario = next(s for s in WORKFLOW_SCENARIOS if s.name == "process-timeout")
+    config, executions = load_platform_config(), {"analytics": 20, "batch": 8}
+
+    quiet = run_workflow_scenario(scenario, config, executions=executions, seed=5)
+    with cpu_hog(per_core=2):
+        loaded = run_workflow_scenario(scenario, config, executions=executions, seed=5)
+
+    assert outcome_counts(loaded) == outcome_counts(quiet)
+    assert quiet.failure_errors == {"Sandbox.Timedout": quiet.outcomes["FAILED"]}
+    assert quiet.outcomes["SUCCEEDED"] == quiet.runs - quiet.outcomes["FAILED"] > 0
 
 
 @pytest.mark.slow

@@ -585,3 +585,17 @@ def test_an_execution_aborted_while_its_token_task_waits_ends_aborted() -> None:
     running.abort()
 
     assert running.wait(timeout=5).status == "ABORTED"
+
+
+def test_an_app_loaded_twice_in_one_process_keeps_every_routes_method_and_authorizer() -> None:
+    # Chalice pops a Blueprint's route options when it registers them: a second app from the same Blueprint
+    # object would get GET routes only. Each load imports the core's Blueprint modules afresh.
+    from lease_ops.chalice_apps import app_folder, load_chalice_app
+
+    first, second = (load_chalice_app(app_folder("lease_app")) for _ in range(2))
+
+    for app in (first, second):
+        routes = {path: sorted(methods) for path, methods in app.routes.items()}
+        assert routes["/prefixes/{prefix}/cap"] == ["PUT"]
+        assert routes["/prefixes/{prefix}/holders/{holder}"] == ["DELETE"]
+        assert app.routes["/prefixes/{prefix}/cap"]["PUT"].authorizer is not None

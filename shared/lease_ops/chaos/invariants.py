@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lease_core import LeaseSemaphore, UnknownPrefix
+from lease_core.execution_arns import execution_of
 from lease_core.waiting_room import WaitingRoom
 from lease_ops.local_runner import HistoryEvent
 
@@ -28,7 +29,12 @@ CHECKED_EVENTS = {"StateExited", "TaskSucceeded", "TaskFailed", "ExecutionAborte
 
 @dataclass
 class CapMonitor:
-    """Reads the prefix's semaphore after each step of any execution and records any holder count over the cap."""
+    """Reads the prefix's semaphore after each step of any execution and records any holder count over the cap.
+
+    After the cap was lowered live, holders above the new cap are allowed to drain, but nobody may be
+    admitted while they number the cap or more: a reading over the cap with a holder the previous
+    reading did not have is then the violation.
+    """
 
     dynamodb: Any
     table: str
@@ -38,6 +44,8 @@ class CapMonitor:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
+        self._previous: dict[str, set[str]] = {}
+        self._highest_cap: dict[str, int] = {}
 
     def on_event(self, event: HistoryEvent) -> None:
         if event.type not in CHECKED_EVENTS:
@@ -48,11 +56,17 @@ class CapMonitor:
             snapshot = LeaseSemaphore(self.dynamodb, self.table, prefix).inspect()
         except UnknownPrefix:
             return
+        holders = set(snapshot.holders)
         with self._lock:
             self.checks += 1
-            if len(snapshot.holders) > snapshot.cap:
+            newcomers = holders - self._previous.get(prefix, set())
+            self._previous[prefix] = holders
+            lowered = snapshot.cap < self._highest_cap.setdefault(prefix, snapshot.cap)
+            self._highest_cap[prefix] = max(self._highest_cap[prefix], snapshot.cap)
+            if len(holders) > snapshot.cap and (newcomers or not lowered):
+                admitted = f", admitting {len(newcomers)}" if lowered else ""
                 self.violations.append(
-                    f"{prefix}: {len(snapshot.holders)} holders over the cap {snapshot.cap} after {event.state}"
+                    f"{prefix}: {len(holders)} holders over the cap {snapshot.cap} after {event.state}{admitted}"
                 )
 
 
@@ -82,6 +96,12 @@ class WindowedCapMonitor:
         self.previous[prefix] = (current, cap)
 
 
+def execution_of_holder(holder: str) -> str:
+    """The execution ARN a holder id names (``<ARN>``, ``<ARN>#<run>``, either with ``/<index>``), else the id."""
+    match = execution_of(holder)
+    return match["arn"] if match is not None else holder.split("/", 1)[0]
+
+
 def leftover_holders(dynamodb: Any, table: str, prefixes: Iterable[str], ended: set[str]) -> list[str]:
     """Holders still in the table whose execution (or holder id) is among the ended ones."""
     left = []
@@ -90,7 +110,7 @@ def leftover_holders(dynamodb: Any, table: str, prefixes: Iterable[str], ended: 
             holders = LeaseSemaphore(dynamodb, table, prefix).inspect().holders
         except UnknownPrefix:
             continue
-        left += [f"{prefix}: {holder}" for holder in holders if holder.split("/", 1)[0] in ended]
+        left += [f"{prefix}: {holder}" for holder in holders if execution_of_holder(holder) in ended]
     return left
 
 
@@ -104,7 +124,7 @@ def leftover_waiters(dynamodb: Any, table: str, prefixes: Iterable[str], ended: 
         except UnknownPrefix:
             continue
         waiters = WaitingRoom(semaphore).waiters()
-        left += [f"{prefix}: {w.holder} still queued" for w in waiters if w.holder.split("/", 1)[0] in ended]
+        left += [f"{prefix}: {w.holder} still queued" for w in waiters if execution_of_holder(w.holder) in ended]
         if counted != len(waiters):
             left.append(f"{prefix}: the queue count says {counted} but {len(waiters)} are queued")
     return left

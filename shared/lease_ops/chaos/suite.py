@@ -1,15 +1,21 @@
-"""`make chaos`: every scenario, its runs, faults injected and invariant violations, as a table and JSON."""
+"""`make chaos`: every scenario, its runs, faults injected and invariant violations, as a table and JSON.
+
+The workflow scenarios run on a ``VirtualClock`` (see ``workflow_scenarios``): their outcomes do not depend on
+the machine's speed or load, only the run's duration on the wall clock does. The results file says how long
+the run took, on which machine and under which load (``machine``, ``load``); see ``report`` for where it and
+the markdown summary go.
+"""
 
 from __future__ import annotations
 
-import json
-import time
+import datetime
 from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
+from lease_ops.chaos.machine import LoadMeter, machine
+from lease_ops.chaos.report import CLOCK, RECORD_DIR, SUMMARY, commit, results_table, write_outputs
 from lease_ops.chaos.scale_scenario import run_scale_scenario
 from lease_ops.chaos.workflow_scenarios import WORKFLOW_SCENARIOS, ScenarioResult, run_workflow_scenario
 from lease_ops.errors import OperatorError
@@ -25,27 +31,54 @@ class InvariantViolated(OperatorError):
 
 @dataclass(frozen=True)
 class ChaosSize:
-    """How much each scenario runs: `make test` runs the quick size, `make chaos` the full one."""
+    """How much each scenario runs: `make test` runs the quick size, `make chaos` the full one.
 
+    ``record``: a complete run of this size is kept in ``benchmarks/chaos/`` and summarised in
+    ``benchmarks/CHAOS.md``.
+    """
+
+    name: str
     executions: dict[str, int]
-    time_scale: float
     threads: int
     cycles: int
+    record: bool = False
 
 
-QUICK = ChaosSize(executions={"analytics": 30, "batch": 12}, time_scale=100, threads=64, cycles=3)
-FULL = ChaosSize(executions={"analytics": 60, "batch": 24}, time_scale=50, threads=96, cycles=12)
+QUICK = ChaosSize("quick", executions={"analytics": 24, "batch": 10}, threads=64, cycles=3)
+FULL = ChaosSize("full", executions={"analytics": 60, "batch": 24}, threads=96, cycles=12, record=True)
+
+
+def _command(config: PlatformConfig, size: ChaosSize, names: list[str], seed: int) -> str:
+    modes = {workload.wait_mode for workload in config.workloads.values()}
+    words = ["python -m lease_ops chaos"]
+    if size is QUICK:
+        words.append("--quick")
+    if len(modes) == 1:
+        words.append(f"--wait-mode {modes.pop()}")
+    words += [f"--scenario {name}" for name in names]
+    if seed != 1:
+        words.append(f"--seed {seed}")
+    return " ".join(words)
 
 
 def run_suite(
-    config: PlatformConfig, console: Console, *, size: ChaosSize, names: list[str], seed: int, out: Path
+    config: PlatformConfig,
+    console: Console,
+    *,
+    size: ChaosSize,
+    names: list[str],
+    seed: int,
+    out: Path,
+    record_dir: Path = RECORD_DIR,
+    summary_path: Path = SUMMARY,
 ) -> list[ScenarioResult]:
     unknown = sorted(set(names) - set(SCENARIO_NAMES))
     if unknown:
         raise OperatorError(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(SCENARIO_NAMES)}")
     selected = names or SCENARIO_NAMES
     results = []
-    started = time.monotonic()
+    started_at = datetime.datetime.now(datetime.UTC)
+    meter = LoadMeter()
     for index, name in enumerate(selected, start=1):
         console.print(f"[{index}/{len(selected)}] {name} ...", end=" ")
         console.file.flush()
@@ -53,53 +86,37 @@ def run_suite(
             result = run_scale_scenario(threads=size.threads, cycles=size.cycles, seed=seed)
         else:
             scenario = next(s for s in WORKFLOW_SCENARIOS if s.name == name)
-            result = run_workflow_scenario(
-                scenario, config, executions=size.executions, time_scale=size.time_scale, seed=seed
-            )
+            result = run_workflow_scenario(scenario, config, executions=size.executions, seed=seed)
         verdict = "[green]ok[/green]" if not result.violations else f"[red]{len(result.violations)} violations[/red]"
         console.print(f"{verdict} ({result.seconds:.1f} s)")
         results.append(result)
-    console.print(results_table(results))
-    out.mkdir(parents=True, exist_ok=True)
+    load = meter.report()
+    rows = [result.as_dict() for result in results]
+    console.print(results_table(rows))
     document = {
+        "command": _command(config, size, names, seed),
+        "started_at": started_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "seconds": load.pop("seconds"),
+        "machine": machine(),
+        "load": load,
+        "commit": commit(),
+        "clock": CLOCK,
         "seed": seed,
         "wait_modes": {name: workload.wait_mode for name, workload in config.workloads.items()},
         "size": {
+            "name": size.name,
             "executions": size.executions,
-            "time_scale": size.time_scale,
+            "executions_total": sum(size.executions.values()),
             "threads": size.threads,
             "cycles": size.cycles,
         },
-        "seconds": round(time.monotonic() - started, 1),
-        "scenarios": [result.as_dict() for result in results],
+        "scenarios": rows,
     }
-    (out / "results.json").write_text(json.dumps(document, indent=2) + "\n")
-    console.print(f"wrote {out / 'results.json'}")
+    complete = size.record and selected == SCENARIO_NAMES
+    written = write_outputs(out, document, record_dir=record_dir if complete else None, summary_path=summary_path)
+    console.print("wrote " + ", ".join(str(path) for path in written))
     broken = [result for result in results if result.violations]
     if broken:
         details = "; ".join(f"{r.name}: {r.violations[0]}" for r in broken)
         raise InvariantViolated(f"invariant violations in {len(broken)} scenario(s): {details}")
     return results
-
-
-def results_table(results: list[ScenarioResult]) -> Table:
-    table = Table(title="chaos scenarios", title_justify="left")
-    for column in ("scenario", "fault", "runs", "faults injected", "invariant checks", "violations", "outcomes"):
-        table.add_column(
-            column,
-            justify="right" if column in ("runs", "faults injected", "invariant checks", "violations") else "left",
-        )
-    for result in results:
-        outcomes = ", ".join(f"{key.lower()} {value}" for key, value in sorted(result.outcomes.items()))
-        if result.failure_errors:
-            outcomes += " (" + ", ".join(f"{error} {n}" for error, n in sorted(result.failure_errors.items())) + ")"
-        table.add_row(
-            result.name,
-            result.fault,
-            str(result.runs),
-            str(result.faults_injected),
-            str(result.checks),
-            str(len(result.violations)),
-            outcomes,
-        )
-    return table
