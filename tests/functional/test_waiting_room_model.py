@@ -166,5 +166,5 @@ class HandoffAgainstModel(RuleBasedStateMachine):
         assert getattr(self, "admissions_at_or_over_cap", []) == []
 
 
-HandoffAgainstModel.TestCase.settings = settings(max_examples=40, stateful_step_count=30, deadline=None)
+HandoffAgainstModel.TestCase.settings = settings(max_examples=25, stateful_step_count=30, deadline=None)
 test_handoff_agrees_with_the_fifo_model_while_the_cap_changes_live = HandoffAgainstModel.TestCase

@@ -142,3 +142,20 @@ def test_a_task_that_sleeps_past_its_timeout_on_the_virtual_clock_times_out_at_i
     assert (result.status, result.error) == ("FAILED", "States.Timeout")
     failed = result.of_type("ExecutionFailed")[0]
     assert 1.0 < failed.time < 1.001
+
+
+def test_a_scenario_puts_the_lease_core_and_the_sdk_on_its_clock_and_gives_them_back(clock: VirtualClock) -> None:
+    import botocore.endpoint
+
+    from lease_core import LeaseSemaphore, aws_clients
+    from lease_ops.chaos.world_clock import world_on
+
+    config = aws_clients.CLIENT_CONFIG
+    with world_on(clock):
+        assert LeaseSemaphore.__init__.__kwdefaults__["clock"] == clock.time
+        assert aws_clients.CLIENT_CONFIG.read_timeout > config.read_timeout  # the emulator's queue is no timeout
+        botocore.endpoint.time.sleep(45)  # a retry's backoff: workflow time, not wall-clock time
+        assert clock.now() == 45.0
+
+    assert LeaseSemaphore.__init__.__kwdefaults__["clock"] is time.time
+    assert botocore.endpoint.time is time and aws_clients.CLIENT_CONFIG is config

@@ -111,15 +111,26 @@ def usable_cores() -> int:
 
 
 @contextmanager
-def cpu_hog(per_core: int = 2) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """Keep every core busy while open: ``per_core`` busy-looping Python processes per usable core."""
-    hogs = [
-        subprocess.Popen([sys.executable, "-c", HOG_PROGRAM], stdin=subprocess.DEVNULL)
-        for _ in range(per_core * usable_cores())
-    ]
+def cpu_hog(per_core: int = 2, *, cores: set[int] | None = None) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Keep cores busy while open: ``per_core`` busy-looping Python processes per core.
+
+    By default on every usable core. With ``cores`` (Linux), the hogs and the calling thread (so every thread
+    it starts meanwhile: a scenario's whole world) are pinned to those cores, and the other cores stay free
+    for whatever else runs, e.g. the other workers of a test run.
+    """
+    pinned = cores is not None and hasattr(os, "sched_setaffinity")
+    saved = os.sched_getaffinity(0) if pinned else None
+    count = per_core * (len(cores) if cores else usable_cores())
+    hogs = [subprocess.Popen([sys.executable, "-c", HOG_PROGRAM], stdin=subprocess.DEVNULL) for _ in range(count)]
     try:
+        if pinned:
+            for hog in hogs:
+                os.sched_setaffinity(hog.pid, cores)
+            os.sched_setaffinity(0, cores)
         yield hogs
     finally:
+        if saved is not None:
+            os.sched_setaffinity(0, saved)
         for hog in hogs:
             hog.kill()
         for hog in hogs:

@@ -155,6 +155,7 @@ class VirtualClock:
         self._local = threading.local()
         self._closed = threading.Event()
         self.jumps = 0  # how often time moved on
+        self.progress = 0  # waits begun and ended: unchanged for long, the world is stuck (not merely slow)
         self._ticker = threading.Thread(target=self._tick, args=(tick_seconds,), name="virtual-clock", daemon=True)
         self._ticker.start()
 
@@ -258,6 +259,7 @@ class VirtualClock:
             deadline = None if timeout is None else self._now + max(timeout, MIN_STEP_SECONDS)
             waiter = _Waiter(ready, deadline, self._is_participant())
             self._waiters.append(waiter)
+            self.progress += 1
             if waiter.participant:
                 self._busy -= 1
             self._settle()
@@ -271,6 +273,7 @@ class VirtualClock:
         return waiter.satisfied
 
     def _wake(self, waiter: _Waiter, satisfied: bool) -> None:
+        self.progress += 1
         self._waiters.remove(waiter)
         if waiter.participant:
             self._busy += 1
