@@ -57,6 +57,14 @@ COST_COLUMNS: Columns = [
     ("bytes written/cycle", _field("bytes_written_per_cycle")),
     ("bytes read/cycle", _field("bytes_read_per_cycle")),
     ("admissions/s per partition", _field("admissions_per_second_per_partition")),
+    ("WCU of a refused admission", lambda row: row.get("refused_write_units")),
+]
+QUEUE_COLUMNS: Columns = [
+    ("executions queued", _field("queued")),
+    ("operation", _field("operation")),
+    ("requests", _field("requests")),
+    ("WCU", _field("write_units")),
+    ("RCU", _field("read_units")),
 ]
 WORKFLOW_COLUMNS: Columns = [
     ("design", _field("design")),
@@ -101,6 +109,9 @@ def terminal_tables(document: dict[str, Any]) -> list[Table]:
         _terminal_table("contention (threads racing for the cap)", CONTENTION_COLUMNS, document["contention"]),
         _terminal_table(
             "cost of one cycle with cap-1 other holders (execution-ARN holder ids)", COST_COLUMNS, _cost_rows(document)
+        ),
+        _terminal_table(
+            "handoff queue operations (task tokens of about 1 KB)", QUEUE_COLUMNS, document.get("queue_costs", [])
         ),
         _terminal_table(
             "workflows through the local runner (cap 5, all executions started at once)",
@@ -189,6 +200,14 @@ def results_markdown(document: dict[str, Any], command: str) -> str:
         "## Cost per cycle as the semaphore fills (uncontended, execution-ARN holder ids)",
         "",
         _markdown_table(COST_COLUMNS, _cost_rows(document)),
+        "",
+        "## Handoff queue operations as the queue grows (task tokens of about 1 KB)",
+        "",
+        _markdown_table(QUEUE_COLUMNS, document.get("queue_costs", [])),
+        "",
+        "A queueing is the failed admission, the place and index items, and the count; a re-check is the failed "
+        "admission and the new token on the place; a hand-over is the release that finds the queue waiting, one "
+        "Query of the queue's head, and the transaction that moves the slot and deletes the place.",
         "",
         "## Workflows (cap 5, all executions started at once, local runner)",
         "",

@@ -14,6 +14,8 @@ from rich.console import Console
 from benchmarks.cycles import CycleResult, run_cycles
 from benchmarks.designs import BASELINES, DESIGN_NAMES, WORKFLOW_DESIGN_NAMES
 from benchmarks.environment import bench_environment
+from benchmarks.flat_cost_targets import flat_cost_targets
+from benchmarks.queue_cost import measure_queue_costs
 from benchmarks.workflow_runs import run_workflows
 
 PARTITION_WRITE_UNITS_PER_SECOND = 1000
@@ -31,14 +33,15 @@ class BenchSize:
     sweep_caps: tuple[int, ...]
     sweep_cycles: int
     workflow_executions: int
+    queue_lengths: tuple[int, ...] = (10, 1_000)
     time_scale: float = 100.0
     # Whole workflows run slower: at 100x, a moto request's few milliseconds would look like 0.5 s of
     # workflow time and swamp the difference between waiting modes that the comparison is about.
     workflow_time_scale: float = 10.0
 
 
-FULL = BenchSize((8, 32, 64), (5, 15), 4, 40, (1, 5, 15, 50, 100, 250, 500), 5, 40)
-QUICK = BenchSize((8, 32), (5,), 2, 10, (1, 15, 100), 3, 20)
+FULL = BenchSize((8, 32, 64), (5, 15), 4, 40, (1, 5, 15, 50, 100, 250, 500, 1000), 5, 40, (10, 100_000))
+QUICK = BenchSize((8, 32), (5,), 2, 10, (1, 15, 50, 100), 3, 20, (10, 1_000))
 
 
 def ceiling(write_units_per_admission: float, read_units_per_admission: float) -> float:
@@ -78,7 +81,11 @@ def evaluate_targets(document: dict[str, Any]) -> list[dict[str, Any]]:
     small = [cap for cap in sorted(sweep) if cap <= 15]
     units = {cap: sweep[cap]["write_units_per_cycle"] + sweep[cap]["read_units_per_cycle"] for cap in small}
     flat = len(set(units.values())) <= 1
-    return [*core_targets(worst, worst_workflow, uncontended, units, flat, small), *handoff_targets(document)]
+    return [
+        *core_targets(worst, worst_workflow, uncontended, units, flat, small),
+        *flat_cost_targets(document),
+        *handoff_targets(document),
+    ]
 
 
 def handoff_targets(document: dict[str, Any]) -> list[dict[str, Any]]:
@@ -208,6 +215,10 @@ def run_benchmark(size: BenchSize, console: Console, *, seed: int = 1) -> dict[s
                     seed=seed,
                 ).as_dict()
             )
+        queue_costs = []
+        for queued in size.queue_lengths:
+            console.print(f"handoff queue costs with {queued:,} executions queued")
+            queue_costs += [cost.as_dict() for cost in measure_queue_costs(env, queued)]
     document: dict[str, Any] = {
         "machine": {
             "cpus": os.cpu_count(),
@@ -221,6 +232,7 @@ def run_benchmark(size: BenchSize, console: Console, *, seed: int = 1) -> dict[s
         "uncontended": _with_ratio(uncontended),
         "cap_sweep": _with_ratio(sweep),
         "workflows": workflows,
+        "queue_costs": queue_costs,
     }
     document["targets"] = evaluate_targets(document)
     return document

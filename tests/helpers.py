@@ -5,16 +5,30 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 from lease_core import LeaseSemaphore, UnknownPrefix
-from lease_core.semaphore import semaphore_key
+from lease_core.item_layout import HOLDERS, Entry, holder_key, semaphore_key
 from lease_ops.chalice_apps import REPOSITORY_ROOT
 from lease_ops.table import DEFAULT_TABLE_NAME
 
 REGION = "eu-central-1"
+# The fixed "now" of tests on a fake clock (2027-01-15), well after item_layout.EPOCH.
+NOW = 1_800_000_000
+
+T = TypeVar("T")
+
+
+class FakeClock:
+    """A clock a test moves by hand: ``clock.now += 61``."""
+
+    def __init__(self, now: float = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def load_module(relative_path: str) -> ModuleType:
@@ -34,12 +48,30 @@ def table_items(client: Any, table_name: str = DEFAULT_TABLE_NAME) -> list[dict[
     return sorted(items, key=lambda item: (item["pk"]["S"], item["sk"]["S"]))
 
 
-def holders_in_table(client: Any, prefix: str, table_name: str = DEFAULT_TABLE_NAME) -> dict[str, int]:
-    """Each holder of the prefix with its lease expiry, read straight from the item."""
+def entries_in_table(client: Any, prefix: str, table_name: str = DEFAULT_TABLE_NAME) -> dict[str, Entry]:
+    """Each holder key of the prefix with its lease entry (expiry and grant), read straight from its ``h`` map."""
     item = client.get_item(TableName=table_name, Key=semaphore_key(prefix), ConsistentRead=True).get("Item")
-    if not item:
+    if not item or HOLDERS not in item:
         return {}
-    return {holder: int(value["M"]["e"]["N"]) for holder, value in item["holders"]["M"].items()}
+    return {key: Entry.unpack(value["N"]) for key, value in item[HOLDERS]["M"].items()}
+
+
+def holders_in_table(client: Any, prefix: str, table_name: str = DEFAULT_TABLE_NAME) -> dict[str, int]:
+    """Each holder **key** of the prefix (``item_layout.holder_key``; the table keeps no holder ids) with its
+    lease expiry, read straight from the item. Compare with ``keyed({holder: expiry})`` or ``keys_of(holder)``."""
+    return {key: entry.expires_at for key, entry in entries_in_table(client, prefix, table_name).items()}
+
+
+def keys_of(*holders: str) -> set[str]:
+    """The holder keys the table stores these holder ids under."""
+    return {holder_key(holder) for holder in holders}
+
+
+def keyed(by_holder: Mapping[str, T]) -> dict[str, T]:
+    """A mapping by holder id turned into one by holder key, as the table and ``LeaseSnapshot.holders`` are."""
+    keyed_map = {holder_key(holder): value for holder, value in by_holder.items()}
+    assert len(keyed_map) == len(by_holder), "two of these holder ids name one holder (an ARN and the ARN with #0?)"
+    return keyed_map
 
 
 def execution_arn(workflow: str, name: str) -> str:

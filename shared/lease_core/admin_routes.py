@@ -73,13 +73,14 @@ def lease_table() -> LeaseTable:
 
 
 def summary(snapshot: LeaseSnapshot, now: float) -> dict[str, Any]:
-    oldest = min((lease.acquired_at for lease in snapshot.holders.values()), default=None)
+    soonest = min((lease.expires_at for lease in snapshot.holders.values()), default=None)
     return {
         "prefix": snapshot.prefix,
         "cap": snapshot.cap,
         "holder_count": len(snapshot.holders),
         "active": snapshot.active(int(now)),
-        "oldest_holder_age_s": None if oldest is None else max(0, int(now) - oldest),
+        "waiting": snapshot.waiting,
+        "next_expiry_in_s": None if soonest is None else int(soonest - int(now)),
     }
 
 
@@ -95,14 +96,15 @@ def list_prefixes() -> dict[str, Any]:
 def describe_prefix(prefix: str) -> dict[str, Any]:
     snapshot = lease_table().semaphore(validate_prefix(prefix)).inspect()
     now = int(time.time())
+    # The table names holders by key (lease_core.item_layout.holder_key), not by execution ARN.
     holders = [
         {
-            "holder": holder,
-            "acquired_at": lease.acquired_at,
+            "holder_key": key,
             "expires_at": lease.expires_at,
             "expired": lease.expires_at <= now,
+            "handed_over": lease.grant > 0,
         }
-        for holder, lease in sorted(snapshot.holders.items(), key=lambda item: item[1].acquired_at)
+        for key, lease in sorted(snapshot.holders.items(), key=lambda item: (item[1].expires_at, item[0]))
     ]
     return {**summary(snapshot, now), "task_seconds": snapshot.task_seconds, "holders": holders}
 
@@ -137,7 +139,10 @@ def force_release(prefix: str, holder: str) -> Any:
     semaphore = lease_table().semaphore(prefix)
     snapshot = semaphore.inspect()  # UnknownPrefix → 404 for a prefix that was never used
     semaphore = granting_semaphore(lease_table(), snapshot)
-    released = semaphore.release(holder)
+    # Either a holder id (an execution ARN and run) or a holder key as GET /prefixes/{prefix} lists them.
+    # The id wins when both could apply, so that a holder id never releases another holder by accident.
+    by_key = not snapshot.holds(holder) and holder in snapshot.holders
+    released = semaphore.release_key(holder) if by_key else semaphore.release(holder)
     if not released.held:
         return _error(404, "NotHeld", f"holder {holder!r} holds no lease on prefix {prefix!r}")
     pass_on(semaphore, client_for("stepfunctions", current_environment()), released.handed_to)

@@ -7,10 +7,10 @@ from typing import Any
 
 from chalice import Blueprint, Rate
 
-from lease_core import observability
+from lease_core import ended_runs, observability
 from lease_core.aws_clients import client_for
 from lease_core.errors import InvalidLeaseRequest
-from lease_core.execution_cleanup import Settled, settle_execution
+from lease_core.execution_cleanup import Settled, settle_run
 from lease_core.lease_table import LeaseTable
 from lease_core.observability import logger, record_metric
 from lease_core.platform_settings import PlatformSettings
@@ -66,9 +66,10 @@ def reclaim(event: Any) -> dict[str, Any]:
         return {"released": [], "deferred": []}
     settings, environment = _settings()
     table = LeaseTable(client_for("dynamodb", environment), settings.table_name)
-    settled = settle_execution(
-        table, execution_arn, status=status, stopped_at=_stopped_at(event), run=_stopped_run(event)
-    )
+    stopped = ended_runs.EndedRun(execution_arn, _stopped_run(event), status, _stopped_at(event))
+    # Recorded first: the sweeper settles the run again, for an acquire that lands after this event.
+    ended_runs.record(table.table, stopped, now=int(table.clock()))
+    settled = settle_run(table, execution_arn, status=status, stopped_at=stopped.stopped_at, run=stopped.run)
     _report_settled(settled, reason=f"execution_{status.lower()}")
     serve_waiting(table, client_for("stepfunctions", environment))
     return {
@@ -92,12 +93,6 @@ def _report_settled(settled: list[Settled], *, reason: str) -> None:
             logger.info("lease reclaim deferred", extra={**context, "until": item.until})
 
 
-def _account_of(event: Any) -> str | None:
-    arn = getattr(getattr(event, "context", None), "invoked_function_arn", "") or ""
-    parts = arn.split(":")
-    return parts[4] if len(parts) > 4 and parts[4].isdigit() else None
-
-
 @lease_cleanup.schedule(Rate(1, unit=Rate.MINUTES), name="sweeper")
 def sweeper(event: Any) -> dict[str, Any]:
     """Reclaim expired leases, and leases of executions that are no longer running."""
@@ -106,27 +101,17 @@ def sweeper(event: Any) -> dict[str, Any]:
     except InvalidLeaseRequest as exc:
         logger.error("sweeper misconfigured", extra={"reason": str(exc)})
         raise
-    region = environment.get("AWS_REGION") or environment.get("AWS_DEFAULT_REGION") or ""
-    reconciler = Reconciler(
-        LeaseTable(client_for("dynamodb", environment), settings.table_name),
-        client_for("stepfunctions", environment),
-        region=region,
-        account_id=_account_of(event),
-        min_age_seconds=settings.reconcile_min_age_seconds,
-    )
+    reconciler = Reconciler(LeaseTable(client_for("dynamodb", environment), settings.table_name))
     report = reconciler.sweep()
     handed_over = serve_waiting(reconciler.table, client_for("stepfunctions", environment))
     for item in report.expired:
         record_metric(observability.RECLAIMED, prefix=item.prefix, reason="expired")
         logger.info("lease reclaimed", extra={"prefix": item.prefix, "holder": item.holder, "reason": "expired"})
     _report_settled(report.execution_ended, reason="execution_ended")
-    if report.not_judged:
-        logger.warning("holders whose execution could not be checked", extra={"holders": report.not_judged[:20]})
     return {
         "expired": len(report.expired),
         "execution_ended": sum(item.action == "released" for item in report.execution_ended),
         "deferred": sum(item.action == "deferred" for item in report.execution_ended),
         "dequeued": sum(item.action == "dequeued" for item in report.execution_ended),
         "handed_over": handed_over,
-        "not_judged": len(report.not_judged),
     }

@@ -16,36 +16,28 @@ when a release hands one over.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from chalice import Blueprint
 
-from lease_core import observability
+from lease_core import lease_operations, observability
 from lease_core.aws_clients import client_for
 from lease_core.errors import InvalidLeaseRequest, LeaseLost, LeaseStoreUnavailable
+from lease_core.lease_operations import Queued
 from lease_core.observability import logger, record_metric
 from lease_core.semaphore import Acquired, LeaseSemaphore, MustWait, Released, Renewed
 from lease_core.settings import LeaseSettings, current_environment
-from lease_core.task_callbacks import pass_on, tell
 from lease_core.validation import validate_holder
-from lease_core.wait_time import parse_waiting_since, seconds_waited
-from lease_core.waiting_room import MAX_ROUNDS, MAX_TOKEN_LENGTH, Admission, Waiter, WaitingRoom
+from lease_core.wait_time import parse_waiting_since
 
 lease_functions = Blueprint(__name__)
 
+# Step Functions takes a task token of 1-2048 in length
+# (https://docs.aws.amazon.com/step-functions/latest/apireference/API_SendTaskSuccess.html).
+MAX_TOKEN_BYTES = 2048
 HOLDER_EVENT_KEYS = frozenset({"holder"})
 ACQUIRE_EVENT_KEYS = frozenset({"holder", "task_token", "waiting_since"})
-
-
-@dataclass(frozen=True)
-class Queued:
-    """Handoff mode: no free slot; the holder waits in line (since ``queued_at``) and will be told."""
-
-    queued_at: float  # epoch seconds: its place in line
-
-    def as_event(self) -> dict[str, Any]:
-        return {"status": "queued", "queued_at": self.queued_at}
 
 
 LeaseOutcome = Acquired | MustWait | Released | Renewed | Queued
@@ -89,11 +81,11 @@ def _task_token(event: dict[str, Any]) -> str | None:
     # UTF-8 bytes (DynamoDB's unit, for the waiter item that keeps it): within 2048 bytes is within 2048 characters.
     if (
         not isinstance(token, str)
-        or not 1 <= len(token.encode("utf-8", "surrogatepass")) <= MAX_TOKEN_LENGTH
+        or not 1 <= len(token.encode("utf-8", "surrogatepass")) <= MAX_TOKEN_BYTES
         or not token.isprintable()
     ):
         raise InvalidLeaseRequest(
-            f"task_token must be a task token ($$.Task.Token): printable, 1-{MAX_TOKEN_LENGTH} bytes in UTF-8"
+            f"task_token must be a task token ($$.Task.Token): printable, 1-{MAX_TOKEN_BYTES} bytes in UTF-8"
         )
     return token
 
@@ -155,47 +147,18 @@ def _observed(
 
 
 def _acquire(call: LeaseCall) -> LeaseOutcome:
-    if call.settings.wait_mode == "poll":
-        if call.task_token is not None:
-            raise InvalidLeaseRequest("task_token given, but LEASE_WAIT_MODE is poll: acquire answers at once")
-        outcome = call.semaphore.acquire(call.holder)
-        if isinstance(outcome, MustWait) and call.waiting_since is not None:
-            # How long it has waited: the workflow waits longer between polls the longer that is.
-            return replace(outcome, waited=seconds_waited(call.waiting_since, call.semaphore.now_ms() / 1000))
-        return outcome
-    if call.waiting_since is not None:
-        raise InvalidLeaseRequest("waiting_since given, but LEASE_WAIT_MODE is handoff: a queued waiter does not poll")
-    if call.task_token is None:
-        raise InvalidLeaseRequest(
-            "LEASE_WAIT_MODE is handoff: invoke acquire from a lambda:invoke.waitForTaskToken task with "
-            '"task_token.$": "$$.Task.Token"'
-        )
-    room = WaitingRoom(call.semaphore)
-    for _ in range(MAX_ROUNDS):
-        outcome = call.semaphore.acquire(call.holder, behind_waiters=True)
-        if isinstance(outcome, Acquired):
-            # Its own task waits for this answer too; if it timed out meanwhile, its re-check finds the slot.
-            tell(
-                call.stepfunctions(),
-                Admission(Waiter(call.holder, call.task_token, ""), outcome.prefix, outcome.expires_at, grant=""),
-            )
-            return outcome
-        waiter = room.enqueue(call.holder, call.task_token)
-        if waiter is not None:
-            break
-    else:
-        raise LeaseStoreUnavailable(f"could not queue for prefix {call.semaphore.prefix!r}: the queue kept changing")
-    # A slot freed between the failed admission and the queueing is given out now: no lost wakeup.
-    for admission in room.fill_free_slots():
-        pass_on(call.semaphore, call.stepfunctions(), admission)
-    return Queued(waiter.enqueued_at)
+    return lease_operations.acquire(
+        call.semaphore,
+        call.holder,
+        wait_mode=call.settings.wait_mode,
+        task_token=call.task_token,
+        waiting_since=call.waiting_since,
+        stepfunctions=call.stepfunctions() if call.settings.wait_mode == lease_operations.HANDOFF else None,
+    )
 
 
 def _release(call: LeaseCall) -> LeaseOutcome:
-    outcome = call.semaphore.release(call.holder)
-    if outcome.handed_to is not None:
-        pass_on(call.semaphore, call.stepfunctions(), outcome.handed_to)
-    return outcome
+    return lease_operations.release(call.semaphore, call.holder, stepfunctions=call.stepfunctions())
 
 
 @lease_functions.lambda_function(name="acquire")

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lease_core.semaphore import SEMAPHORE_SORT_KEY, LeaseSemaphore, LeaseSnapshot, snapshot_from_item
+from lease_core.item_layout import CAP, HOLDERS, SEMAPHORE_SORT_KEY
+from lease_core.semaphore import LeaseSemaphore, LeaseSnapshot, snapshot_from_item
 from lease_core.store import DynamoTable, plain_item
 from lease_core.validation import validate_table_name
 
@@ -46,7 +47,7 @@ class LeaseTable:
             page = self.table.call("scan", **request)
             for raw in page.get("Items", []):
                 item = plain_item(raw)
-                if item and "cap" in item and "holders" in item:
+                if item and CAP in item and HOLDERS in item:
                     snapshots.append(snapshot_from_item(str(item["pk"]).split("#", 1)[0], item))
             if "LastEvaluatedKey" not in page:
                 return sorted(snapshots, key=lambda snapshot: snapshot.prefix)

@@ -6,15 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from lease_core.errors import InvalidLeaseRequest
-from lease_core.validation import parse_whole_number, validate_table_name
-
-MAX_RECONCILE_MIN_AGE = 24 * 3600
+from lease_core.validation import validate_table_name
 
 
 @dataclass(frozen=True)
 class PlatformSettings:
     table_name: str
-    reconcile_min_age_seconds: int
 
     @classmethod
     def from_environment(cls, environment: Mapping[str, str]) -> PlatformSettings:
@@ -23,9 +20,4 @@ class PlatformSettings:
                 "platform configuration is missing LEASE_TABLE_NAME: set it in the stage's "
                 "environment_variables in lease_app/.chalice/config.json"
             )
-        return cls(
-            table_name=validate_table_name(environment["LEASE_TABLE_NAME"]),
-            reconcile_min_age_seconds=parse_whole_number(
-                environment.get("RECONCILE_MIN_AGE_SECONDS", "0"), "RECONCILE_MIN_AGE_SECONDS", 0, MAX_RECONCILE_MIN_AGE
-            ),
-        )
+        return cls(table_name=validate_table_name(environment["LEASE_TABLE_NAME"]))

@@ -1,30 +1,54 @@
-"""A per-prefix counting semaphore on the shared lease table.
+"""A per-prefix counting semaphore on the shared lease table: one item per prefix, one write per admission.
 
-Layout: one item per prefix, ``pk = "<prefix>#semaphore"``, ``sk = "semaphore"``,
-holding ``cap`` (number) and ``holders`` (map of holder id -> ``{"a": acquired at,
-"e": expires at}``, epoch seconds). Keeping every holder in one item is what makes
-admission a single conditional ``UpdateItem``:
+The semaphore item (``item_layout``) holds ``cap`` and ``h``, a map from holder key to a packed entry
+(expiry and grant). Admission is a single conditional ``UpdateItem``:
 
-    SET holders.#holder = {a: now, e: now + ttl}
-    IF attribute_exists(holders.#holder) OR size(holders) < cap
+    SET h.#k = :entry
+    IF attribute_exists(h.#k) OR size(h) < cap
 
-DynamoDB applies a conditional write to one item atomically, so however many
-callers race, the map never grows past ``cap``: that is the whole cap invariant.
-The holder's own key in the condition makes a retried acquire idempotent.
-Expired holders still count against the cap until a conditional write removes
-them (only if still expired), so an expired lease can never be double-booked.
+DynamoDB applies a conditional write to one item atomically, so however many callers race, the map
+never grows past ``cap``: that is the whole cap invariant. The holder's own key in the condition makes a
+retried acquire idempotent. Expired holders still count against the cap until a conditional write
+removes them (only if still expired), so an expired lease can never be double-booked.
+
+Handoff mode (``WaitingRoom``): a release that finds executions waiting gives its slot straight to the
+oldest of them, in one transaction that moves the lease from the releaser to the waiter and deletes the
+waiter's place, so the slot never stands free while someone waits.
 """
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import Any, TypeGuard
 
+from lease_core import item_layout
 from lease_core.errors import LeaseLost, LeaseStoreUnavailable, UnknownPrefix
-from lease_core.lease_entry import lease_value
-from lease_core.store import ConditionFailed, DynamoTable, plain_item, used_names
+from lease_core.item_layout import (
+    CAP,
+    HOLDERS,
+    LEASE_SECONDS,
+    LEGACY_HOLDERS,
+    NAMES,
+    NOBODY_WAITING,
+    TASK_SECONDS,
+    Entry,
+    expired_at_most,
+    holder_key,
+    new_grant,
+    semaphore_key,
+)
+from lease_core.queue_items import QueueItems, Waiter
+from lease_core.store import (
+    CONDITION_FAILED,
+    ConditionFailed,
+    DynamoTable,
+    TransactionCancelled,
+    plain_item,
+    used_names,
+)
 from lease_core.validation import (
     validate_cap,
     validate_holder,
@@ -33,37 +57,12 @@ from lease_core.validation import (
     validate_ttl_seconds,
 )
 
-if TYPE_CHECKING:
-    from lease_core.waiting_room import Admission
-
-SEMAPHORE_SORT_KEY = "semaphore"
 # Bounds one reclaim write's expression size (DynamoDB allows 4 KB per expression).
 MAX_RECLAIMS_PER_WRITE = 40
 # Rounds of read-and-retry after a lost race before answering "wait" (fail closed).
 MAX_ACQUIRE_ROUNDS = 5
-
-_NAMES = {
-    "#holders": "holders",
-    "#cap": "cap",
-    "#expires": "e",
-    "#acquired": "a",
-    "#waiting": "waiting",
-    "#grant": "g",
-}
-# The admission condition. The attribute_exists(#holders) guard changes nothing on
-# DynamoDB (a missing map fails the size comparison anyway) but keeps moto, which
-# raises on size() of a missing attribute, answering a clean condition failure.
-ADMISSION_CONDITION = "attribute_exists(#holders.#holder) OR (attribute_exists(#holders) AND size(#holders) < #cap)"
-# Handoff mode: a newcomer may not take a free slot while others wait in the queue (no overtaking).
-NOBODY_WAITING = "(attribute_not_exists(#waiting) OR #waiting <= :zero)"
-FIFO_ADMISSION_CONDITION = (
-    f"attribute_exists(#holders.#holder) OR (attribute_exists(#holders) AND size(#holders) < #cap AND {NOBODY_WAITING})"
-)
-
-
-def semaphore_key(prefix: str) -> dict[str, dict[str, str]]:
-    """The key of a prefix's semaphore item; its ``pk`` starts with ``<prefix>#``."""
-    return {"pk": {"S": f"{prefix}#semaphore"}, "sk": {"S": SEMAPHORE_SORT_KEY}}
+# Rounds of looking again after a lost race on a release (another release or admission changed things first).
+MAX_ROUNDS = 8
 
 
 @dataclass(frozen=True)
@@ -85,6 +84,28 @@ class MustWait:
     def as_event(self) -> dict[str, Any]:
         answer = {"status": "wait", "active": self.active, "cap": self.cap}
         return answer if self.waited is None else {**answer, "waited": self.waited}
+
+
+@dataclass(frozen=True)
+class Admission:
+    """A waiter that now holds a slot and must be told so (SendTaskSuccess with its token)."""
+
+    waiter: Waiter
+    prefix: str
+    expires_at: int
+    grant: int  # the hand-over's id in the lease entry: taking the slot back (waiter gone) needs it
+
+    @property
+    def entry(self) -> Entry:
+        return Entry(self.expires_at, self.grant)
+
+    def as_event(self) -> dict[str, Any]:
+        return {
+            "status": "acquired",
+            "holder": self.waiter.holder,
+            "prefix": self.prefix,
+            "expires_at": self.expires_at,
+        }
 
 
 @dataclass(frozen=True)
@@ -114,14 +135,17 @@ class CapChange:
 
 @dataclass(frozen=True)
 class HeldLease:
-    acquired_at: int
     expires_at: int
-    grant: str | None = None  # set on a slot handed to a waiter: the random id of that hand-over
+    grant: int = 0  # set on a slot handed to a waiter: the random id of that hand-over
+
+    @property
+    def entry(self) -> Entry:
+        return Entry(self.expires_at, self.grant)
 
 
 @dataclass(frozen=True)
 class LeaseSnapshot:
-    """A consistent read of one prefix: its cap and every holder with its lease."""
+    """A consistent read of one prefix: its cap and every holder's lease, by holder key (``item_layout``)."""
 
     prefix: str
     cap: int
@@ -130,54 +154,60 @@ class LeaseSnapshot:
     # None until a deploy writes it. Cleanup of an aborted execution keeps its leases that long.
     task_seconds: int | None = None
     waiting: int = 0  # executions queued for a slot (handoff mode)
-    enqueued: int = 0  # queueings ever made (handoff mode): tells a changed queue from an unchanged one
+    enqueued: int = 0  # queueings ever counted (handoff mode): tells a changed queue from an unchanged one
     lease_seconds: int | None = None  # the workload's TTL, written at deploy
 
+    def lease_of(self, holder: str) -> HeldLease | None:
+        return self.holders.get(holder_key(holder))
+
+    def holds(self, holder: str) -> bool:
+        return holder_key(holder) in self.holders
+
     def expired(self, now: int) -> list[str]:
-        return sorted(holder for holder, lease in self.holders.items() if lease.expires_at <= now)
+        """Keys of the holders whose lease has expired by ``now``."""
+        return sorted(key for key, lease in self.holders.items() if lease.expires_at <= now)
 
     def active(self, now: int) -> int:
         return sum(1 for lease in self.holders.values() if lease.expires_at > now)
 
     def expiries(self) -> dict[str, int]:
-        return {holder: lease.expires_at for holder, lease in self.holders.items()}
-
-
-def held_condition(grant: str | None, holder: str = "#holder") -> tuple[str, dict[str, Any]]:
-    """The condition that ``holder`` (a name placeholder) holds a lease, under ``grant`` if one is given."""
-    if grant is None:
-        return f"attribute_exists(#holders.{holder})", {}
-    return f"#holders.{holder}.#grant = :grant", {":grant": {"S": grant}}
-
-
-def _holds(item: dict[str, Any], holder: str, grant: str | None) -> bool:
-    lease = (item.get("holders") or {}).get(holder)
-    return lease is not None and (grant is None or lease.get("g") == grant)
+        return {key: lease.expires_at for key, lease in self.holders.items()}
 
 
 def _is_semaphore(item: dict[str, Any] | None) -> TypeGuard[dict[str, Any]]:
-    return item is not None and "cap" in item and "holders" in item
+    return item is not None and CAP in item and HOLDERS in item
+
+
+def _is_legacy(item: dict[str, Any] | None) -> bool:
+    return item is not None and LEGACY_HOLDERS in item
 
 
 def snapshot_from_item(prefix: str, item: dict[str, Any]) -> LeaseSnapshot:
-    holders = {
-        str(holder): HeldLease(
-            acquired_at=int(lease["a"]),
-            expires_at=int(lease["e"]),
-            grant=None if lease.get("g") is None else str(lease["g"]),
-        )
-        for holder, lease in (item.get("holders") or {}).items()
-    }
-    task_seconds = item.get("task_seconds")
+    holders = {}
+    for key, value in (item.get(HOLDERS) or {}).items():
+        entry = Entry.unpack(value)
+        holders[str(key)] = HeldLease(expires_at=entry.expires_at, grant=entry.grant)
     return LeaseSnapshot(
         prefix=prefix,
-        cap=int(item["cap"]),
+        cap=int(item[CAP]),
         holders=holders,
-        task_seconds=None if task_seconds is None else int(task_seconds),
+        task_seconds=None if item.get(TASK_SECONDS) is None else int(item[TASK_SECONDS]),
         waiting=int(item.get("waiting", 0)),
         enqueued=int(item.get("enqueued", 0)),
-        lease_seconds=None if item.get("lease_seconds") is None else int(item["lease_seconds"]),
+        lease_seconds=None if item.get(LEASE_SECONDS) is None else int(item[LEASE_SECONDS]),
     )
+
+
+def _holds(item: dict[str, Any], key: str, exact: Entry | None) -> bool:
+    value = (item.get(HOLDERS) or {}).get(key)
+    return value is not None and (exact is None or Entry.unpack(value) == exact)
+
+
+def held_condition(exact: Entry | None, placeholder: str = "#k") -> tuple[str, dict[str, Any]]:
+    """The condition that the holder named by ``placeholder`` holds a lease (exactly ``exact``, if given)."""
+    if exact is None:
+        return f"attribute_exists(#h.{placeholder})", {}
+    return f"#h.{placeholder} = :exact", {":exact": exact.packed()}
 
 
 class LeaseSemaphore:
@@ -205,6 +235,7 @@ class LeaseSemaphore:
         self.initial_cap = None if initial_cap is None else validate_cap(initial_cap)
         self._clock = clock
         self._key = semaphore_key(self.prefix)
+        self.queue = QueueItems(self.table, self.prefix, clock)
 
     def now(self) -> int:
         return int(self._clock())
@@ -220,28 +251,28 @@ class LeaseSemaphore:
 
         ``behind_waiters`` (handoff mode): a free slot is not taken while others are queued for one.
         """
-        holder = validate_holder(holder)
+        key = holder_key(validate_holder(holder))
         seen: LeaseSnapshot | None = None
         for _ in range(MAX_ACQUIRE_ROUNDS):
             now = self.now()
             expires_at = now + self.ttl_seconds
-            values: dict[str, Any] = {":lease": lease_value(now, expires_at)}
+            values: dict[str, Any] = {":lease": Entry(expires_at).packed()}
             if behind_waiters:
                 values[":zero"] = {"N": "0"}
             try:
                 self._write(
-                    "SET #holders.#holder = :lease",
-                    FIFO_ADMISSION_CONDITION if behind_waiters else ADMISSION_CONDITION,
-                    {"#holder": holder},
+                    "SET #h.#k = :lease",
+                    item_layout.FIFO_ADMISSION_CONDITION if behind_waiters else item_layout.ADMISSION_CONDITION,
+                    {"#k": key},
                     values,
                 )
                 return Acquired(holder, self.prefix, expires_at)
             except ConditionFailed as failure:
                 if not _is_semaphore(failure.item):
-                    self._create_semaphore()
+                    self._create_semaphore(failure.item)
                     continue
                 seen = snapshot_from_item(self.prefix, failure.item)
-            if holder in seen.holders:
+            if key in seen.holders:
                 continue  # it was admitted by a concurrent retry of itself: the plain write will now pass
             if behind_waiters and seen.waiting > 0:
                 return MustWait(active=seen.active(now), cap=seen.cap)
@@ -250,7 +281,7 @@ class LeaseSemaphore:
                 return MustWait(active=seen.active(now), cap=seen.cap)
             try:
                 self._admit_over_expired(
-                    holder, expires_at, expired, seen.cap, len(seen.holders), now, behind_waiters=behind_waiters
+                    key, expires_at, expired, seen.cap, len(seen.holders), now, behind_waiters=behind_waiters
                 )
                 return Acquired(holder, self.prefix, expires_at)
             except ConditionFailed:
@@ -262,7 +293,7 @@ class LeaseSemaphore:
 
     def _admit_over_expired(
         self,
-        holder: str,
+        key: str,
         expires_at: int,
         expired: list[str],
         cap: int,
@@ -271,134 +302,298 @@ class LeaseSemaphore:
         *,
         behind_waiters: bool = False,
     ) -> None:
-        """Remove expired holders and admit ``holder`` in one write.
+        """Remove expired holders and admit ``key`` in one write.
 
         The condition re-checks that each removed holder is still expired (a
         renewal in between makes the write fail) and that the cap and the map
         are as seen, so the result has at most ``cap`` holders.
         """
-        names = {"#holder": holder}
-        conditions = ["#cap = :cap", "size(#holders) = :size"]
+        names = {"#k": key}
+        conditions = ["#cap = :cap", "size(#h) = :size"]
         values: dict[str, Any] = {}
         if behind_waiters:  # someone may have queued since the item was read: they come first
             conditions.append(NOBODY_WAITING)
             values[":zero"] = {"N": "0"}
         removals = []
-        for index, expired_holder in enumerate(expired):
-            names[f"#e{index}"] = expired_holder
-            removals.append(f"#holders.#e{index}")
-            conditions.append(f"#holders.#e{index}.#expires <= :now")
-        update = "SET #holders.#holder = :lease"
+        for index, expired_key in enumerate(expired):
+            names[f"#e{index}"] = expired_key
+            removals.append(f"#h.#e{index}")
+            conditions.append(f"#h.#e{index} <= :expired")
+        update = "SET #h.#k = :lease"
         if removals:
             update += " REMOVE " + ", ".join(removals)
-            # Only a removal's condition uses :now; DynamoDB refuses a value no expression uses (ValidationException):
+            # Only a removal's condition uses :expired; DynamoDB refuses a value no expression uses:
             # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.ExpressionAttributeValues.html
-            values[":now"] = {"N": str(now)}
+            values[":expired"] = expired_at_most(now)
         self._write(
             update,
             " AND ".join(conditions),
             names,
-            {
-                ":lease": lease_value(now, expires_at),
-                ":cap": {"N": str(cap)},
-                ":size": {"N": str(size)},
-                **values,
-            },
+            {":lease": Entry(expires_at).packed(), ":cap": {"N": str(cap)}, ":size": {"N": str(size)}, **values},
         )
 
-    def _create_semaphore(self) -> None:
+    def _create_semaphore(self, found: dict[str, Any] | None = None) -> None:
         """Create the prefix's semaphore with the configured cap, unless another caller just did."""
+        if _is_legacy(found):
+            raise LeaseStoreUnavailable(
+                f"the semaphore of prefix {self.prefix!r} is in the earlier item layout: run `make bootstrap` "
+                "to migrate it (nobody is admitted until then)"
+            )
         if self.initial_cap is None:
             raise UnknownPrefix(f"prefix {self.prefix!r} has no semaphore yet and no initial cap was given")
         self.table.call(
             "update_item",
             Key=self._key,
-            UpdateExpression="SET #cap = if_not_exists(#cap, :cap), #holders = if_not_exists(#holders, :empty)",
-            ExpressionAttributeNames={"#holders": "holders", "#cap": "cap"},
+            UpdateExpression="SET #cap = if_not_exists(#cap, :cap), #h = if_not_exists(#h, :empty)",
+            ExpressionAttributeNames={"#h": HOLDERS, "#cap": CAP},
             ExpressionAttributeValues={":cap": {"N": str(self.initial_cap)}, ":empty": {"M": {}}},
         )
 
-    # -- holders -------------------------------------------------------------------
+    # -- releasing -----------------------------------------------------------------
 
-    def release(self, holder: str, *, grant: str | None = None) -> Released:
+    def release(self, holder: str, *, exact: Entry | None = None) -> Released:
         """Give the slot back; releasing a holder that does not hold is a no-op that says so.
 
         With executions queued (handoff mode) the slot goes straight to the oldest of them, in the
         same transaction that takes it from ``holder``; ``handed_to`` says who is to be told. The
-        slot is freed outright only by a write conditional on nobody waiting, so it never stands
-        free while someone waits. ``grant``: release only the slot handed over under that grant
-        (see ``lease_entry``), not a lease the holder took again by itself.
+        slot is freed outright only by a write conditional on nobody waiting (or on the holders being
+        over a lowered cap, when the queue is served only once they are below it), so it never stands
+        free while someone waits. ``exact``: release only that exact lease (a slot handed to a waiter
+        that could not be told), not one the holder took again by itself or renewed.
         """
-        from lease_core.waiting_room import MAX_ROUNDS, WaitingRoom, _NotHeld, _OverCap
+        return self.release_key(holder_key(validate_holder(holder)), exact=exact)
 
-        holder = validate_holder(holder)
-        held, values = held_condition(grant)
-        for _ in range(MAX_ROUNDS):
+    def release_key(self, key: str, *, exact: Entry | None = None) -> Released:
+        """``release`` by holder key (``item_layout.holder_key``), as the table and the admin API name holders."""
+        held, values = held_condition(exact)
+        stalled = 0  # rounds lost in a row without the queue moving on
+        tried: str | None = None  # the place the last lost round tried to hand the slot to
+        for _ in range(MAX_ROUNDS * MAX_ROUNDS):
             try:
-                # Freed outright when nobody waits, or when the holders are over a lowered cap: the queue
-                # is served only below the cap, so such a release hands nothing over.
                 self._write(
-                    "REMOVE #holders.#holder",
-                    f"{held} AND ({NOBODY_WAITING} OR size(#holders) > #cap)",
-                    {"#holder": holder},
+                    "REMOVE #h.#k",
+                    f"{held} AND ({NOBODY_WAITING} OR size(#h) > #cap)",
+                    {"#k": key},
                     {**values, ":zero": {"N": "0"}},
                 )
                 return Released(held=True)
             except ConditionFailed as failure:
-                seen = failure.item
-                if not _is_semaphore(seen) or not _holds(seen, holder, grant):
+                item = failure.item
+                if not _is_semaphore(item) or not _holds(item, key, exact):
                     return Released(held=False)
-            room = WaitingRoom(self)
+            seen = snapshot_from_item(self.prefix, item)
             try:
-                admission = room.hand_over(holder, grant=grant)
+                admission = self._hand_over(key, exact, seen)
             except _NotHeld:
                 return Released(held=False)
-            except _OverCap:
-                continue  # the cap was lowered meanwhile: free the slot outright
+            except _LookAgain as again:
+                # Lost to another caller. If the place it tried is no longer the head (another release served
+                # it, or it was removed), the queue moved on: that is progress, and not a reason to give up,
+                # however many releases compete for the head. Only rounds lost on the same place count.
+                stalled = 0 if tried is not None and again.place != tried else stalled + 1
+                tried = again.place
+                if stalled >= MAX_ROUNDS:
+                    break
+                _pause(stalled)
+                continue
             if admission is not None:
                 return Released(held=True, handed_to=admission)
             # Counted waiters that are not in the queue: reset the count (read before the queue) and try again.
-            room._forget_phantom_waiters(snapshot_from_item(self.prefix, seen))
+            self.forget_phantom_waiters(seen)
+            stalled, tried = stalled + 1, None
+            if stalled >= MAX_ROUNDS:
+                break
         raise LeaseStoreUnavailable(
-            f"could not release {holder!r} on prefix {self.prefix!r}: the queue kept changing; try again"
+            f"could not release holder key {key!r} on prefix {self.prefix!r}: the queue kept changing; try again"
         )
 
-    def release_if_acquired_by(self, holder: str, latest: int) -> bool:
-        """Release ``holder`` only if its lease was acquired at or before ``latest`` (epoch seconds).
+    def _hand_over(self, releasing: str, exact: Entry | None, seen: LeaseSnapshot) -> Admission | None:
+        """Give ``releasing``'s slot to the oldest waiter in one transaction; None if the queue turned out empty."""
+        waiter = self.queue.head()
+        if waiter is None:
+            return None
+        counted = self.queue.counts(waiter)
+        if waiter.key == releasing or waiter.key in seen.holders:
+            # A place of someone who holds a slot (it got in by itself, or a serving was cut short): spent.
+            self.remove_waiter(waiter, counted=counted)
+            raise _LookAgain(waiter.sort_key)
+        held, held_values = held_condition(exact, "#r")
+        entry = Entry(self.now() + self.ttl_seconds, new_grant())
+        uncount, uncount_values = _uncount(counted)
+        try:
+            self._transact(
+                [
+                    self._update_action(
+                        f"REMOVE #h.#r SET #h.#w = :lease{uncount}",
+                        # A lowered cap: hand over only while the holders, the releaser included, are within
+                        # it; above it the release frees the slot and admits nobody.
+                        f"{held} AND attribute_not_exists(#h.#w) AND size(#h) <= #cap",
+                        {"#r": releasing, "#w": waiter.key},
+                        {**held_values, ":lease": entry.packed(), **uncount_values},
+                    ),
+                    self.queue.delete_action(waiter, with_its_token=True),
+                ]
+            )
+        except TransactionCancelled as cancelled:
+            if cancelled.reason_of(0) == CONDITION_FAILED:
+                now_seen = self.inspect()
+                if now_seen.holders.get(releasing) is None or (
+                    exact is not None and now_seen.holders[releasing].entry != exact
+                ):
+                    landed = self._granted(waiter, entry, now_seen)
+                    if landed is not None:  # our hand-over landed; only its answer was lost
+                        return landed
+                    raise _NotHeld from None
+            raise _LookAgain(waiter.sort_key) from None  # the place was served, its token changed, a lowered cap...
+        except LeaseStoreUnavailable:
+            landed = self._granted(waiter, entry)  # the hand-over may have landed with its answer lost
+            if landed is None:
+                raise
+            return landed
+        self.queue.forget_index(waiter)
+        return Admission(waiter, self.prefix, entry.expires_at, entry.grant)
 
-        Cleanup uses this: a lease acquired later belongs to a newer attempt of the same
-        holder (a redriven execution) and must stay. Returns whether a lease was released.
-        """
-        holder = validate_holder(holder)
+    def admit_head(self, seen: LeaseSnapshot) -> Admission | None:
+        """Give one free slot (as ``seen``) to the oldest waiter; None if there is no waiter or no free slot."""
+        waiter = self.queue.head()
+        if waiter is None:
+            self.forget_phantom_waiters(seen)
+            return None
+        counted = self.queue.counts(waiter)
+        if waiter.key in seen.holders:
+            # It got in by itself meanwhile: its place in line is spent.
+            self.remove_waiter(waiter, counted=counted)
+            raise _LookAgain
+        entry = Entry(self.now() + self.ttl_seconds, new_grant())
+        uncount, uncount_values = _uncount(counted)
+        try:
+            self._transact(
+                [
+                    self._update_action(
+                        f"SET #h.#w = :lease{uncount}",
+                        "size(#h) < #cap AND attribute_not_exists(#h.#w)",
+                        {"#w": waiter.key},
+                        {":lease": entry.packed(), **uncount_values},
+                    ),
+                    self.queue.delete_action(waiter, with_its_token=True),
+                ]
+            )
+        except TransactionCancelled:
+            landed = self._granted(waiter, entry)
+            if landed is not None:  # it was ours: the answer was lost, the grant was not
+                return landed
+            raise _LookAgain from None  # someone else changed the semaphore or the queue first
+        except LeaseStoreUnavailable:
+            landed = self._granted(waiter, entry)
+            if landed is None:
+                raise
+            return landed
+        self.queue.forget_index(waiter)
+        return Admission(waiter, self.prefix, entry.expires_at, entry.grant)
+
+    def _granted(self, waiter: Waiter, entry: Entry, seen: LeaseSnapshot | None = None) -> Admission | None:
+        """``waiter``'s admission if it holds exactly ``entry``: our hand-over landed, its answer was lost."""
+        seen = seen or self.inspect()
+        lease = seen.holders.get(waiter.key)
+        if lease is None or lease.entry != entry:
+            return None
+        self.queue.forget_index(waiter)
+        return Admission(waiter, self.prefix, entry.expires_at, entry.grant)
+
+    def count_waiter(self, waiter: Waiter) -> bool:
+        """Count a new place in ``waiting``, unless its holder holds a slot (it must then not wait): False."""
         try:
             self._write(
-                "REMOVE #holders.#holder",
-                "#holders.#holder.#acquired <= :latest",
-                {"#holder": holder},
-                {":latest": {"N": str(int(latest))}},
+                "ADD #waiting :one, #enqueued :one",
+                "attribute_exists(#cap) AND attribute_not_exists(#h.#k)",
+                {"#k": waiter.key},
+                {":one": {"N": "1"}},
             )
         except ConditionFailed:
             return False
         return True
 
-    def expire_by(self, holder: str, deadline: int, *, acquired_by: int) -> bool:
-        """Bring a lease's expiry forward to ``deadline`` (never later), if it was acquired by ``acquired_by``.
+    def remove_waiter(self, waiter: Waiter, *, counted: bool = True) -> bool:
+        """Take a waiter out of the queue (its execution ended, or it got a slot by itself).
+
+        ``counted``: the ``waiting`` count includes it and goes down in the same transaction. False if
+        it was no longer there (someone else took it out, or handed it a slot).
+        """
+        if not counted:
+            return self.queue.delete_place(waiter)
+        for attempt in range(MAX_ROUNDS):
+            try:
+                self._transact(
+                    [
+                        self._update_action(
+                            "ADD #waiting :minus_one", "attribute_exists(#cap)", {}, {":minus_one": {"N": "-1"}}
+                        ),
+                        self.queue.delete_action(waiter),
+                    ]
+                )
+            except TransactionCancelled as cancelled:
+                if CONDITION_FAILED in cancelled.reasons:
+                    self.queue.forget_index(waiter)
+                    return False
+                _pause(attempt)  # a conflicting transaction on the semaphore: try again
+                continue
+            self.queue.forget_index(waiter)
+            return True
+        return False
+
+    def forget_phantom_waiters(self, seen: LeaseSnapshot) -> None:
+        """The count says someone waits but the queue was found empty (an item deleted by hand or by TTL): reset it.
+
+        ``seen`` must have been read before the queue was found empty. The reset is conditional on
+        both the count and the number of queueings ever counted being as seen then, so it cannot erase
+        an execution that queued (or a count that changed) in between.
+        """
+        if seen.waiting <= 0:
+            return
+        try:
+            self.table.call(
+                "update_item",
+                Key=self._key,
+                UpdateExpression="SET #waiting = :zero",
+                ConditionExpression="#waiting = :counted AND "
+                + ("#enqueued = :enqueued" if seen.enqueued else "attribute_not_exists(#enqueued)"),
+                ExpressionAttributeNames={"#waiting": "waiting", "#enqueued": "enqueued"},
+                ExpressionAttributeValues={
+                    ":zero": {"N": "0"},
+                    ":counted": {"N": str(seen.waiting)},
+                    **({":enqueued": {"N": str(seen.enqueued)}} if seen.enqueued else {}),
+                },
+            )
+        except ConditionFailed:
+            return  # the queue changed meanwhile: whoever changed it sees to it
+
+    def release_exact(self, key: str, exact: Entry) -> bool:
+        """Remove the holder with this key only if its lease is exactly ``exact`` (cleanup judged that lease)."""
+        try:
+            self._write("REMOVE #h.#k", "#h.#k = :exact", {"#k": key}, {":exact": exact.packed()})
+        except ConditionFailed:
+            return False
+        return True
+
+    def expire_by(self, key: str, deadline: int) -> bool:
+        """Bring a lease's expiry forward to ``deadline`` (never later). Returns whether the expiry changed.
 
         Cleanup of an aborted execution uses this instead of a release: a task it started may still
         be running, so the slot stays taken until that task cannot run any more, and the sweeper
-        reclaims it then. Returns whether the expiry changed.
+        reclaims it then.
         """
-        holder = validate_holder(holder)
         try:
             self._write(
-                "SET #holders.#holder.#expires = :deadline",
-                "#holders.#holder.#acquired <= :acquired_by AND #holders.#holder.#expires > :deadline",
-                {"#holder": holder},
-                {":deadline": {"N": str(int(deadline))}, ":acquired_by": {"N": str(int(acquired_by))}},
+                "SET #h.#k = :deadline",
+                "#h.#k > :later",
+                {"#k": key},
+                {":deadline": Entry(deadline).packed(), ":later": expired_at_most(deadline)},
             )
         except ConditionFailed:
             return False
         return True
+
+    # -- holders -------------------------------------------------------------------
 
     def check_held(self, holder: str, *, for_seconds: float = 0) -> HeldLease:
         """The holder's lease, read strongly consistently; ``LeaseLost`` unless it holds one that is still live
@@ -413,22 +608,23 @@ class LeaseSemaphore:
             "get_item",
             Key=self._key,
             ConsistentRead=True,
-            ProjectionExpression="#holders.#holder",
-            ExpressionAttributeNames={"#holders": "holders", "#holder": holder},
+            ProjectionExpression="#h.#k",
+            ExpressionAttributeNames={"#h": HOLDERS, "#k": holder_key(holder)},
         )
         item = plain_item(response.get("Item")) or {}
-        lease = (item.get("holders") or {}).get(holder)
-        if lease is None or int(lease["e"]) <= self.now():
+        value = (item.get(HOLDERS) or {}).get(holder_key(holder))
+        entry = None if value is None else Entry.unpack(value)
+        if entry is None or entry.expires_at <= self.now():
             raise LeaseLost(
                 f"holder {holder!r} holds no live lease on prefix {self.prefix!r}: it was never acquired in this "
                 "run of the execution, or it was released, or it expired"
             )
-        if int(lease["e"]) < self._clock() + for_seconds:
+        if entry.expires_at < self._clock() + for_seconds:
             raise LeaseLost(
-                f"the lease of {holder!r} on prefix {self.prefix!r} expires at {int(lease['e'])}, before the task "
+                f"the lease of {holder!r} on prefix {self.prefix!r} expires at {entry.expires_at}, before the task "
                 f"could end ({for_seconds:.0f} s from now): acquire it again, which renews it, before the work"
             )
-        return HeldLease(acquired_at=int(lease["a"]), expires_at=int(lease["e"]), grant=lease.get("g"))
+        return HeldLease(expires_at=entry.expires_at, grant=entry.grant)
 
     def renew(self, holder: str) -> Renewed:
         """Push the holder's expiry to now + TTL; ``LeaseLost`` if it no longer holds."""
@@ -436,10 +632,10 @@ class LeaseSemaphore:
         expires_at = self.now() + self.ttl_seconds
         try:
             self._write(
-                "SET #holders.#holder.#expires = :expires_at",
-                "attribute_exists(#holders.#holder)",
-                {"#holder": holder},
-                {":expires_at": {"N": str(expires_at)}},
+                "SET #h.#k = :lease",
+                "attribute_exists(#h.#k)",
+                {"#k": holder_key(holder)},
+                {":lease": Entry(expires_at).packed()},
             )
         except ConditionFailed as failure:
             raise LeaseLost(
@@ -449,28 +645,23 @@ class LeaseSemaphore:
         return Renewed(expires_at)
 
     def reclaim_expired(self) -> list[str]:
-        """Remove every holder whose lease has expired; a holder renewed meanwhile stays."""
+        """Remove every holder whose lease has expired; a holder renewed meanwhile stays. Returns their keys."""
         try:
             snapshot = self.inspect()
         except UnknownPrefix:
             return []
         return self.reclaim(snapshot.expired(self.now()))
 
-    def reclaim(self, holders: list[str]) -> list[str]:
-        """Remove each of ``holders`` that is still expired now; returns those removed."""
+    def reclaim(self, keys: list[str]) -> list[str]:
+        """Remove each holder (by key) that is still expired now; returns those removed."""
         now = self.now()
         reclaimed: list[str] = []
-        for holder in holders:
+        for key in keys:
             try:
-                self._write(
-                    "REMOVE #holders.#holder",
-                    "#holders.#holder.#expires <= :now",
-                    {"#holder": holder},
-                    {":now": {"N": str(now)}},
-                )
+                self._write("REMOVE #h.#k", "#h.#k <= :expired", {"#k": key}, {":expired": expired_at_most(now)})
             except ConditionFailed:
                 continue  # renewed or released since it was seen
-            reclaimed.append(holder)
+            reclaimed.append(key)
         return reclaimed
 
     # -- cap and inspection ---------------------------------------------------------
@@ -486,18 +677,22 @@ class LeaseSemaphore:
         cap = validate_cap(cap)
         request: dict[str, Any] = {
             "Key": self._key,
-            "UpdateExpression": "SET #cap = :cap, #holders = if_not_exists(#holders, :empty)",
-            "ExpressionAttributeNames": {"#holders": "holders", "#cap": "cap"},
+            "UpdateExpression": "SET #cap = :cap, #h = if_not_exists(#h, :empty)",
+            "ExpressionAttributeNames": {"#h": HOLDERS, "#cap": CAP, "#legacy": LEGACY_HOLDERS},
             "ExpressionAttributeValues": {":cap": {"N": str(cap)}, ":empty": {"M": {}}},
+            "ConditionExpression": "attribute_not_exists(#legacy)",
             "ReturnValues": "ALL_OLD",  # UPDATED_OLD may omit an attribute set to its old value
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
         if not create:
-            request["ConditionExpression"] = "attribute_exists(#cap)"
+            request["ConditionExpression"] += " AND attribute_exists(#cap)"
         try:
             response = self.table.call("update_item", **request)
-        except ConditionFailed:
+        except ConditionFailed as failure:
+            if _is_legacy(failure.item):
+                self._create_semaphore(failure.item)  # raises: say how to migrate
             raise UnknownPrefix(f"prefix {self.prefix!r} has no semaphore in table {self.table.name!r}") from None
-        old = response.get("Attributes", {}).get("cap")
+        old = response.get("Attributes", {}).get(CAP)
         return CapChange(self.prefix, None if old is None else int(old["N"]), cap)
 
     def configure_timings(self, *, task_seconds: int, lease_seconds: int) -> None:
@@ -514,17 +709,37 @@ class LeaseSemaphore:
                 Key=self._key,
                 UpdateExpression="SET #task = :task, #lease = :lease",
                 ConditionExpression="attribute_exists(#cap)",
-                ExpressionAttributeNames={"#task": "task_seconds", "#lease": "lease_seconds", "#cap": "cap"},
+                ExpressionAttributeNames={"#task": TASK_SECONDS, "#lease": LEASE_SECONDS, "#cap": CAP},
                 ExpressionAttributeValues={":task": {"N": str(task_seconds)}, ":lease": {"N": str(lease_seconds)}},
             )
         except ConditionFailed:
             raise UnknownPrefix(f"prefix {self.prefix!r} has no semaphore in table {self.table.name!r}") from None
+
+    def looks_full(self) -> MustWait | None:
+        """An eventually consistent read (half a read unit per 4 KB): ``MustWait`` if the prefix looks full.
+
+        A poll that would fail costs a write unit when it is a failed conditional write, and thousands
+        of executions polling one prefix would spend the partition's writes on failures and starve the
+        releases. A stale answer is safe both ways: "full" only means one more wait, and "free" is
+        followed by the conditional write, which decides.
+        """
+        response = self.table.call("get_item", Key=self._key, ConsistentRead=False)
+        item = plain_item(response.get("Item"))
+        if not _is_semaphore(item):
+            return None
+        seen = snapshot_from_item(self.prefix, item)
+        now = self.now()
+        if len(seen.holders) - len(seen.expired(now)) >= seen.cap:
+            return MustWait(active=seen.active(now), cap=seen.cap)
+        return None
 
     def inspect(self) -> LeaseSnapshot:
         """A strongly consistent read of the cap and the holders; ``UnknownPrefix`` if never used."""
         response = self.table.call("get_item", Key=self._key, ConsistentRead=True)
         item = plain_item(response.get("Item"))
         if not _is_semaphore(item):
+            if _is_legacy(item):
+                self._create_semaphore(item)  # raises: say how to migrate
             raise UnknownPrefix(f"prefix {self.prefix!r} has no semaphore in table {self.table.name!r}")
         return snapshot_from_item(self.prefix, item)
 
@@ -535,9 +750,55 @@ class LeaseSemaphore:
             "Key": self._key,
             "UpdateExpression": update,
             "ConditionExpression": condition,
-            "ExpressionAttributeNames": used_names({**_NAMES, **names}, update, condition),
+            "ExpressionAttributeNames": used_names({**NAMES, **names}, update, condition),
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
+        values = {name: value for name, value in values.items() if name in update or name in condition}
         if values:
             request["ExpressionAttributeValues"] = values
         self.table.call("update_item", **request)
+
+    def _update_action(
+        self, update: str, condition: str, names: dict[str, str], values: dict[str, Any]
+    ) -> dict[str, Any]:
+        return {
+            "Update": {
+                "TableName": self.table.name,
+                "Key": self._key,
+                "UpdateExpression": update,
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": used_names({**NAMES, **names}, update, condition),
+                "ExpressionAttributeValues": values,
+            }
+        }
+
+    def _transact(self, items: list[dict[str, Any]]) -> None:
+        self.table.call("transact_write_items", TransactItems=items)
+
+
+def _uncount(counted: bool) -> tuple[str, dict[str, Any]]:
+    """The part of a serving's update that takes its place off ``waiting``: only if the count includes it
+    (``QueueItems.counts``); a place served before its queueing counted it takes nothing off another's count."""
+    if not counted:
+        return "", {}
+    return " ADD #waiting :minus_one", {":minus_one": {"N": "-1"}}
+
+
+def _pause(attempt: int) -> None:
+    """A short random pause before trying again after losing a race on the semaphore item."""
+    time.sleep(random.uniform(0.002, 0.01) * (attempt + 1))
+
+
+class _NotHeld(Exception):
+    """Internal: the releasing holder held nothing to hand over."""
+
+
+class _LookAgain(Exception):
+    """Internal: the queue or the semaphore changed under a hand-over; read them again.
+
+    ``place``: the sort key of the place the hand-over tried, when there was one.
+    """
+
+    def __init__(self, place: str | None = None) -> None:
+        super().__init__(place)
+        self.place = place

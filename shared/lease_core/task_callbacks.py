@@ -20,8 +20,8 @@ from lease_core import observability
 from lease_core.execution_arns import execution_of, run_of
 from lease_core.lease_table import LeaseTable
 from lease_core.observability import logger, record_metric
-from lease_core.semaphore import LeaseSemaphore, LeaseSnapshot
-from lease_core.waiting_room import Admission, WaitingRoom
+from lease_core.semaphore import Admission, LeaseSemaphore, LeaseSnapshot
+from lease_core.waiting_room import WaitingRoom
 
 WAITER_GONE = frozenset({"InvalidToken", "TaskDoesNotExist"})
 TASK_CLOSED = "TaskTimedOut"  # the waiting task ended: its execution ended, or its wait timed out and it re-checks
@@ -92,7 +92,7 @@ def pass_on(semaphore: LeaseSemaphore, stepfunctions: Any, admission: Admission 
         logger.info(
             "waiter gone, slot passed on", extra={"prefix": admission.prefix, "holder": admission.waiter.holder}
         )
-        admission = semaphore.release(admission.waiter.holder, grant=admission.grant).handed_to
+        admission = semaphore.release(admission.waiter.holder, exact=admission.entry).handed_to
     logger.warning("stopped passing a slot on after many gone waiters", extra={"prefix": semaphore.prefix})
 
 

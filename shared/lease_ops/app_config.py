@@ -46,7 +46,8 @@ def _send_task_success_statement() -> dict[str, Any]:
     return {"Sid": "HandSlotsToWaitingTasks", "Effect": "Allow", "Action": ["states:SendTaskSuccess"], "Resource": "*"}
 
 
-POLL_ACTIONS = ["dynamodb:UpdateItem"]
+# GetItem: a re-poll reads before it writes (lease_core.lease_operations.PEEK_AFTER_SECONDS).
+POLL_ACTIONS = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
 # Handoff mode also reads the semaphore and the queue, and queues and dequeues in transactions.
 HANDOFF_ACTIONS = [
     "dynamodb:DeleteItem",
@@ -177,10 +178,12 @@ def platform_policy(*, partition: str, region: str, table: str, app_name: str, s
             {
                 "Sid": "EveryPrefixOfTheLeaseTable",
                 "Effect": "Allow",
-                # Query and DeleteItem: the queues of handoff mode (handing freed slots over, dropping dead waiters).
+                # Query and DeleteItem: the queues of handoff mode (handing freed slots over, dropping dead waiters);
+                # PutItem: the record of a stopped run that the sweeper settles again (lease_core.ended_runs).
                 "Action": [
                     "dynamodb:DeleteItem",
                     "dynamodb:GetItem",
+                    "dynamodb:PutItem",
                     "dynamodb:Query",
                     "dynamodb:Scan",
                     "dynamodb:UpdateItem",
@@ -204,7 +207,7 @@ def platform_policy(*, partition: str, region: str, table: str, app_name: str, s
 
 
 def sync_platform_app(platform: PlatformConfig, *, partition: str) -> list[str]:
-    """The platform app's stage: the table, the reconciler's age threshold and its policy file."""
+    """The platform app's stage: the table and its policy file."""
     app_dir = platform.app_dir(platform.platform_app)
     chalice_dir = app_dir / ".chalice"
     config = json.loads((chalice_dir / "config.json").read_text())
@@ -213,7 +216,7 @@ def sync_platform_app(platform: PlatformConfig, *, partition: str) -> list[str]:
     stage["iam_policy_file"] = f"policy-{platform.stage}.json"
     environment = stage.setdefault("environment_variables", {})
     environment["LEASE_TABLE_NAME"] = platform.table
-    environment.setdefault("RECONCILE_MIN_AGE_SECONDS", "0")
+    environment.pop("RECONCILE_MIN_AGE_SECONDS", None)  # the sweeper no longer asks Step Functions
     policy = platform_policy(
         partition=partition,
         region=platform.region,

@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 
 from lease_ops.aws_target import aws_errors, error_code
 from lease_ops.errors import TableSchemaMismatch
+from lease_ops.layout_migration import plan_layout_migration
 from lease_ops.plan import Plan
 
 DEFAULT_TABLE_NAME = "regional-concurrency-leases"
@@ -122,6 +123,8 @@ def plan_lease_table(client: Any, table_name: str, *, platform: str, deletion_pr
 
     _plan_ttl(plan, client, table_name, exists=table is not None)
     _plan_point_in_time_recovery(plan, client, table_name, exists=table is not None)
+    if table is not None:
+        plan_layout_migration(plan, client, table_name)
     return plan
 
 

@@ -33,7 +33,8 @@ def rows(results: dict[str, Any], section: str, design: str) -> list[dict[str, A
 @pytest.mark.slow
 def test_this_core_never_admits_more_than_the_cap_while_count_then_put_does(quick_results: dict[str, Any]) -> None:
     assert all(row["over_admission"] == 0 for row in rows(quick_results, "contention", "lease-core"))
-    assert max(row["over_admission"] for row in rows(quick_results, "contention", "count-then-put")) > 0
+    # count-then-put's over-admission in the thread races depends on the scheduling of the moment; in whole
+    # workflows started at once it lets (nearly) everyone in every time.
     workflows = {w["design"]: w for w in quick_results["workflows"]}
     assert workflows["lease-core"]["extra"]["max_process_at_once"] == 5
     assert workflows["count-then-put"]["extra"]["max_process_at_once"] > 5
@@ -50,16 +51,34 @@ def test_an_uncontended_cycle_of_this_core_is_one_write_to_acquire_and_one_to_re
 
 
 @pytest.mark.slow
-def test_the_cost_per_cycle_grows_with_holders_as_measured_and_the_target_says_so(
+def test_the_cost_per_cycle_stays_at_two_write_units_up_to_cap_50_and_grows_past_it_as_the_targets_say(
     quick_results: dict[str, Any],
 ) -> None:
     sweep = {row["cap"]: row for row in rows(quick_results, "cap_sweep", "lease-core")}
     targets = {target["target"]: target for target in quick_results["targets"]}
 
-    assert sweep[1]["write_units_per_cycle"] < sweep[15]["write_units_per_cycle"] < sweep[100]["write_units_per_cycle"]
+    assert [sweep[cap]["write_units_per_cycle"] for cap in (1, 15, 50)] == [2.0, 2.0, 2.0]
+    assert sweep[100]["write_units_per_cycle"] > 2.0  # 99 other holders: the one item passes 1 KB
+    assert all(sweep[cap]["refused_write_units"] == 1 for cap in (1, 15, 50))
     assert targets["zero over-admission in every scenario"]["met"] is True
-    growth = targets["capacity units per cycle that do not grow with the active holders, for caps up to 15"]
-    assert growth["met"] is False and "cap 15" in growth["measured"]
+    assert targets["capacity units per cycle that do not grow with the active holders, for caps up to 15"]["met"]
+    small = targets["acquire + release at most 2 WCU per cycle for caps up to 50"]
+    assert small["met"] is True and small["measured"] == "cap 1: 2, cap 15: 2, cap 50: 2"
+    assert targets["a refused admission at most 2 WCU at any cap"]["met"] is True
+
+
+@pytest.mark.slow
+def test_a_queueing_a_re_check_and_a_hand_over_cost_the_same_with_1000_queued_as_with_10(
+    quick_results: dict[str, Any],
+) -> None:
+    costs = {(c["queued"], c["operation"]): c for c in quick_results["queue_costs"]}
+    targets = {target["target"]: target for target in quick_results["targets"]}
+
+    for operation in ("queueing", "re-check", "hand-over"):
+        short, long = costs[(10, operation)], costs[(1_000, operation)]
+        assert (long["read_units"], long["write_units"]) == (short["read_units"], short["write_units"]), operation
+        assert long["read_units"] <= 4 and long["write_units"] <= 12
+    assert all(t["met"] for name, t in targets.items() if name.startswith("handoff: a queueing")), targets
 
 
 @pytest.mark.slow

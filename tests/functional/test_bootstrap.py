@@ -8,6 +8,7 @@ from typing import Any
 import boto3
 import pytest
 
+from lease_core import Acquired, LeaseSemaphore, LeaseStoreUnavailable
 from tests.ops import run_ops
 
 TABLE = "regional-concurrency-leases"
@@ -157,3 +158,49 @@ def test_missing_credentials_are_one_clear_line_and_exit_2(
     assert outcome.exit_code == 2
     assert outcome.err.startswith("error: no AWS credentials found")
     assert outcome.err.count("\n") == 1
+
+
+def _legacy_semaphore(dynamodb: Any, prefix: str, holders: dict[str, Any]) -> None:
+    """A semaphore item as the earlier item layout wrote it: holders by full id under ``holders``."""
+    dynamodb.put_item(
+        TableName=TABLE,
+        Item={
+            "pk": {"S": f"{prefix}#semaphore"},
+            "sk": {"S": "semaphore"},
+            "cap": {"N": "3"},
+            "holders": {"M": holders},
+        },
+    )
+
+
+def test_bootstrap_migrates_an_idle_prefix_of_the_earlier_layout_and_the_core_admits_on_it_after(
+    capsys: pytest.CaptureFixture[str], project: Path, dynamodb: Any
+) -> None:
+    run_ops(capsys, project, "bootstrap")
+    _legacy_semaphore(dynamodb, "analytics", {})
+    semaphore = LeaseSemaphore(dynamodb, TABLE, "analytics")
+    with pytest.raises(LeaseStoreUnavailable, match="make bootstrap"):
+        semaphore.acquire("run-1")  # fail closed: nobody is admitted on the earlier layout
+
+    outcome = run_ops(capsys, project, "bootstrap")
+
+    assert outcome.exit_code == 0, outcome.err
+    assert "done     migrate prefix analytics to the current item layout" in outcome.out
+    assert isinstance(semaphore.acquire("run-1"), Acquired)
+    assert semaphore.inspect().cap == 3
+    assert "nothing to change" in run_ops(capsys, project, "bootstrap").out
+
+
+def test_bootstrap_refuses_to_migrate_a_prefix_of_the_earlier_layout_that_still_has_holders(
+    capsys: pytest.CaptureFixture[str], project: Path, dynamodb: Any
+) -> None:
+    run_ops(capsys, project, "bootstrap")
+    _legacy_semaphore(dynamodb, "batch", {"run-7": {"M": {"a": {"N": "1"}, "e": {"N": "2000000000"}}}})
+
+    outcome = run_ops(capsys, project, "bootstrap")
+
+    assert outcome.exit_code == 2
+    assert "prefix 'batch' is in the earlier item layout with 1 holder(s)" in outcome.err
+    assert "Traceback" not in outcome.err
+    item = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": "batch#semaphore"}, "sk": {"S": "semaphore"}})["Item"]
+    assert "holders" in item and "h" not in item  # untouched

@@ -15,8 +15,7 @@ from typing import Any
 
 import pytest
 
-from lease_core import LeaseSemaphore, execution_cleanup, process_guard, semaphore
-from lease_core.waiting_room import WaitingRoom
+from lease_core import LeaseSemaphore, execution_cleanup, item_layout, process_guard
 from lease_ops.chalice_apps import REPOSITORY_ROOT
 from lease_ops.chaos.machine import cpu_hog
 from lease_ops.chaos.report import write_outputs
@@ -174,7 +173,7 @@ def test_the_suite_catches_a_cleanup_that_keeps_an_aborted_executions_lease_for_
 def test_on_the_virtual_clock_the_cap_monitor_still_catches_an_admission_that_lets_one_too_many_in(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(semaphore, "ADMISSION_CONDITION", semaphore.ADMISSION_CONDITION.replace("<", "<="))
+    monkeypatch.setattr(item_layout, "ADMISSION_CONDITION", item_layout.ADMISSION_CONDITION.replace("<", "<="))
     scenario = next(s for s in WORKFLOW_SCENARIOS if s.name == "abort-while-waiting")
 
     result = run_workflow_scenario(scenario, load_platform_config(), executions={"analytics": 20, "batch": 8}, seed=3)
@@ -214,17 +213,17 @@ def test_the_redrive_scenarios_redrive_every_execution_they_stop_and_end_them_al
 @pytest.mark.slow
 def test_the_suite_catches_a_hand_over_that_ignores_a_lowered_cap(monkeypatch: pytest.MonkeyPatch) -> None:
     # The defect as it was: a release hands its slot to the oldest waiter whatever the (lowered) cap.
-    write, update = LeaseSemaphore._write, WaitingRoom._semaphore_update
+    write, update = LeaseSemaphore._write, LeaseSemaphore._update_action
 
     def release_ignoring_the_cap(self: LeaseSemaphore, update_: str, condition: str, *rest: Any) -> None:
-        lowered_cap_term = f"({semaphore.NOBODY_WAITING} OR size(#holders) > #cap)"
-        write(self, update_, condition.replace(lowered_cap_term, semaphore.NOBODY_WAITING), *rest)
+        lowered_cap_term = f"({item_layout.NOBODY_WAITING} OR size(#h) > #cap)"
+        write(self, update_, condition.replace(lowered_cap_term, item_layout.NOBODY_WAITING), *rest)
 
-    def hand_over_ignoring_the_cap(self: WaitingRoom, update_: str, condition: str, *rest: Any) -> dict[str, Any]:
-        return update(self, update_, condition.replace(" AND size(#holders) <= #cap", ""), *rest)
+    def hand_over_ignoring_the_cap(self: LeaseSemaphore, update_: str, condition: str, *rest: Any) -> dict[str, Any]:
+        return update(self, update_, condition.replace(" AND size(#h) <= #cap", ""), *rest)
 
     monkeypatch.setattr(LeaseSemaphore, "_write", release_ignoring_the_cap)
-    monkeypatch.setattr(WaitingRoom, "_semaphore_update", hand_over_ignoring_the_cap)
+    monkeypatch.setattr(LeaseSemaphore, "_update_action", hand_over_ignoring_the_cap)
     scenario = next(s for s in WORKFLOW_SCENARIOS if s.name == "cap-lowered-while-queued")
     config = load_platform_config().with_wait_mode("handoff")
 
@@ -258,7 +257,7 @@ def test_a_scenario_ends_with_the_same_outcomes_while_cpu_hogs_crowd_the_core_it
 
 @pytest.mark.slow
 def test_the_suite_catches_an_admission_that_lets_one_too_many_in(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(semaphore, "ADMISSION_CONDITION", semaphore.ADMISSION_CONDITION.replace("<", "<="))
+    monkeypatch.setattr(item_layout, "ADMISSION_CONDITION", item_layout.ADMISSION_CONDITION.replace("<", "<="))
 
     result = run_scale_scenario(threads=32, cycles=2, seed=1)
 

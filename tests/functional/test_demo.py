@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lease_core import semaphore
+from lease_core import item_layout
 from lease_ops.chalice_apps import REPOSITORY_ROOT
 from tests.ops import run_ops
 
@@ -74,7 +74,7 @@ def test_in_handoff_mode_nothing_polls_fewer_steps_run_and_no_lease_or_waiter_is
 def test_the_demo_fails_when_a_broken_core_lets_more_than_the_cap_run(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(semaphore, "ADMISSION_CONDITION", semaphore.ADMISSION_CONDITION.replace("<", "<="))
+    monkeypatch.setattr(item_layout, "ADMISSION_CONDITION", item_layout.ADMISSION_CONDITION.replace("<", "<="))
 
     outcome, report = demo(capsys, tmp_path)
 

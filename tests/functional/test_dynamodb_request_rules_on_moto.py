@@ -17,7 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from lease_core import aws_clients
-from lease_core.semaphore import semaphore_key
+from lease_core.item_layout import semaphore_key
 from lease_ops.table import DEFAULT_TABLE_NAME
 from tests.dynamodb_item_size import MAX_ITEM_BYTES, item_size
 from tests.dynamodb_request_rules import RULES

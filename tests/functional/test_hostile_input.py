@@ -13,6 +13,7 @@ import pytest
 from chalice.test import Client
 
 from lease_core import InvalidLeaseRequest, LeaseSemaphore
+from lease_core.item_layout import holder_key
 from lease_core.settings import invocation_environment
 from lease_ops.chalice_apps import REPOSITORY_ROOT, app_folder
 from lease_ops.table import DEFAULT_TABLE_NAME
@@ -47,6 +48,8 @@ CROSS_PREFIX_AND_INJECTION = [
     "batch#semaphore",
     "#holders",
     "holders.#holder",
+    "h",  # the attribute the holders' map is stored under (lease_core.item_layout.HOLDERS)
+    "#h.#k",
     ":cap",
     "#cap = :cap",
     "a) OR (attribute_exists(pk)",
@@ -121,7 +124,8 @@ def test_a_holder_that_looks_like_a_key_or_an_expression_stays_a_literal_holder_
     answer = analytics.lambda_.invoke("acquire", {"holder": holder}).payload
 
     assert (answer["status"], answer["prefix"], answer["holder"]) == ("acquired", "analytics", holder)
-    assert set(holders_in_table(dynamodb, "analytics")) == {"existing-analytics", holder}
+    assert set(holders_in_table(dynamodb, "analytics")) == {holder_key("existing-analytics"), holder_key(holder)}
+    assert LeaseSemaphore(dynamodb, DEFAULT_TABLE_NAME, "analytics").inspect().holds(holder)
     assert [item for item in table_items(dynamodb) if item["pk"]["S"].startswith("batch#")] == before_batch
     assert {item["pk"]["S"] for item in table_items(dynamodb)} == {"analytics#semaphore", "batch#semaphore"}
     assert int(table_items(dynamodb)[0]["cap"]["N"]) == 15
@@ -193,6 +197,16 @@ def test_force_release_of_a_key_looking_holder_touches_nothing_but_that_holder(
     api: Any, dynamodb: Any, populated: list[dict[str, Any]], holder: str
 ) -> None:
     response = api.delete(f"/prefixes/analytics/holders/{quote(holder, safe='')}")
+
+    assert response.status_code == 404 and response.json_body["error"] == "NotHeld"
+    assert table_items(dynamodb) == populated
+
+
+def test_force_release_by_the_holder_key_of_another_prefixes_holder_touches_nothing(
+    api: Any, dynamodb: Any, populated: list[dict[str, Any]]
+) -> None:
+    # DELETE takes a holder key too (as GET lists them): a key of batch's holder must not reach into batch.
+    response = api.delete(f"/prefixes/analytics/holders/{quote(holder_key('existing-batch'), safe='')}")
 
     assert response.status_code == 404 and response.json_body["error"] == "NotHeld"
     assert table_items(dynamodb) == populated

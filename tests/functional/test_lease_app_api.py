@@ -11,7 +11,9 @@ from chalice import IAMAuthorizer
 from chalice.test import Client
 
 from lease_core import LeaseSemaphore, MustWait
+from lease_core.item_layout import holder_key
 from lease_core.settings import invocation_environment
+from lease_core.waiting_room import WaitingRoom
 from lease_ops.chalice_apps import app_folder
 from lease_ops.table import DEFAULT_TABLE_NAME
 from tests.helpers import execution_arn, holders_in_table, table_items
@@ -36,21 +38,38 @@ def test_every_route_requires_iam_authorization_when_deployed(lease_app: Any) ->
     assert all(isinstance(entry.authorizer, IAMAuthorizer) for entry in routes)
 
 
-def test_get_prefixes_lists_every_prefix_with_cap_holder_count_and_oldest_age(api: Any, dynamodb: Any) -> None:
-    leases(dynamodb, "analytics", 15, clock=1_000).acquire("old")
+def test_get_prefixes_lists_every_prefix_with_cap_holders_waiters_and_the_next_expiry(api: Any, dynamodb: Any) -> None:
+    leases(dynamodb, "analytics", 15, clock=1_000).acquire("old")  # expired at epoch second 1600
     leases(dynamodb, "analytics", 15).acquire("new")
     leases(dynamodb, "batch", 5).set_cap(5)
+    reports = leases(dynamodb, "reports", 1)
+    reports.acquire("holding")
+    WaitingRoom(reports).enqueue("queued", "token")
 
     response = api.get("/prefixes")
 
     assert response.status_code == 200
-    analytics, batch = response.json_body["prefixes"]
-    assert (analytics["prefix"], analytics["cap"], analytics["holder_count"]) == ("analytics", 15, 2)
-    assert analytics["oldest_holder_age_s"] > 1_000_000_000  # "old" was acquired at epoch second 1000
-    assert batch == {"prefix": "batch", "cap": 5, "holder_count": 0, "active": 0, "oldest_holder_age_s": None}
+    analytics, batch, queued = response.json_body["prefixes"]
+    assert (analytics["prefix"], analytics["cap"], analytics["holder_count"], analytics["active"]) == (
+        "analytics",
+        15,
+        2,
+        1,
+    )
+    assert analytics["next_expiry_in_s"] < -1_000_000_000  # an expired lease not yet reclaimed shows as overdue
+    assert batch == {
+        "prefix": "batch",
+        "cap": 5,
+        "holder_count": 0,
+        "active": 0,
+        "waiting": 0,
+        "next_expiry_in_s": None,
+    }
+    assert (queued["prefix"], queued["holder_count"], queued["waiting"]) == ("reports", 1, 1)
+    assert 590 <= queued["next_expiry_in_s"] <= 600
 
 
-def test_get_one_prefix_shows_its_cap_and_holders_with_their_expiry(api: Any, dynamodb: Any) -> None:
+def test_get_one_prefix_shows_its_cap_and_holders_by_key_with_their_expiry(api: Any, dynamodb: Any) -> None:
     holder = execution_arn("batch", "run-1")
     acquired = leases(dynamodb, "batch", 5).acquire(holder)
 
@@ -58,7 +77,23 @@ def test_get_one_prefix_shows_its_cap_and_holders_with_their_expiry(api: Any, dy
 
     assert (body["prefix"], body["cap"], body["holder_count"]) == ("batch", 5, 1)
     (entry,) = body["holders"]
-    assert (entry["holder"], entry["expires_at"], entry["expired"]) == (holder, acquired.expires_at, False)
+    assert entry == {
+        "holder_key": holder_key(holder),
+        "expires_at": acquired.expires_at,
+        "expired": False,
+        "handed_over": False,
+    }
+
+
+def test_get_one_prefix_marks_a_slot_that_a_release_handed_to_a_waiter(api: Any, dynamodb: Any) -> None:
+    batch = leases(dynamodb, "batch", 1)
+    batch.acquire("releasing")
+    WaitingRoom(batch).enqueue("waiting", "token")
+    assert batch.release("releasing").handed_to is not None
+
+    (entry,) = api.get("/prefixes/batch").json_body["holders"]
+
+    assert (entry["holder_key"], entry["handed_over"], entry["expired"]) == (holder_key("waiting"), True, False)
 
 
 def test_put_cap_changes_it_live_and_lowering_it_admits_nobody_until_holders_drain(api: Any, dynamodb: Any) -> None:
@@ -84,7 +119,23 @@ def test_delete_force_releases_one_url_encoded_holder_and_a_second_delete_is_404
 
     assert first.status_code == 200 and first.json_body["holder"] == iteration
     assert second.status_code == 404 and second.json_body["error"] == "NotHeld"
-    assert set(holders_in_table(dynamodb, "batch")) == {"other"}
+    assert set(holders_in_table(dynamodb, "batch")) == {holder_key("other")}
+
+
+def test_delete_also_force_releases_a_holder_by_the_key_that_get_lists(api: Any, dynamodb: Any) -> None:
+    iteration = execution_arn("batch", "run-1") + "/3"
+    batch = leases(dynamodb, "batch", 5)
+    batch.acquire(iteration)
+    batch.acquire("other")
+    listed = {entry["holder_key"] for entry in api.get("/prefixes/batch").json_body["holders"]}
+    assert holder_key(iteration) in listed
+
+    first = api.delete(f"/prefixes/batch/holders/{quote(holder_key(iteration), safe='')}")
+    second = api.delete(f"/prefixes/batch/holders/{quote(holder_key(iteration), safe='')}")
+
+    assert first.status_code == 200 and first.json_body["holder"] == holder_key(iteration)
+    assert second.status_code == 404 and second.json_body["error"] == "NotHeld"
+    assert set(holders_in_table(dynamodb, "batch")) == {holder_key("other")}
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,12 @@
-"""Reclaim on execution failure and the sweeper, against moto DynamoDB and Step Functions executions."""
+"""Reclaim on execution failure and the sweeper, against moto DynamoDB and Step Functions executions.
+
+The table keeps holder keys (``lease_core.item_layout.holder_key``), not holder ids: these tests compare keys.
+The reclaim Lambda settles a stopped run at once and records it (``lease_core.ended_runs``); every sweep settles
+the runs recorded in the last ``RESETTLE_SECONDS`` again, and asks Step Functions nothing.
+"""
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -11,10 +15,13 @@ from chalice.test import Client
 
 from lease_core import LeaseSemaphore
 from lease_core.cleanup_functions import EXECUTION_ENDED
-from lease_core.settings import invocation_environment
+from lease_core.ended_runs import RESETTLE_SECONDS, EndedRun, record
+from lease_core.item_layout import holder_key
+from lease_core.lease_table import LeaseTable
+from lease_core.reconciler import Reconciler
 from lease_ops.chalice_apps import app_folder
 from lease_ops.table import DEFAULT_TABLE_NAME
-from tests.helpers import holders_in_table, start, status_change, sweep
+from tests.helpers import execution_arn, holders_in_table, keys_of, start, status_change, sweep, table_items
 
 REGION = "eu-central-1"
 
@@ -28,6 +35,11 @@ def client(dynamodb: Any, lease_app: Any) -> Any:
 def leases(dynamodb: Any, prefix: str, *, clock: float | None = None, ttl: int = 600) -> LeaseSemaphore:
     options: dict[str, Any] = {} if clock is None else {"clock": lambda: clock}
     return LeaseSemaphore(dynamodb, DEFAULT_TABLE_NAME, prefix, ttl_seconds=ttl, initial_cap=10, **options)
+
+
+def sweeper_at(dynamodb: Any, now: float) -> Reconciler:
+    """The sweeper as it runs at ``now``."""
+    return Reconciler(LeaseTable(dynamodb, DEFAULT_TABLE_NAME, clock=lambda: now))
 
 
 def test_the_reclaim_rule_matches_failed_timed_out_and_aborted_executions_only() -> None:
@@ -51,13 +63,11 @@ def test_a_failed_execution_gives_back_every_lease_it_held_in_every_prefix(
 
     answer = client.lambda_.invoke("reclaim", status_change(client, dead, "FAILED", time.time() + 1)).payload
 
-    assert sorted((r["prefix"], r["holder"]) for r in answer["released"]) == [
-        ("analytics", dead),
-        ("batch", dead + "/0"),
-        ("batch", dead + "/1"),
-    ]
+    assert sorted((r["prefix"], r["holder"]) for r in answer["released"]) == sorted(
+        [("analytics", holder_key(dead)), ("batch", holder_key(dead + "/0")), ("batch", holder_key(dead + "/1"))]
+    )
     assert holders_in_table(dynamodb, "analytics") == {}
-    assert set(holders_in_table(dynamodb, "batch")) == {alive, dead + "-lookalike"}
+    assert set(holders_in_table(dynamodb, "batch")) == keys_of(alive, dead + "-lookalike")
 
 
 @pytest.mark.parametrize("status", ["ABORTED", "TIMED_OUT"])
@@ -72,8 +82,11 @@ def test_an_aborted_execution_keeps_its_lease_only_until_a_task_it_started_must_
 
     answer = client.lambda_.invoke("reclaim", status_change(client, execution, status, stopped)).payload
 
-    assert answer == {"released": [], "deferred": [{"prefix": "batch", "holder": execution, "until": stopped + 130}]}
-    assert holders_in_table(dynamodb, "batch") == {execution: stopped + 130}
+    assert answer == {
+        "released": [],
+        "deferred": [{"prefix": "batch", "holder": holder_key(execution), "until": stopped + 130}],
+    }
+    assert holders_in_table(dynamodb, "batch") == {holder_key(execution): stopped + 130}
 
 
 def test_an_execution_aborted_longer_ago_than_its_task_timeout_is_released_at_once(
@@ -86,7 +99,7 @@ def test_an_execution_aborted_longer_ago_than_its_task_timeout_is_released_at_on
 
     answer = client.lambda_.invoke("reclaim", status_change(client, execution, "ABORTED", time.time() - 300)).payload
 
-    assert answer["released"] == [{"prefix": "batch", "holder": execution}]
+    assert answer["released"] == [{"prefix": "batch", "holder": holder_key(execution)}]
     assert holders_in_table(dynamodb, "batch") == {}
 
 
@@ -98,20 +111,21 @@ def test_without_a_task_timeout_an_aborted_executions_lease_keeps_its_own_expiry
 
     answer = client.lambda_.invoke("reclaim", status_change(client, execution, "ABORTED", time.time() + 1)).payload
 
-    assert answer["deferred"] == [{"prefix": "batch", "holder": execution, "until": expires}]
-    assert holders_in_table(dynamodb, "batch") == {execution: expires}
+    assert answer["deferred"] == [{"prefix": "batch", "holder": holder_key(execution), "until": expires}]
+    assert holders_in_table(dynamodb, "batch") == {holder_key(execution): expires}
 
 
-def test_a_lease_taken_after_the_execution_stopped_is_left_to_the_sweeper(
+def test_a_lease_of_a_failed_run_is_released_even_if_it_was_taken_after_the_run_stopped(
     client: Any, dynamodb: Any, stepfunctions: Any, state_machine: str
 ) -> None:
-    execution = start(stepfunctions, state_machine, "redriven")
+    # A run that FAILED ran its failure path after its last task: nothing can run under a lease it took since.
+    execution = start(stepfunctions, state_machine, "failed-then-acquired")
     leases(dynamodb, "batch").acquire(execution)
 
     answer = client.lambda_.invoke("reclaim", status_change(client, execution, "FAILED", time.time() - 120)).payload
 
-    assert answer == {"released": [], "deferred": []}
-    assert set(holders_in_table(dynamodb, "batch")) == {execution}
+    assert answer == {"released": [{"prefix": "batch", "holder": holder_key(execution)}], "deferred": []}
+    assert holders_in_table(dynamodb, "batch") == {}
 
 
 @pytest.mark.parametrize(
@@ -119,41 +133,41 @@ def test_a_lease_taken_after_the_execution_stopped_is_left_to_the_sweeper(
 )
 def test_a_malformed_or_unrelated_event_is_ignored_without_an_error(client: Any, dynamodb: Any, detail: Any) -> None:
     leases(dynamodb, "batch").acquire("arn")
+    before = table_items(dynamodb)
     event = client.events.generate_cw_event("aws.states", "Step Functions Execution Status Change", detail, [])
 
     assert client.lambda_.invoke("reclaim", event).payload == {"released": [], "deferred": []}
-    assert set(holders_in_table(dynamodb, "batch")) == {"arn"}
+    assert set(holders_in_table(dynamodb, "batch")) == keys_of("arn")
+    assert table_items(dynamodb) == before  # not even a record of a stopped run for the sweeper
 
 
-def test_the_sweeper_settles_holders_of_executions_that_stopped_and_keeps_running_ones(
-    client: Any, dynamodb: Any, stepfunctions: Any, state_machine: str, monkeypatch: pytest.MonkeyPatch
+def test_the_sweeper_settles_again_the_recorded_runs_and_leaves_every_other_holder_alone(
+    client: Any, dynamodb: Any, stepfunctions: Any, state_machine: str
 ) -> None:
     running = start(stepfunctions, state_machine, "running")
     aborted = start(stepfunctions, state_machine, "aborted")
-    monkeypatch.setenv("SF_EXECUTION_HISTORY_TYPE", "FAILURE")  # moto then starts executions as FAILED
     failed = start(stepfunctions, state_machine, "failed")
-    monkeypatch.delenv("SF_EXECUTION_HISTORY_TYPE")
-    never_started = state_machine.replace(":stateMachine:", ":execution:") + ":never-started"
+    stopped_unannounced = start(stepfunctions, state_machine, "stopped-without-an-event")
+    stepfunctions.stop_execution(executionArn=stopped_unannounced)  # its failure event never arrives
     other_region = running.replace(REGION, "us-east-1")
-    batch = leases(dynamodb, "batch", clock=time.time() - 5)
-    for holder in (running, aborted + "/4", failed, never_started, other_region, "not-an-arn"):
-        batch.acquire(holder)
+    batch = leases(dynamodb, "batch")
+    batch.set_cap(10)
     batch.configure_timings(task_seconds=130, lease_seconds=600)
-    stepfunctions.stop_execution(executionArn=aborted)
+    stopped = int(time.time())
+    client.lambda_.invoke("reclaim", status_change(client, aborted, "ABORTED", stopped))
+    client.lambda_.invoke("reclaim", status_change(client, failed, "FAILED", stopped))
+    # Acquires that were in flight land after the failure events; the other holders never stopped (as recorded).
+    for holder in (running, aborted + "/4", failed, stopped_unannounced, other_region, "not-an-arn"):
+        batch.acquire(holder)
 
     report = sweep(client)
+    again = sweep(client)
 
-    assert report == {
-        "expired": 0,
-        "execution_ended": 2,
-        "deferred": 1,
-        "dequeued": 0,
-        "handed_over": 0,
-        "not_judged": 1,
-    }
+    assert report == {"expired": 0, "execution_ended": 1, "deferred": 1, "dequeued": 0, "handed_over": 0}
+    assert again == {"expired": 0, "execution_ended": 0, "deferred": 0, "dequeued": 0, "handed_over": 0}
     remaining = holders_in_table(dynamodb, "batch")
-    assert set(remaining) == {running, aborted + "/4", other_region, "not-an-arn"}
-    assert remaining[aborted + "/4"] <= time.time() + 131  # its Process may still run for up to 130 s
+    assert set(remaining) == keys_of(running, aborted + "/4", stopped_unannounced, other_region, "not-an-arn")
+    assert remaining[holder_key(aborted + "/4")] == stopped + 130  # its Process may still run for up to 130 s
 
 
 def test_the_sweeper_reclaims_expired_holders_of_every_prefix(client: Any, dynamodb: Any) -> None:
@@ -166,15 +180,11 @@ def test_the_sweeper_reclaims_expired_holders_of_every_prefix(client: Any, dynam
 
     assert report["expired"] == 2
     assert holders_in_table(dynamodb, "analytics") == {}
-    assert set(holders_in_table(dynamodb, "batch")) == {"live"}
+    assert set(holders_in_table(dynamodb, "batch")) == keys_of("live")
 
 
-def test_a_late_acquire_after_the_failure_event_is_freed_by_the_next_sweep(
-    client: Any, dynamodb: Any, stepfunctions: Any, state_machine: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("SF_EXECUTION_HISTORY_TYPE", "FAILURE")  # moto then starts executions as FAILED
-    execution = start(stepfunctions, state_machine, "failed-while-acquiring")
-    monkeypatch.delenv("SF_EXECUTION_HISTORY_TYPE")
+def test_a_late_acquire_after_the_failure_event_is_freed_by_the_next_sweep(client: Any, dynamodb: Any) -> None:
+    execution = execution_arn("batch", "failed-while-acquiring")
     batch = leases(dynamodb, "batch")
     batch.acquire(execution)
     stopped = time.time() + 1
@@ -183,7 +193,7 @@ def test_a_late_acquire_after_the_failure_event_is_freed_by_the_next_sweep(
 
     late = leases(dynamodb, "batch", clock=stopped + 2)  # an acquire that was in flight lands afterwards
     late.acquire(execution)
-    assert set(holders_in_table(dynamodb, "batch")) == {execution}
+    assert set(holders_in_table(dynamodb, "batch")) == keys_of(execution)
 
     report = sweep(client)
 
@@ -191,18 +201,58 @@ def test_a_late_acquire_after_the_failure_event_is_freed_by_the_next_sweep(
     assert holders_in_table(dynamodb, "batch") == {}
 
 
-def test_the_sweeper_leaves_holders_younger_than_the_threshold(
-    client: Any, dynamodb: Any, stepfunctions: Any, state_machine: str, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("status", ["ABORTED", "TIMED_OUT"])
+def test_a_late_acquire_after_an_aborted_event_is_deferred_by_the_next_sweep_and_reclaimed_when_its_task_ended(
+    client: Any, dynamodb: Any, status: str
 ) -> None:
-    execution = start(stepfunctions, state_machine, "young")
-    stepfunctions.stop_execution(executionArn=execution)
-    leases(dynamodb, "batch").acquire(execution)
-    config = json.loads((app_folder("lease_app") / ".chalice" / "config.json").read_text())
-    environment = {**config["stages"]["dev"]["environment_variables"], "RECONCILE_MIN_AGE_SECONDS": "300"}
-    environment["AWS_REGION"] = REGION
+    execution = execution_arn("batch", "aborted-while-acquiring")
+    batch = leases(dynamodb, "batch")
+    batch.set_cap(10)
+    batch.configure_timings(task_seconds=130, lease_seconds=600)
+    stopped = int(time.time())
+    client.lambda_.invoke("reclaim", status_change(client, execution, status, stopped))
+    batch.acquire(execution)  # in flight when the run stopped: a task it starts may run up to 130 s
 
-    with invocation_environment(environment):
-        report = sweep(client)
+    report = sweep(client)
 
-    assert report["execution_ended"] == 0
-    assert set(holders_in_table(dynamodb, "batch")) == {execution}
+    assert report["deferred"] == 1 and report["execution_ended"] == 0
+    assert holders_in_table(dynamodb, "batch") == {holder_key(execution): stopped + 130}
+    assert sweeper_at(dynamodb, stopped + 129).sweep().expired == []
+    reclaimed = sweeper_at(dynamodb, stopped + 130).sweep().expired
+    assert [(item.prefix, item.holder) for item in reclaimed] == [("batch", holder_key(execution))]
+    assert holders_in_table(dynamodb, "batch") == {}
+
+
+def test_a_run_whose_failure_event_never_arrived_keeps_its_lease_until_it_expires_then_the_sweeper_reclaims_it(
+    dynamodb: Any, stepfunctions: Any, state_machine: str
+) -> None:
+    execution = start(stepfunctions, state_machine, "event-lost")
+    stepfunctions.stop_execution(executionArn=execution)  # Step Functions knows; the table is never told
+    now = time.time()
+    expires = leases(dynamodb, "batch", clock=now).acquire(execution).expires_at
+
+    kept = sweeper_at(dynamodb, expires - 1).sweep()
+    reclaimed = sweeper_at(dynamodb, expires).sweep()
+
+    assert (kept.expired, kept.execution_ended) == ([], [])
+    assert [item.holder for item in reclaimed.expired] == [holder_key(execution)]
+    assert holders_in_table(dynamodb, "batch") == {}
+
+
+@pytest.mark.parametrize(("seconds_later", "released"), [(RESETTLE_SECONDS - 1, True), (RESETTLE_SECONDS, False)])
+def test_a_stopped_run_is_settled_again_for_resettle_seconds_after_its_event_and_not_after(
+    dynamodb: Any, seconds_later: int, released: bool
+) -> None:
+    execution = execution_arn("batch", "failed-long-ago")
+    recorded_at = int(time.time())
+    record(
+        LeaseTable(dynamodb, DEFAULT_TABLE_NAME).table, EndedRun(execution, 0, "FAILED", recorded_at), now=recorded_at
+    )
+    leases(dynamodb, "batch", clock=recorded_at + seconds_later - 10, ttl=3600).acquire(execution)  # a late acquire
+
+    report = sweeper_at(dynamodb, recorded_at + seconds_later).sweep()
+
+    assert [(item.holder, item.action) for item in report.execution_ended] == (
+        [(holder_key(execution), "released")] if released else []
+    )
+    assert set(holders_in_table(dynamodb, "batch")) == (set() if released else keys_of(execution))

@@ -14,7 +14,7 @@ from lease_core.waiting_room import WaitingRoom
 from lease_ops.chalice_apps import app_folder
 from lease_ops.local_runner.task_tokens import TASK_TOKENS, route_moto_callbacks
 from lease_ops.table import DEFAULT_TABLE_NAME
-from tests.helpers import holders_in_table, start, status_change, sweep
+from tests.helpers import holders_in_table, keys_of, start, status_change, sweep
 
 JSON = {"Content-Type": "application/json"}
 
@@ -63,7 +63,8 @@ def test_a_slot_reclaimed_from_a_failed_execution_is_handed_to_the_oldest_waiter
         "expires_at": pytest.approx(time.time() + 1200, abs=5),
     }
     assert told(second) is None
-    assert set(holders_in_table(dynamodb, "batch")) == {"waiter-1"}
+    assert set(holders_in_table(dynamodb, "batch")) == keys_of("waiter-1")
+    assert [waiter.holder for waiter in WaitingRoom(leases).waiters()] == ["waiter-2"]
 
 
 def test_a_failed_execution_that_was_waiting_leaves_the_line(
@@ -82,7 +83,7 @@ def test_a_failed_execution_that_was_waiting_leaves_the_line(
     assert leases.inspect().waiting == 1
 
 
-def test_the_sweeper_hands_slots_freed_by_expiry_to_waiters_and_drops_waiters_of_ended_executions(
+def test_the_sweeper_hands_slots_freed_by_expiry_to_waiters_and_drops_waiters_of_runs_that_ended_before_queueing(
     client: Any, dynamodb: Any, stepfunctions: Any, state_machine: str
 ) -> None:
     stopped = start(stepfunctions, state_machine, "stopped-while-waiting")
@@ -90,6 +91,8 @@ def test_the_sweeper_hands_slots_freed_by_expiry_to_waiters_and_drops_waiters_of
     batch(dynamodb, cap=2, clock=time.time() - 3600).acquire("expired")
     leases = batch(dynamodb, cap=2)
     leases.acquire("live")
+    # The stop's event is handled (and the run recorded) before the run's acquire, already in flight, queues.
+    client.lambda_.invoke("reclaim", status_change(client, stopped, "ABORTED", time.time()))
     # Both queued while "expired" was still live; its lease has lapsed since.
     queue(leases, stopped, try_first=False)
     waiting = queue(leases, "waiting", try_first=False)
@@ -98,8 +101,31 @@ def test_the_sweeper_hands_slots_freed_by_expiry_to_waiters_and_drops_waiters_of
 
     assert (report["expired"], report["dequeued"], report["handed_over"]) == (1, 1, 1)
     assert told(waiting) is not None and told(waiting)["status"] == "acquired"
-    assert set(holders_in_table(dynamodb, "batch")) == {"live", "waiting"}
+    assert set(holders_in_table(dynamodb, "batch")) == keys_of("live", "waiting")
     assert leases.inspect().waiting == 0
+    assert WaitingRoom(leases).waiters() == []
+
+
+def test_a_waiter_whose_runs_end_was_never_announced_stays_in_line_until_its_slot_is_passed_on(
+    client: Any, dynamodb: Any, stepfunctions: Any, state_machine: str
+) -> None:
+    # The sweeper no longer asks Step Functions about holders (the table keeps keys, not ARNs): without the
+    # failure event the dead waiter stays in line, and the slot handed to it is passed on once telling it fails.
+    stopped = start(stepfunctions, state_machine, "stopped-unannounced")
+    stepfunctions.stop_execution(executionArn=stopped)
+    leases = batch(dynamodb)
+    leases.acquire("live")
+    TASK_TOKENS.close(queue(leases, stopped))  # its waiting task ended with its execution
+    alive = queue(leases, "alive")
+
+    report = sweep(client)
+
+    assert (report["expired"], report["dequeued"], report["handed_over"]) == (0, 0, 0)
+    assert [waiter.holder for waiter in WaitingRoom(leases).waiters()] == [stopped, "alive"]
+    assert client.http.delete("/prefixes/batch/holders/live").status_code == 200
+    assert told(alive) is not None and told(alive)["status"] == "acquired"
+    assert set(holders_in_table(dynamodb, "batch")) == keys_of("alive")
+    assert (WaitingRoom(leases).waiters(), leases.inspect().waiting) == ([], 0)
 
 
 def test_raising_the_cap_through_the_api_hands_the_new_slots_to_the_waiters_at_once(client: Any, dynamodb: Any) -> None:
@@ -122,4 +148,5 @@ def test_force_releasing_a_holder_hands_its_slot_to_the_oldest_waiter(client: An
 
     assert response.status_code == 200
     assert told(token) is not None
-    assert set(holders_in_table(dynamodb, "batch")) == {"next"}
+    assert set(holders_in_table(dynamodb, "batch")) == keys_of("next")
+    assert leases.inspect().waiting == 0

@@ -9,14 +9,23 @@ from typing import Any
 import pytest
 from parliament import analyze_policy_string
 
+from lease_core import LeaseSemaphore
+from lease_core.ended_runs import EndedRun, record
+from lease_core.execution_cleanup import settle_run
+from lease_core.lease_table import LeaseTable
+from lease_core.reconciler import Reconciler
+from lease_core.task_callbacks import serve_waiting
+from lease_core.waiting_room import WaitingRoom
 from lease_ops.chalice_apps import REPOSITORY_ROOT
 from lease_ops.platform_config import load_platform_config
+from lease_ops.table import DEFAULT_TABLE_NAME
 from lease_ops.workflow_builder import LeaseFunctions
 from lease_ops.workflows import invoke_policy, invoked_functions, render_definition
 
 POLICY_FILES = sorted(REPOSITORY_ROOT.glob("*_app/.chalice/policy-*.json"))
 # parliament 1.6.4's IAM data lists only the Express execution resource for states:DescribeExecution;
-# the action also takes Standard execution ARNs (arn:...:execution:...), which is what the sweeper asks about.
+# the action also takes Standard execution ARNs (arn:...:execution:...), which is what the platform app and a
+# handoff workload ask about when a waiter's wait closed (lease_core.task_callbacks.still_running).
 KNOWN_FALSE_POSITIVES = {("lease_app", "RESOURCE_MISMATCH", "states:DescribeExecution")}
 
 
@@ -134,9 +143,9 @@ def test_handoff_mode_adds_the_queue_actions_on_the_own_prefix_and_send_task_suc
 
     (table,) = [s for s in statements(handoff) if s["Sid"] == "LeasesOfThisWorkloadOnly"]
     assert table["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["batch#*"]}}
+    # Poll mode already reads (a re-poll reads before it writes); handoff adds the queue's items.
     assert set(table["Action"]) - set(statements(poll)[0]["Action"]) == {
         "dynamodb:DeleteItem",
-        "dynamodb:GetItem",
         "dynamodb:PutItem",
         "dynamodb:Query",
     }
@@ -154,3 +163,58 @@ def test_handoff_mode_adds_the_queue_actions_on_the_own_prefix_and_send_task_suc
     assert [(f.issue, [d.get("action") for d in f.detail]) for f in findings] == [
         ("RESOURCE_MISMATCH", ["states:DescribeExecution"])  # the known false positive, see above
     ]
+
+
+class RecordingClient:
+    """Passes DynamoDB calls through and records the IAM action of each (a transaction: of each of its items)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.actions: set[str] = set()
+
+    def __getattr__(self, operation: str) -> Any:
+        method = getattr(self._client, operation)
+
+        def call(**request: Any) -> Any:
+            if operation == "transact_write_items":
+                for item in request["TransactItems"]:
+                    self.actions |= {
+                        "dynamodb:" + {"ConditionCheck": "ConditionCheckItem"}.get(k, k + "Item") for k in item
+                    }
+            else:
+                self.actions.add("dynamodb:" + "".join(part.title() for part in operation.split("_")))
+            return method(**request)
+
+        return call
+
+
+def test_the_platform_policy_allows_exactly_the_dynamodb_actions_its_cleanup_sweeper_and_api_use(dynamodb: Any) -> None:
+    class TellsEveryWaiter:
+        def send_task_success(self, **request: Any) -> dict[str, Any]:
+            return {}
+
+    stopped = "arn:aws:states:eu-central-1:123456789012:execution:wf:stopped"
+    workload = LeaseSemaphore(dynamodb, DEFAULT_TABLE_NAME, "batch", initial_cap=2)
+    workload.acquire(stopped + "#0")
+    workload.acquire("another")
+    WaitingRoom(workload).enqueue(stopped + "#0/1", "token-of-the-stopped-run")  # a Map iteration of that run
+    WaitingRoom(workload).enqueue("waiting", "token")
+    recording = RecordingClient(dynamodb)
+    platform = LeaseTable(recording, DEFAULT_TABLE_NAME)
+    now = int(platform.clock())
+
+    # The reclaim Lambda: record the stopped run, release its lease and drop its queue place, serve the queue.
+    record(platform.table, EndedRun(stopped, 0, "FAILED", now), now=now)
+    settle_run(platform, stopped, status="FAILED", stopped_at=now)
+    serve_waiting(platform, TellsEveryWaiter())
+    Reconciler(platform).sweep()  # the sweeper
+    platform.semaphore("batch").set_cap(3, create=False)  # the admin API
+    assert platform.semaphore("batch").release("waiting").held
+
+    (statement,) = [
+        s
+        for s in statements(json.loads((REPOSITORY_ROOT / "lease_app/.chalice/policy-dev.json").read_text()))
+        if s["Sid"] == "EveryPrefixOfTheLeaseTable"
+    ]
+    assert "dynamodb:PutItem" in recording.actions  # lease_core.ended_runs records each stopped run
+    assert recording.actions == set(statement["Action"])

@@ -3,12 +3,13 @@
 RedriveExecution restarts a FAILED, ABORTED or TIMED_OUT Standard execution, under the same ARN, at the state
 that did not succeed (https://docs.aws.amazon.com/step-functions/latest/dg/redrive-executions.html): one that
 stopped inside Process restarts straight in Process. So each run holds its leases under its own holder id
-(the ARN and its redrive count), and Process checks its run's lease before any work.
+(the ARN and its redrive count; the table keeps its key, ``lease_core.item_layout.holder_key``), and Process
+checks its run's lease before any work. The reclaim Lambda records each stopped run and every sweep settles the
+recorded runs again: that must never touch a redriven run's lease or queue place.
 """
 
 from __future__ import annotations
 
-import datetime
 import time
 from typing import Any
 
@@ -16,13 +17,14 @@ import pytest
 from chalice.test import Client
 
 from lease_core import LeaseLost, LeaseSemaphore
+from lease_core.item_layout import holder_key
 from lease_core.lease_table import LeaseTable
 from lease_core.reconciler import Reconciler
 from lease_core.task_callbacks import still_running
 from lease_core.waiting_room import WaitingRoom
 from lease_ops.chalice_apps import app_folder
 from lease_ops.table import DEFAULT_TABLE_NAME
-from tests.helpers import execution_arn, holders_in_table, status_change
+from tests.helpers import execution_arn, holders_in_table, status_change, sweep
 
 EXECUTION = execution_arn("analytics", "redriven")
 
@@ -106,7 +108,7 @@ def test_a_late_failure_event_of_a_stopped_run_leaves_the_redriven_runs_lease_an
     other = execution_arn("analytics", "other")
     leases.acquire(run(0, other))  # full now; another execution's redriven run waits in line
     leases.release(run(1))
-    leases.acquire(run(1))
+    held = leases.acquire(run(1))
     room = WaitingRoom(leases)
     room.enqueue(run(2, other), "token")
 
@@ -115,7 +117,8 @@ def test_a_late_failure_event_of_a_stopped_run_leaves_the_redriven_runs_lease_an
     stale_place = status_change(platform, other, "FAILED", time.time() - 60)  # run 0 of the other one
     platform.lambda_.invoke("reclaim", stale_place)
 
-    assert run(1) in holders_in_table(dynamodb, "analytics")
+    # The redriven run's lease is neither released nor deferred.
+    assert holders_in_table(dynamodb, "analytics")[holder_key(run(1))] == held.expires_at
     assert [waiter.holder for waiter in room.waiters()] == [run(2, other)]
 
 
@@ -128,12 +131,12 @@ def test_a_failure_event_names_its_run_and_settles_that_runs_lease_only(dynamodb
 
     answer = platform.lambda_.invoke("reclaim", event).payload
 
-    assert [released["holder"] for released in answer["released"]] == [run(1)]
-    assert set(holders_in_table(dynamodb, "analytics")) == {run(0)}
+    assert [released["holder"] for released in answer["released"]] == [holder_key(run(1))]
+    assert set(holders_in_table(dynamodb, "analytics")) == {holder_key(run(0))}
 
 
 class DescribedExecution:
-    """Step Functions' DescribeExecution answer for one execution, as the sweeper reads it."""
+    """Step Functions' DescribeExecution answer for one execution, as the platform app reads it (a closed wait)."""
 
     def __init__(self, **described: Any) -> None:
         self.described = described
@@ -142,64 +145,65 @@ class DescribedExecution:
         return {"executionArn": executionArn, **self.described}
 
 
-def at(epoch: float) -> datetime.datetime:
-    return datetime.datetime.fromtimestamp(epoch, tz=datetime.UTC)
+def sweeper(dynamodb: Any, now: float) -> Reconciler:
+    """The sweeper as it runs at ``now``: it settles recorded stopped runs again and asks Step Functions nothing."""
+    return Reconciler(LeaseTable(dynamodb, DEFAULT_TABLE_NAME, clock=lambda: now))
 
 
-def sweeper(dynamodb: Any, stepfunctions: Any, now: float) -> Reconciler:
-    return Reconciler(
-        LeaseTable(dynamodb, DEFAULT_TABLE_NAME, clock=lambda: now),
-        stepfunctions,
-        region="eu-central-1",
-        account_id="123456789012",
-    )
-
-
-def test_the_sweeper_keeps_the_lease_of_an_execution_pending_redrive_until_its_task_must_have_ended(
-    dynamodb: Any,
+def test_a_sweep_keeps_a_late_lease_of_an_aborted_run_until_its_task_must_have_ended_then_reclaims_it(
+    dynamodb: Any, platform: Any
 ) -> None:
-    # PENDING_REDRIVE: the run stopped (here aborted 10 s ago) and a redrive is under way. Its Process may
-    # still run, so the lease is kept until stop + task_seconds, not released at once.
+    # Run 0 was aborted 10 s ago (a redrive may be under way) and an acquire of it landed after the event. Its
+    # Process may still run, so the lease is kept until stop + task_seconds, never released at once.
     now = time.time()
-    leases = analytics(dynamodb, clock=now - 100)
-    leases.acquire(run(0))
+    leases = analytics(dynamodb)
+    leases.set_cap(15)
     leases.configure_timings(task_seconds=130, lease_seconds=600)
-    pending = DescribedExecution(status="PENDING_REDRIVE", stopDate=at(now - 10), redriveCount=0)
+    platform.lambda_.invoke("reclaim", status_change(platform, EXECUTION, "ABORTED", now - 10))
+    analytics(dynamodb, clock=now).acquire(run(0))
 
-    report = sweeper(dynamodb, pending, now).sweep()
+    report = sweeper(dynamodb, now).sweep()
 
-    assert [(item.holder, item.action) for item in report.execution_ended] == [(run(0), "deferred")]
-    assert holders_in_table(dynamodb, "analytics") == {run(0): int(now - 10) + 130}
+    assert [(item.holder, item.action) for item in report.execution_ended] == [(holder_key(run(0)), "deferred")]
+    assert holders_in_table(dynamodb, "analytics") == {holder_key(run(0)): int(now - 10) + 130}
+    assert sweeper(dynamodb, int(now - 10) + 129).sweep().expired == []
+    assert [item.holder for item in sweeper(dynamodb, int(now - 10) + 130).sweep().expired] == [holder_key(run(0))]
 
 
-def test_the_sweeper_treats_a_lease_of_an_older_run_as_that_of_a_run_aborted_when_it_was_redriven(
-    dynamodb: Any,
+@pytest.mark.parametrize("status", ["FAILED", "ABORTED"])
+def test_a_sweep_settling_the_stopped_run_again_never_touches_the_redriven_runs_lease(
+    dynamodb: Any, platform: Any, status: str
 ) -> None:
     now = time.time()
-    leases = analytics(dynamodb, clock=now - 100)
+    leases = analytics(dynamodb)
     leases.acquire(run(0))
     leases.configure_timings(task_seconds=130, lease_seconds=600)
-    analytics(dynamodb, clock=now - 5).acquire(run(1))
-    redriven = DescribedExecution(status="RUNNING", redriveCount=1, redriveDate=at(now - 20))
+    platform.lambda_.invoke("reclaim", status_change(platform, EXECUTION, status, now - 20))  # run 0 stopped
+    redriven = leases.acquire(run(1))  # the redrive's run takes its own lease
+    leases.acquire(run(0))  # and an acquire of the stopped run lands late
 
-    report = sweeper(dynamodb, redriven, now).sweep()
+    sweep(platform)
+    sweep(platform)
 
-    assert [(item.holder, item.action) for item in report.execution_ended] == [(run(0), "deferred")]
-    assert holders_in_table(dynamodb, "analytics") == {run(0): int(now - 20) + 130, run(1): int(now - 5) + 600}
+    stopped_run = {} if status == "FAILED" else {holder_key(run(0)): int(now - 20) + 130}
+    assert holders_in_table(dynamodb, "analytics") == {**stopped_run, holder_key(run(1)): redriven.expires_at}
 
 
-def test_the_sweeper_drops_the_queue_place_of_a_run_that_is_pending_redrive(dynamodb: Any) -> None:
-    now = time.time()
-    leases = analytics(dynamodb, clock=now - 100, cap=1)
+def test_a_sweep_drops_the_queue_place_the_stopped_run_took_after_its_event_and_keeps_the_redriven_runs(
+    dynamodb: Any, platform: Any
+) -> None:
+    leases = analytics(dynamodb, cap=1)
     leases.acquire("someone-else")
+    platform.lambda_.invoke("reclaim", status_change(platform, EXECUTION, "ABORTED", time.time() - 10))
     room = WaitingRoom(leases)
-    room.enqueue(run(0), "token")
-    pending = DescribedExecution(status="PENDING_REDRIVE", stopDate=at(now - 10), redriveCount=0)
+    room.enqueue(run(0), "token-0")  # the stopped run's acquire was in flight: it queued after the event
+    room.enqueue(run(1), "token-1")  # the redriven run queues too
 
-    report = sweeper(dynamodb, pending, now).sweep()
+    report = sweeper(dynamodb, time.time()).sweep()
 
     assert [(item.holder, item.action) for item in report.execution_ended] == [(run(0), "dequeued")]
-    assert room.waiters() == []
+    assert [waiter.holder for waiter in room.waiters()] == [run(1)]
+    assert leases.inspect().waiting == 1
 
 
 def test_a_waiter_of_an_older_run_is_not_taken_for_its_running_redriven_execution() -> None:

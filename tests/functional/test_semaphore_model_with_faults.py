@@ -25,7 +25,7 @@ from lease_ops.chaos.dynamodb_faults import DynamoFaults
 from lease_ops.moto_server import AtomicMotoServer
 from lease_ops.table import create_lease_table
 from tests.functional.test_semaphore_model import HOLDERS, TTL, SemaphoreModel
-from tests.helpers import holders_in_table
+from tests.helpers import holders_in_table, keyed
 
 FAULTS = st.sampled_from([None, "before", "lost"])
 # A real moto server: botocore's retry rules then apply exactly as against DynamoDB.
@@ -126,7 +126,7 @@ class SemaphoreWithFaults(RuleBasedStateMachine):
     @invariant()
     def the_table_holds_exactly_the_models_holders(self) -> None:
         if hasattr(self, "model"):
-            assert holders_in_table(self.client, "model", self.table) == self.model.holders
+            assert holders_in_table(self.client, "model", self.table) == keyed(self.model.holders)
 
     @invariant()
     def no_newcomer_was_ever_admitted_over_the_cap(self) -> None:

@@ -13,7 +13,7 @@ from lease_core.lease_table import LeaseTable
 from lease_core.task_callbacks import pass_on, serve_waiting
 from lease_core.waiting_room import WaitingRoom
 from lease_ops.table import DEFAULT_TABLE_NAME
-from tests.helpers import execution_arn, holders_in_table
+from tests.helpers import execution_arn, holders_in_table, keys_of
 
 
 class FakeStepFunctions:
@@ -63,8 +63,9 @@ def test_a_waiter_whose_execution_ended_is_skipped_and_the_next_one_gets_the_slo
 
     assert [told for told, _ in stepfunctions.told] == [token("run-3")]
     assert stepfunctions.told[0][1]["status"] == "acquired"
-    assert set(holders_in_table(dynamodb, "batch")) == {"run-3"}
+    assert set(holders_in_table(dynamodb, "batch")) == keys_of("run-3")
     assert [waiter.holder for waiter in WaitingRoom(full_semaphore).waiters()] == ["run-4"]
+    assert full_semaphore.inspect().waiting == 1
 
 
 def test_a_waiter_whose_wait_timed_out_but_whose_execution_runs_keeps_the_slot_for_its_re_check(
@@ -84,7 +85,7 @@ def test_a_waiter_whose_wait_timed_out_but_whose_execution_runs_keeps_the_slot_f
     pass_on(leases, stepfunctions, leases.release("run-1").handed_to)
 
     assert stepfunctions.told == []
-    assert set(holders_in_table(dynamodb, "batch")) == {alive}
+    assert set(holders_in_table(dynamodb, "batch")) == keys_of(alive)
     assert [waiter.holder for waiter in room.waiters()] == ["run-3"]
 
 
@@ -106,7 +107,26 @@ def test_a_failure_to_tell_that_is_not_the_waiters_end_leaves_it_its_slot(
     pass_on(full_semaphore, stepfunctions, full_semaphore.release("run-1").handed_to)
 
     # Its waiting task re-checks when it times out and finds the slot it holds.
-    assert set(holders_in_table(dynamodb, "batch")) == {"run-2"}
+    assert set(holders_in_table(dynamodb, "batch")) == keys_of("run-2")
+    assert [waiter.holder for waiter in WaitingRoom(full_semaphore).waiters()] == ["run-3", "run-4"]
+
+
+def test_a_waiter_reported_gone_that_has_taken_its_slot_as_a_lease_of_its_own_keeps_it(
+    full_semaphore: LeaseSemaphore, dynamodb: Any
+) -> None:
+    stepfunctions = FakeStepFunctions(refusing={token("run-2"): "InvalidToken"})
+    handed = full_semaphore.release("run-1").handed_to
+    assert handed is not None
+    # Before it is told, run-2's wait times out and its re-check renews the slot it holds as its own lease.
+    full_semaphore.acquire("run-2", behind_waiters=True)
+
+    pass_on(full_semaphore, stepfunctions, handed)
+
+    assert stepfunctions.told == []
+    assert set(holders_in_table(dynamodb, "batch")) == keys_of("run-2")
+    lease = full_semaphore.inspect().lease_of("run-2")
+    assert lease is not None and lease.grant == 0 and lease.entry != handed.entry
+    assert [waiter.holder for waiter in WaitingRoom(full_semaphore).waiters()] == ["run-3", "run-4"]
 
 
 def test_raising_the_cap_and_serving_the_table_hands_the_new_slots_to_the_oldest_waiters(
@@ -119,7 +139,9 @@ def test_raising_the_cap_and_serving_the_table_hands_the_new_slots_to_the_oldest
 
     assert served == 2
     assert [told for told, _ in stepfunctions.told] == [token("run-2"), token("run-3")]
-    assert set(holders_in_table(dynamodb, "batch")) == {"run-1", "run-2", "run-3"}
+    assert set(holders_in_table(dynamodb, "batch")) == keys_of("run-1", "run-2", "run-3")
+    assert [waiter.holder for waiter in WaitingRoom(full_semaphore).waiters()] == ["run-4"]
+    assert full_semaphore.inspect().waiting == 1
 
 
 def test_the_embedded_moto_answers_callbacks_as_step_functions_does(moto_endpoint: str) -> None:

@@ -1,16 +1,23 @@
-"""Handoff mode's queue against moto's DynamoDB: first come, first served, no slot idle while someone waits."""
+"""Handoff mode's queue against moto's DynamoDB: first come, first served, no slot idle while someone waits.
+
+The queue is one place item per waiter (sorted by arrival) plus one index item per waiter (keyed by
+holder key); the semaphore item counts the places in ``waiting`` and holds the leases by holder key.
+"""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from lease_core import Acquired, LeaseSemaphore, MustWait
-from lease_core.semaphore import semaphore_key
+from lease_core import Acquired, LeaseSemaphore, LeaseStoreUnavailable, MustWait, lease_operations
+from lease_core.item_layout import Entry, holder_key, semaphore_key
+from lease_core.queue_items import ABANDONED_WAITER_SECONDS
 from lease_core.waiting_room import WaitingRoom
 from lease_ops.table import DEFAULT_TABLE_NAME
-from tests.helpers import holders_in_table
+from tests.helpers import holders_in_table, keys_of
 
 
 class SteppingClock:
@@ -29,8 +36,10 @@ def clock() -> SteppingClock:
     return SteppingClock()
 
 
-def semaphore(client: Any, clock: SteppingClock, cap: int = 1, ttl: int = 60) -> LeaseSemaphore:
-    return LeaseSemaphore(client, DEFAULT_TABLE_NAME, "analytics", ttl_seconds=ttl, initial_cap=cap, clock=clock)
+def semaphore(
+    client: Any, clock: SteppingClock, cap: int = 1, ttl: int = 60, prefix: str = "analytics"
+) -> LeaseSemaphore:
+    return LeaseSemaphore(client, DEFAULT_TABLE_NAME, prefix, ttl_seconds=ttl, initial_cap=cap, clock=clock)
 
 
 def queue(leases: LeaseSemaphore, *holders: str) -> WaitingRoom:
@@ -41,9 +50,56 @@ def queue(leases: LeaseSemaphore, *holders: str) -> WaitingRoom:
     return room
 
 
-def waiting_count(client: Any) -> int:
-    item = client.get_item(TableName=DEFAULT_TABLE_NAME, Key=semaphore_key("analytics"), ConsistentRead=True)["Item"]
-    return int(item.get("waiting", {"N": "0"})["N"])
+def semaphore_item(client: Any, prefix: str = "analytics") -> dict[str, Any]:
+    return client.get_item(TableName=DEFAULT_TABLE_NAME, Key=semaphore_key(prefix), ConsistentRead=True)["Item"]
+
+
+def waiting_count(client: Any, prefix: str = "analytics") -> int:
+    return int(semaphore_item(client, prefix).get("waiting", {"N": "0"})["N"])
+
+
+def index_item(client: Any, leases: LeaseSemaphore, holder: str) -> dict[str, Any] | None:
+    """The queue's index item of ``holder`` (where its place is, whether it is counted), straight from the table."""
+    key = leases.queue.index_key(holder_key(holder))
+    return client.get_item(TableName=DEFAULT_TABLE_NAME, Key=key, ConsistentRead=True).get("Item")
+
+
+def let_ttl_delete_what_expired(client: Any, now: float) -> None:
+    """Do what DynamoDB's TTL may do at any time after an item's ``ttl``: delete it."""
+    for item in client.scan(TableName=DEFAULT_TABLE_NAME, ConsistentRead=True)["Items"]:
+        if "ttl" in item and int(item["ttl"]["N"]) < now:
+            client.delete_item(TableName=DEFAULT_TABLE_NAME, Key={"pk": item["pk"], "sk": item["sk"]})
+
+
+def set_holders(client: Any, changes: dict[str, Entry | None], prefix: str = "analytics") -> None:
+    """Write the semaphore's ``h`` map by hand, as a concurrent caller would have: ``{holder: Entry or None}``."""
+    names, sets, removes, values = {}, [], [], {}
+    for index, (holder, entry) in enumerate(changes.items()):
+        names[f"#k{index}"] = holder_key(holder)
+        if entry is None:
+            removes.append(f"h.#k{index}")
+        else:
+            sets.append(f"h.#k{index} = :v{index}")
+            values[f":v{index}"] = entry.packed()
+    update = (f"SET {', '.join(sets)} " if sets else "") + (f"REMOVE {', '.join(removes)}" if removes else "")
+    client.update_item(
+        TableName=DEFAULT_TABLE_NAME,
+        Key=semaphore_key(prefix),
+        UpdateExpression=update.strip(),
+        ExpressionAttributeNames=names,
+        **({"ExpressionAttributeValues": values} if values else {}),
+    )
+
+
+class QuietStepFunctions:
+    """SendTaskSuccess that always succeeds and remembers whom it told."""
+
+    def __init__(self) -> None:
+        self.told: list[str] = []
+
+    def send_task_success(self, taskToken: str, output: str) -> dict[str, Any]:
+        self.told.append(taskToken)
+        return {}
 
 
 def test_a_release_hands_the_slot_to_the_oldest_waiter_in_the_same_write(dynamodb: Any, clock: SteppingClock) -> None:
@@ -56,9 +112,10 @@ def test_a_release_hands_the_slot_to_the_oldest_waiter_in_the_same_write(dynamod
     assert released.held and released.handed_to is not None
     assert released.handed_to.waiter.holder == "run-2"
     assert released.handed_to.as_event()["status"] == "acquired"
-    assert set(holders_in_table(dynamodb, "analytics")) == {"run-2"}
+    assert set(holders_in_table(dynamodb, "analytics")) == keys_of("run-2")
     assert [waiter.holder for waiter in room.waiters()] == ["run-3"]
     assert waiting_count(dynamodb) == 1
+    assert index_item(dynamodb, leases, "run-2") is None  # nothing of its wait is left
 
 
 def test_waiters_are_served_in_the_order_they_arrived(dynamodb: Any, clock: SteppingClock) -> None:
@@ -86,19 +143,14 @@ def test_a_newcomer_may_not_take_a_free_slot_while_others_wait(dynamodb: Any, cl
     leases.acquire("run-2")
     room = queue(leases, "run-3")
     # A release that lands between run-3's failed admission and its queueing frees a slot outright.
-    dynamodb.update_item(
-        TableName=DEFAULT_TABLE_NAME,
-        Key=semaphore_key("analytics"),
-        UpdateExpression="REMOVE holders.#h",
-        ExpressionAttributeNames={"#h": "run-1"},
-    )
+    set_holders(dynamodb, {"run-1": None})
 
     newcomer = leases.acquire("run-4", behind_waiters=True)
     admitted = room.fill_free_slots()
 
     assert isinstance(newcomer, MustWait)
     assert [admission.waiter.holder for admission in admitted] == ["run-3"]
-    assert set(holders_in_table(dynamodb, "analytics")) == {"run-2", "run-3"}
+    assert set(holders_in_table(dynamodb, "analytics")) == keys_of("run-2", "run-3")
 
 
 def test_without_handoff_a_newcomer_still_takes_a_free_slot_as_in_poll_mode(
@@ -125,26 +177,59 @@ def test_queueing_again_keeps_the_place_in_line_and_takes_the_new_token(dynamodb
     assert handed is not None and handed.waiter.token == "a-fresh-token"
 
 
-def test_a_waiter_item_expires_a_day_after_its_last_re_check_so_an_abandoned_one_is_collected(
+def test_a_waiters_items_expire_a_day_after_its_last_re_check_so_an_abandoned_one_is_collected(
     dynamodb: Any, clock: SteppingClock
 ) -> None:
-    from lease_core.waiting_room import ABANDONED_WAITER_SECONDS
-
     leases = semaphore(dynamodb, clock)
     leases.acquire("run-1")
     room = queue(leases, "run-2")
-    key = room._waiter_key(room.waiters()[0].sort_key)
-    first = int(dynamodb.get_item(TableName=DEFAULT_TABLE_NAME, Key=key)["Item"]["ttl"]["N"])
+    place_key = leases.queue.waiter_key(room.waiters()[0].sort_key)
+    index_key = leases.queue.index_key(holder_key("run-2"))
+
+    def ttls() -> tuple[int, int]:
+        place, index = (
+            dynamodb.get_item(TableName=DEFAULT_TABLE_NAME, Key=key)["Item"] for key in (place_key, index_key)
+        )
+        return int(place["ttl"]["N"]), int(index["ttl"]["N"])
+
+    first = ttls()
     clock.now += 300
     room.enqueue("run-2", "re-checked")
+    after_a_re_check = ttls()
+    clock.now += 86_400  # the longest a live waiter goes without re-checking
+    room.enqueue("run-2", "re-checked-a-day-later")
 
-    refreshed = int(dynamodb.get_item(TableName=DEFAULT_TABLE_NAME, Key=key)["Item"]["ttl"]["N"])
     assert ABANDONED_WAITER_SECONDS > 86_400
-    assert first == int(clock.now) - 300 + ABANDONED_WAITER_SECONDS
-    assert refreshed == int(clock.now) + ABANDONED_WAITER_SECONDS
+    assert first == (int(clock.now) - 86_700 + ABANDONED_WAITER_SECONDS,) * 2
+    place_ttl, index_ttl = after_a_re_check
+    assert place_ttl == int(clock.now) - 86_400 + ABANDONED_WAITER_SECONDS
+    # The index is not rewritten at every re-check, but it outlives the next one (at most a day later)...
+    assert index_ttl > int(clock.now)
+    # ...which refreshes it with the place: after the last re-check, both go a day later.
+    assert ttls() == (int(clock.now) + ABANDONED_WAITER_SECONDS,) * 2
 
 
-def test_a_slot_handed_to_a_gone_waiter_is_taken_back_under_its_grant_and_passed_on(
+@pytest.mark.parametrize("recheck_seconds", [86_400, 20_000, 1_800])
+def test_a_waiter_that_keeps_re_checking_keeps_its_place_in_line_while_ttl_collects_expired_items(
+    dynamodb: Any, clock: SteppingClock, recheck_seconds: int
+) -> None:
+    leases = semaphore(dynamodb, clock)
+    leases.acquire("run-1")
+    room = queue(leases, "run-2", "run-3")
+
+    for re_check in range(1, (ABANDONED_WAITER_SECONDS + 3_600) // recheck_seconds + 2):  # past the first TTL
+        clock.now += recheck_seconds  # recheck_seconds is at most a day
+        let_ttl_delete_what_expired(dynamodb, clock.now)
+        for holder in ("run-2", "run-3"):
+            assert room.enqueue(holder, f"token-of-{holder}-{re_check}") is not None
+
+        assert [waiter.holder for waiter in room.waiters()] == ["run-2", "run-3"], f"re-check {re_check}"
+        assert waiting_count(dynamodb) == 2, f"re-check {re_check}"
+    handed = leases.release("run-1").handed_to
+    assert handed is not None and handed.waiter.token == f"token-of-run-2-{re_check}"
+
+
+def test_a_slot_handed_to_a_gone_waiter_is_taken_back_under_its_exact_entry_and_passed_on(
     dynamodb: Any, clock: SteppingClock
 ) -> None:
     leases = semaphore(dynamodb, clock)
@@ -153,13 +238,13 @@ def test_a_slot_handed_to_a_gone_waiter_is_taken_back_under_its_grant_and_passed
     handed = leases.release("run-1").handed_to
     assert handed is not None
 
-    passed = leases.release("run-2", grant=handed.grant)
+    passed = leases.release("run-2", exact=handed.entry)
 
     assert passed.held and passed.handed_to is not None and passed.handed_to.waiter.holder == "run-3"
-    assert set(holders_in_table(dynamodb, "analytics")) == {"run-3"}
+    assert set(holders_in_table(dynamodb, "analytics")) == keys_of("run-3")
 
 
-def test_a_lease_the_waiter_took_again_by_itself_is_not_taken_back_under_the_old_grant(
+def test_a_lease_the_waiter_took_again_by_itself_is_not_taken_back_under_the_old_exact_entry(
     dynamodb: Any, clock: SteppingClock
 ) -> None:
     leases = semaphore(dynamodb, clock)
@@ -170,10 +255,10 @@ def test_a_lease_the_waiter_took_again_by_itself_is_not_taken_back_under_the_old
     # run-2's wait timed out and its re-check took the slot it already held, as a lease of its own.
     assert isinstance(leases.acquire("run-2", behind_waiters=True), Acquired)
 
-    passed = leases.release("run-2", grant=handed.grant)
+    passed = leases.release("run-2", exact=handed.entry)
 
     assert passed.as_event() == {"status": "not_held"}
-    assert set(holders_in_table(dynamodb, "analytics")) == {"run-2"}
+    assert set(holders_in_table(dynamodb, "analytics")) == keys_of("run-2")
 
 
 def test_each_hand_over_records_its_own_grant_and_a_plain_lease_has_none(dynamodb: Any, clock: SteppingClock) -> None:
@@ -185,10 +270,13 @@ def test_each_hand_over_records_its_own_grant_and_a_plain_lease_has_none(dynamod
     second = leases.release("run-3").handed_to
     assert first is not None and second is not None
 
-    holders = leases.inspect().holders
+    snapshot = leases.inspect()
 
-    assert holders["run-4"].grant == second.grant != first.grant
-    assert holders["run-2"].grant is None
+    run_4, run_2 = snapshot.lease_of("run-4"), snapshot.lease_of("run-2")
+    assert run_4 is not None and run_2 is not None
+    assert run_4.grant == second.grant != first.grant
+    assert run_4.entry == second.entry
+    assert run_2.grant == 0
 
 
 def test_free_slots_go_to_waiters_after_expired_holders_are_reclaimed(dynamodb: Any, clock: SteppingClock) -> None:
@@ -201,7 +289,7 @@ def test_free_slots_go_to_waiters_after_expired_holders_are_reclaimed(dynamodb: 
     admitted = room.fill_free_slots()
 
     assert [admission.waiter.holder for admission in admitted] == ["run-3", "run-4"]
-    assert set(holders_in_table(dynamodb, "analytics")) == {"run-3", "run-4"}
+    assert set(holders_in_table(dynamodb, "analytics")) == keys_of("run-3", "run-4")
     assert [waiter.holder for waiter in room.waiters()] == ["run-5"]
     assert waiting_count(dynamodb) == 1
 
@@ -213,20 +301,15 @@ def test_a_waiter_that_got_in_by_itself_loses_its_place_and_the_next_one_is_serv
     leases.acquire("run-1")
     leases.acquire("run-2")
     queue(leases, "run-3", "run-4")
-    # run-3 holds a slot anyway (a duplicate invocation of its acquire before it queued).
-    dynamodb.update_item(
-        TableName=DEFAULT_TABLE_NAME,
-        Key=semaphore_key("analytics"),
-        UpdateExpression="REMOVE holders.#one SET holders.#three = :lease",
-        ExpressionAttributeNames={"#one": "run-1", "#three": "run-3"},
-        ExpressionAttributeValues={":lease": {"M": {"a": {"N": "1"}, "e": {"N": "9999999999"}}}},
-    )
+    # run-3 holds a slot anyway (an acquire of its own that ignored the queue, as in poll mode).
+    set_holders(dynamodb, {"run-1": None, "run-3": Entry(int(clock.now) + 600)})
 
     handed = leases.release("run-2").handed_to
 
     assert handed is not None and handed.waiter.holder == "run-4"
-    assert set(holders_in_table(dynamodb, "analytics")) == {"run-3", "run-4"}
+    assert set(holders_in_table(dynamodb, "analytics")) == keys_of("run-3", "run-4")
     assert waiting_count(dynamodb) == 0
+    assert index_item(dynamodb, leases, "run-3") is None
 
 
 def test_a_count_of_waiters_that_are_not_there_is_reset_and_the_release_frees_the_slot(
@@ -235,7 +318,8 @@ def test_a_count_of_waiters_that_are_not_there_is_reset_and_the_release_frees_th
     leases = semaphore(dynamodb, clock)
     leases.acquire("run-1")
     room = queue(leases, "run-2")
-    dynamodb.delete_item(TableName=DEFAULT_TABLE_NAME, Key=room._waiter_key(room.waiters()[0].sort_key))
+    # Its place deleted by hand (or by TTL), its count left behind.
+    dynamodb.delete_item(TableName=DEFAULT_TABLE_NAME, Key=leases.queue.waiter_key(room.waiters()[0].sort_key))
 
     released = leases.release("run-1")
 
@@ -253,6 +337,7 @@ def test_removing_a_waiter_takes_it_out_of_line_and_out_of_the_count(dynamodb: A
     assert room.remove(room.waiters()[0]) is True
     assert room.remove(room.waiters()[0]) is True
     assert room.waiters() == [] and waiting_count(dynamodb) == 0
+    assert index_item(dynamodb, leases, "run-2") is None and index_item(dynamodb, leases, "run-3") is None
     assert leases.release("run-1").handed_to is None
 
 
@@ -263,10 +348,10 @@ def test_releasing_a_holder_that_does_not_hold_hands_nothing_over(dynamodb: Any,
 
     assert leases.release("run-9").as_event() == {"status": "not_held"}
     assert [waiter.holder for waiter in room.waiters()] == ["run-2"]
-    assert set(holders_in_table(dynamodb, "analytics")) == {"run-1"}
+    assert set(holders_in_table(dynamodb, "analytics")) == keys_of("run-1")
 
 
-# -- a write that lands but whose answer is lost ---------------------------------------------------
+# -- a write that lands but whose answer is lost, or a write that fails -----------------------------
 
 
 @pytest.fixture
@@ -290,20 +375,67 @@ def test_a_hand_over_whose_answer_is_lost_is_still_reported_so_the_waiter_is_tol
 
     assert faults.total() == 1
     assert released.handed_to is not None and released.handed_to.waiter.holder == "run-2"
-    assert leases.inspect().holders["run-2"].grant == released.handed_to.grant
+    lease = leases.inspect().lease_of("run-2")
+    assert lease is not None and lease.entry == released.handed_to.entry
+    assert waiting_count(dynamodb) == 0
 
 
-def test_queueing_whose_answer_is_lost_queues_once(dynamodb: Any, clock: SteppingClock, faults: Any) -> None:
+def test_queueing_whose_count_landed_but_whose_answer_was_lost_counts_too_high_until_the_queue_empties(
+    dynamodb: Any, clock: SteppingClock, faults: Any
+) -> None:
+    # Queueing is plain writes, not one transaction on the hot semaphore item (see lease_core.waiting_room):
+    # a retry cannot tell a count whose answer was lost from one that never landed, so it counts again.
+    # Too high is the safe side (nobody is stranded or overtaken; newcomers queue and are served by the
+    # fill), and the excess is reset the next time a release finds the queue empty.
     leases = semaphore(dynamodb, clock)
     leases.acquire("run-1")
     room = WaitingRoom(leases)
 
-    faults.arm("lost-response")
+    faults.arm("lost-response")  # the first write whose answer can be lost: the count of its new place
+    with pytest.raises(LeaseStoreUnavailable):
+        room.enqueue("run-2", "token")  # the acquire Lambda fails, and Step Functions retries it
     waiter = room.enqueue("run-2", "token")
 
     assert faults.total() == 1
-    assert waiter is not None and room.waiters() == [waiter]
-    assert waiting_count(dynamodb) == 1
+    assert waiter is not None and room.waiters() == [waiter]  # one place: it keeps its place in line
+    assert waiting_count(dynamodb) == 2  # counted twice: never less than the places
+    handed = leases.release("run-1").handed_to
+    assert handed is not None and handed.waiter.holder == "run-2"
+    assert leases.release("run-2").held  # the queue is empty now: the excess count is reset, the slot freed
+    assert waiting_count(dynamodb) == 0 and leases.inspect().holders == {}
+
+
+def test_a_queueing_cut_off_between_its_place_and_its_count_is_counted_once_when_retried_with_the_same_token(
+    dynamodb: Any, clock: SteppingClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    leases = semaphore(dynamodb, clock)
+    leases.acquire("run-1")
+    room = queue(leases, "run-2")
+    stepfunctions = QuietStepFunctions()
+    original = LeaseSemaphore.count_waiter
+    failures = [0]
+
+    def count_fails_once(self: LeaseSemaphore, waiter: Any) -> bool:
+        if not failures[0]:
+            failures[0] += 1
+            raise LeaseStoreUnavailable("DynamoDB UpdateItem failed: InternalServerError")
+        return original(self, waiter)
+
+    monkeypatch.setattr(LeaseSemaphore, "count_waiter", count_fails_once)
+    with pytest.raises(LeaseStoreUnavailable):
+        lease_operations.acquire_or_queue(leases, stepfunctions, "run-3", "token-of-run-3")
+    assert [waiter.holder for waiter in room.waiters()] == ["run-2", "run-3"]  # its place is written...
+    assert waiting_count(dynamodb) == 1  # ...but not counted
+
+    retried = lease_operations.acquire_or_queue(leases, stepfunctions, "run-3", "token-of-run-3")
+
+    assert isinstance(retried, lease_operations.Queued)
+    assert [waiter.holder for waiter in room.waiters()] == ["run-2", "run-3"]
+    assert waiting_count(dynamodb) == 2
+    assert int(semaphore_item(dynamodb)["enqueued"]["N"]) == 2  # one count per place, ever
+    assert leases.release("run-1").handed_to is not None and leases.release("run-2").handed_to is not None
+    assert (room.waiters(), waiting_count(dynamodb)) == ([], 0)
+    assert stepfunctions.told == []
 
 
 def test_filling_a_free_slot_whose_answer_is_lost_still_admits_the_waiter_once(
@@ -320,8 +452,9 @@ def test_filling_a_free_slot_whose_answer_is_lost_still_admits_the_waiter_once(
 
     assert faults.total() == 1
     assert [admission.waiter.holder for admission in admitted] == ["run-2"]
-    assert set(holders_in_table(dynamodb, "analytics")) == {"run-1", "run-2"}
+    assert set(holders_in_table(dynamodb, "analytics")) == keys_of("run-1", "run-2")
     assert [waiter.holder for waiter in room.waiters()] == ["run-3"]
+    assert waiting_count(dynamodb) == 1
 
 
 # -- races, forced by running another caller's step at the worst moment ---------------------------
@@ -344,19 +477,21 @@ def once_before(monkeypatch: pytest.MonkeyPatch, owner: type, name: str, action:
 def test_a_queue_count_is_not_reset_under_an_execution_that_queued_while_the_queue_looked_empty(
     dynamodb: Any, clock: SteppingClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from lease_core.queue_items import QueueItems
+
     leases = semaphore(dynamodb, clock, cap=2)
     leases.acquire("run-1")
     leases.acquire("run-2")
     room = queue(leases, "waiter-1")
     # run-1's release sees someone waiting; before it reads the queue, run-2's release serves waiter-1;
     # before run-1 resets the count it found wrong, waiter-2 queues.
-    once_before(monkeypatch, WaitingRoom, "head", lambda: leases.release("run-2"))
-    once_before(monkeypatch, WaitingRoom, "_forget_phantom_waiters", lambda: room.enqueue("waiter-2", "t2"))
+    once_before(monkeypatch, QueueItems, "head", lambda: leases.release("run-2"))
+    once_before(monkeypatch, LeaseSemaphore, "forget_phantom_waiters", lambda: room.enqueue("waiter-2", "t2"))
 
     released = leases.release("run-1")
 
     assert released.handed_to is not None and released.handed_to.waiter.holder == "waiter-2"
-    assert set(holders_in_table(dynamodb, "analytics")) == {"waiter-1", "waiter-2"}
+    assert set(holders_in_table(dynamodb, "analytics")) == keys_of("waiter-1", "waiter-2")
     assert (waiting_count(dynamodb), room.waiters()) == (0, [])
 
 
@@ -367,7 +502,7 @@ def test_a_hand_over_tells_the_token_the_waiter_waits_with_now_not_the_one_it_re
     leases.acquire("run-1")
     room = queue(leases, "run-2")  # waiting with token-of-run-2
     # Its wait times out and its re-check refreshes the token just after the release read the queue.
-    once_before(monkeypatch, WaitingRoom, "_transact", lambda: room.enqueue("run-2", "the-new-token"))
+    once_before(monkeypatch, LeaseSemaphore, "_transact", lambda: room.enqueue("run-2", "the-new-token"))
 
     handed = leases.release("run-1").handed_to
 
@@ -382,6 +517,33 @@ def test_an_execution_that_holds_a_slot_cannot_also_queue(dynamodb: Any, clock: 
 
     assert room.enqueue("run-1", "token") is None
     assert (room.waiters(), waiting_count(dynamodb)) == ([], 0)
+    assert index_item(dynamodb, leases, "run-1") is None
+
+
+def test_a_place_handed_a_slot_before_it_was_counted_leaves_the_other_waiters_count_alone(
+    dynamodb: Any, clock: SteppingClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    leases = semaphore(dynamodb, clock)
+    leases.acquire("run-1")
+    room = WaitingRoom(leases)
+    assert isinstance(leases.acquire("early", behind_waiters=True), MustWait)
+
+    def late_queues_and_run_1_releases() -> None:
+        # Between writing early's place and counting it: late queues (behind it, counted), run-1 releases.
+        queue(leases, "late")
+        handed = leases.release("run-1").handed_to
+        assert handed is not None and handed.waiter.holder == "early"
+
+    once_before(monkeypatch, LeaseSemaphore, "count_waiter", late_queues_and_run_1_releases)
+
+    assert room.enqueue("early", "token-of-early") is None  # it holds a slot now: it does not wait as well
+
+    assert set(holders_in_table(dynamodb, "analytics")) == keys_of("early")
+    assert [waiter.holder for waiter in room.waiters()] == ["late"]
+    assert waiting_count(dynamodb) == 1  # late's count: early's hand-over took nothing off it
+    assert isinstance(leases.acquire("newcomer", behind_waiters=True), MustWait)
+    handed = leases.release("early").handed_to
+    assert handed is not None and handed.waiter.holder == "late"
 
 
 def test_a_release_skips_a_stale_place_of_the_releaser_itself_and_serves_the_next(
@@ -390,10 +552,15 @@ def test_a_release_skips_a_stale_place_of_the_releaser_itself_and_serves_the_nex
     leases = semaphore(dynamodb, clock)
     leases.acquire("run-1")
     room = queue(leases, "run-2")
-    # A place of run-1's own, older than run-2's, left from before it got its slot.
+    # A counted place of run-1's own, older than run-2's, left from before it got its slot.
+    stale = f"000000000000001#{holder_key('run-1')}"
     dynamodb.put_item(
         TableName=DEFAULT_TABLE_NAME,
-        Item={**room._waiter_key("000000000000001#x"), "holder": {"S": "run-1"}, "token": {"S": "old"}},
+        Item={**leases.queue.waiter_key(stale), "holder": {"S": "run-1"}, "token": {"S": "old"}},
+    )
+    dynamodb.put_item(
+        TableName=DEFAULT_TABLE_NAME,
+        Item={**leases.queue.index_key(holder_key("run-1")), "at": {"S": stale}, "counted": {"BOOL": True}},
     )
     dynamodb.update_item(
         TableName=DEFAULT_TABLE_NAME,
@@ -420,7 +587,7 @@ def test_a_newcomer_reclaiming_an_expired_slot_yields_to_an_execution_that_queue
     late = leases.acquire("newcomer", behind_waiters=True)
 
     assert isinstance(late, MustWait)
-    assert "newcomer" not in holders_in_table(dynamodb, "analytics")
+    assert holder_key("newcomer") not in holders_in_table(dynamodb, "analytics")
     assert [admission.waiter.holder for admission in room.fill_free_slots()] == ["earlier"]
 
 
@@ -438,14 +605,14 @@ def test_after_the_cap_is_lowered_releases_free_their_slots_and_the_queue_waits_
     for holder in ("h1", "h2", "h3"):
         released = leases.release(holder)
         assert released.held
-        after_each_release.append((sorted(holders_in_table(dynamodb, "analytics")), released.handed_to))
+        after_each_release.append((set(holders_in_table(dynamodb, "analytics")), released.handed_to))
 
     # h1 and h2 leave two and one holders: at or above the cap of 1, so nobody is handed a slot.
-    assert after_each_release[0] == (["h2", "h3"], None)
-    assert after_each_release[1] == (["h3"], None)
+    assert after_each_release[0] == (keys_of("h2", "h3"), None)
+    assert after_each_release[1] == (keys_of("h3"), None)
     # h3's release is the first below the cap: its slot goes to the oldest waiter, in the same write.
     holders, handed_to = after_each_release[2]
-    assert holders == ["w1"] and handed_to is not None and handed_to.waiter.holder == "w1"
+    assert holders == keys_of("w1") and handed_to is not None and handed_to.waiter.holder == "w1"
     assert [waiter.holder for waiter in room.waiters()] == ["w2", "w3"]
     assert room.fill_free_slots() == []
     assert isinstance(leases.acquire("newcomer", behind_waiters=True), MustWait)
@@ -462,5 +629,143 @@ def test_a_free_slot_is_not_filled_from_the_queue_while_holders_are_over_a_lower
 
     assert leases.release("h1").handed_to is None
     assert room.fill_free_slots() == []
-    assert sorted(holders_in_table(dynamodb, "analytics")) == ["h2"]
+    assert set(holders_in_table(dynamodb, "analytics")) == keys_of("h2")
     assert [waiter.holder for waiter in room.waiters()] == ["w1"]
+
+
+# -- what an operation reads does not grow with the queue ------------------------------------------
+
+
+class Requests:
+    """Every DynamoDB request one client sends while recording: its operation, its parameters and the items it
+    returned (botocore's ``before-parameter-build`` and ``after-call`` events; a failed condition's item counts too)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict[str, Any], int]] = []
+
+    def before(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+        self.sent.append((model.name, params, 0))
+
+    def after(self, model: Any, parsed: dict[str, Any], **_: Any) -> None:
+        name, params, _ = self.sent[-1]
+        assert name == model.name
+        self.sent[-1] = (name, params, len(parsed.get("Items", [])) + (1 if parsed.get("Item") else 0))
+
+    def profile(self) -> list[tuple[str, int]]:
+        """Each request's operation and the number of items it returned, in order."""
+        return [(operation, items) for operation, _, items in self.sent]
+
+    def of(self, operation: str) -> list[tuple[dict[str, Any], int]]:
+        return [(params, items) for name, params, items in self.sent if name == operation]
+
+
+@contextlib.contextmanager
+def recording(client: Any) -> Iterator[Requests]:
+    requests = Requests()
+    events = client.meta.events
+    events.register("before-parameter-build.dynamodb", requests.before, unique_id="test-waiting-room-before")
+    events.register("after-call.dynamodb", requests.after, unique_id="test-waiting-room-after")
+    try:
+        yield requests
+    finally:
+        events.unregister("before-parameter-build.dynamodb", unique_id="test-waiting-room-before")
+        events.unregister("after-call.dynamodb", unique_id="test-waiting-room-after")
+
+
+def queue_many(client: Any, leases: LeaseSemaphore, length: int) -> None:
+    """``length`` executions queued, waiter-0 first. The first two queue for real; the others are copies of the
+    second one's items (place and index) under their own holder and arrival, written in batches, and counted."""
+    room = WaitingRoom(leases)
+    for n in range(min(length, 2)):
+        room.enqueue(f"waiter-{n}", f"token-of-waiter-{n}")
+    model = room.find("waiter-1")
+    assert model is not None
+    place = client.get_item(TableName=DEFAULT_TABLE_NAME, Key=leases.queue.waiter_key(model.sort_key))["Item"]
+    index = client.get_item(TableName=DEFAULT_TABLE_NAME, Key=leases.queue.index_key(model.key))["Item"]
+    arrived_ms = int(model.sort_key.split("#")[0])
+    items = []
+    for n in range(2, length):
+        holder = f"waiter-{n}"
+        sort_key = f"{arrived_ms + n:015d}#{holder_key(holder)}"
+        items.append({**place, **leases.queue.waiter_key(sort_key), "holder": {"S": holder}, "token": {"S": f"t{n}"}})
+        items.append({**index, **leases.queue.index_key(holder_key(holder)), "at": {"S": sort_key}})
+    for start in range(0, len(items), 25):
+        batch = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
+        client.batch_write_item(RequestItems={DEFAULT_TABLE_NAME: batch})
+    if length > 2:
+        client.update_item(
+            TableName=DEFAULT_TABLE_NAME,
+            Key=semaphore_key(leases.prefix),
+            UpdateExpression="ADD waiting :more, enqueued :more",
+            ExpressionAttributeValues={":more": {"N": str(length - 2)}},
+        )
+    # Read back through the queue's own code: the copies are waiters like the others.
+    assert len(room.waiters()) == length and waiting_count(client, leases.prefix) == length
+    last = room.find(f"waiter-{length - 1}")
+    assert last is not None and room.waiters()[-1] == last
+
+
+@pytest.fixture
+def short_and_long_queue(dynamodb: Any, clock: SteppingClock) -> tuple[LeaseSemaphore, LeaseSemaphore]:
+    """Two prefixes of cap 1, each held by "holder": one with 2 executions queued, one with 200."""
+    queues = []
+    for prefix, length in (("short", 2), ("long", 200)):
+        leases = semaphore(dynamodb, clock, prefix=prefix)
+        leases.acquire("holder")
+        queue_many(dynamodb, leases, length)
+        queues.append(leases)
+    return queues[0], queues[1]
+
+
+def test_a_hand_over_reads_one_place_of_the_queue_whether_two_or_two_hundred_wait(
+    dynamodb: Any, short_and_long_queue: tuple[LeaseSemaphore, LeaseSemaphore]
+) -> None:
+    profiles = []
+    for leases in short_and_long_queue:
+        with recording(dynamodb) as requests:
+            handed = leases.release("holder").handed_to
+        assert handed is not None and handed.waiter.holder == "waiter-0"
+        queries = requests.of("Query")
+        assert [(params.get("Limit"), items) for params, items in queries] == [(1, 1)], leases.prefix
+        assert requests.of("Scan") == []
+        profiles.append(requests.profile())
+
+    short, long = profiles
+    assert long == short  # the same requests, returning as many items, with 100 times the queue
+    assert sum(items for _, items in long) <= 4  # the semaphore item (twice at most), one place, one index
+
+
+def test_a_re_check_reads_no_queue_at_all_whether_two_or_two_hundred_wait(
+    dynamodb: Any, short_and_long_queue: tuple[LeaseSemaphore, LeaseSemaphore]
+) -> None:
+    profiles = []
+    for leases in short_and_long_queue:
+        stepfunctions = QuietStepFunctions()
+        with recording(dynamodb) as requests:
+            # waiter-1's wait timed out: its task is invoked again, with a new token, as a handoff acquire.
+            outcome = lease_operations.acquire_or_queue(leases, stepfunctions, "waiter-1", "a-new-token")
+        assert isinstance(outcome, lease_operations.Queued)
+        assert requests.of("Query") == [] and requests.of("Scan") == []
+        assert WaitingRoom(leases).find("waiter-1") is not None
+        assert WaitingRoom(leases).find("waiter-1").token == "a-new-token"  # type: ignore[union-attr]
+        profiles.append(requests.profile())
+
+    short, long = profiles
+    assert long == short
+    assert len(long) <= 6 and sum(items for _, items in long) <= 4
+
+
+def test_queueing_reads_as_many_items_with_two_hundred_waiting_as_with_two(
+    dynamodb: Any, short_and_long_queue: tuple[LeaseSemaphore, LeaseSemaphore]
+) -> None:
+    profiles = []
+    for leases in short_and_long_queue:
+        with recording(dynamodb) as requests:
+            outcome = lease_operations.acquire_or_queue(leases, QuietStepFunctions(), "newcomer", "its-token")
+        assert isinstance(outcome, lease_operations.Queued)
+        assert requests.of("Query") == [] and requests.of("Scan") == []
+        profiles.append(requests.profile())
+
+    short, long = profiles
+    assert long == short
+    assert len(long) <= 8 and sum(items for _, items in long) <= 3

@@ -1,7 +1,9 @@
 """Hypothesis drives handoff mode (admission behind waiters, queueing, hand-over, filling) against a FIFO model.
 
 The cap changes live while executions are queued, and every admission is checked against the rule
-that no waiter and no newcomer is admitted while the holders number the cap or more.
+that no waiter and no newcomer is admitted while the holders number the cap or more. After every step
+the queue's items agree with each other: each waiter has one place and one index item, the ``waiting``
+count is the number of places, and no holder is also in line or counted.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from moto import mock_aws
 
 from lease_core import Acquired, LeaseSemaphore, MustWait
+from lease_core.item_layout import holder_key, index_partition
 from lease_core.waiting_room import Admission, WaitingRoom
 from lease_ops.table import DEFAULT_TABLE_NAME, create_lease_table
-from tests.helpers import holders_in_table
+from tests.helpers import holders_in_table, keyed
 
 HOLDERS = st.sampled_from([f"arn:aws:states:eu-central-1:1:execution:wf:run-{n}#0" for n in range(7)])
 TTL = 30
@@ -103,7 +106,7 @@ class HandoffAgainstModel(RuleBasedStateMachine):
         outcome = self.leases.acquire(holder, behind_waiters=True)
         if admitted_now:
             assert isinstance(outcome, Acquired)
-            if holder not in before:
+            if holder_key(holder) not in before:
                 self._check_admission(holder, before)
             return
         assert isinstance(outcome, MustWait)
@@ -158,8 +161,26 @@ class HandoffAgainstModel(RuleBasedStateMachine):
     @invariant()
     def table_holds_exactly_the_models_holders_and_queue(self) -> None:
         if hasattr(self, "model"):
-            assert self._holders() == self.model.holders
+            assert self._holders() == keyed(self.model.holders)
             assert [waiter.holder for waiter in self.room.waiters()] == self.model.queue
+
+    @invariant()
+    def a_waiter_has_one_counted_place_and_is_never_also_a_holder(self) -> None:
+        if not hasattr(self, "model"):
+            return
+        snapshot = self.leases.inspect()
+        places = {waiter.key: waiter.sort_key for waiter in self.room.waiters()}
+        index = self.client.query(
+            TableName=DEFAULT_TABLE_NAME,
+            KeyConditionExpression="pk = :partition",
+            ExpressionAttributeValues={":partition": {"S": index_partition("model")}},
+            ConsistentRead=True,
+        )["Items"]
+        assert {item["sk"]["S"]: (item["at"]["S"], item["counted"]["BOOL"]) for item in index} == {
+            key: (sort_key, True) for key, sort_key in places.items()
+        }
+        assert snapshot.waiting == len(places)
+        assert set(places).isdisjoint(snapshot.holders)
 
     @invariant()
     def nobody_is_admitted_while_the_holders_number_the_cap_or_more(self) -> None:

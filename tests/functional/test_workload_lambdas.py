@@ -11,6 +11,7 @@ import pytest
 from chalice.test import Client
 
 from lease_core import InvalidLeaseRequest, LeaseLost
+from lease_core.item_layout import holder_key
 from lease_core.settings import invocation_environment
 from lease_ops.chalice_apps import app_folder
 from tests.helpers import execution_arn, holders_in_table, table_items
@@ -82,7 +83,7 @@ def test_batch_admits_its_configured_cap_of_five_and_then_answers_wait(apps: dic
 
     assert statuses == ["acquired"] * 5 + ["wait"]
     assert waiting == {"status": "wait", "active": 5, "cap": 5}
-    assert len(holders_in_table(dynamodb, "batch")) == 5
+    assert set(holders_in_table(dynamodb, "batch")) == {holder_key(f"run-{n}") for n in range(5)}
 
 
 def step_functions_time(epoch: float) -> str:
@@ -114,8 +115,8 @@ def test_both_apps_share_one_table_without_seeing_each_others_holders(apps: dict
 
     assert invoke(apps["analytics_app"], "acquire", {"holder": "analytics-run"})["status"] == "acquired"
     assert invoke(apps["analytics_app"], "release", {"holder": "batch-run-0"}) == {"status": "not_held"}
-    assert set(holders_in_table(dynamodb, "analytics")) == {"analytics-run"}
-    assert len(holders_in_table(dynamodb, "batch")) == 5
+    assert set(holders_in_table(dynamodb, "analytics")) == {holder_key("analytics-run")}
+    assert set(holders_in_table(dynamodb, "batch")) == {holder_key(f"batch-run-{n}") for n in range(5)}
 
 
 def test_renew_of_a_lease_not_held_raises_lease_lost(apps: dict[str, Client]) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from lease_core import LeaseSemaphore
+from lease_core import LeaseSemaphore, lease_operations
 from lease_ops.chalice_apps import app_folder
 from lease_ops.table import DEFAULT_TABLE_NAME
 
@@ -27,18 +27,19 @@ class RecordingClient:
 
 
 def operations_of_a_full_lease_lifecycle(dynamodb: Any) -> set[str]:
-    """The DynamoDB API actions the Lambdas' semaphore calls: acquire (all paths), renew, release."""
+    """The DynamoDB API actions the poll mode Lambdas call: acquire (all paths, re-polls too), renew, release."""
     recording = RecordingClient(dynamodb)
     clock = [1_800_000_000]
     leases = LeaseSemaphore(
         recording, DEFAULT_TABLE_NAME, "analytics", ttl_seconds=5, initial_cap=1, clock=lambda: clock[0]
     )
-    leases.acquire("a")
+    lease_operations.acquire(leases, "a", wait_mode=lease_operations.POLL)
     leases.renew("a")
-    leases.acquire("b")
+    lease_operations.acquire(leases, "b", wait_mode=lease_operations.POLL)
     clock[0] += 10
-    leases.acquire("b")
-    leases.release("b")
+    # A re-poll (it has waited) reads first, then takes the slot over the expired holder.
+    lease_operations.acquire(leases, "b", wait_mode=lease_operations.POLL, waiting_since=clock[0] - 10)
+    lease_operations.release(leases, "b")
     return {"dynamodb:" + "".join(part.title() for part in operation.split("_")) for operation in recording.operations}
 
 

@@ -14,22 +14,22 @@ import boto3
 from botocore.stub import Stubber
 
 from lease_core import Acquired, LeaseSemaphore
-from lease_core.lease_entry import lease_value
+from lease_core.item_layout import Entry, expired_at_most, holder_key, semaphore_key
+from tests.helpers import NOW
 
-NOW = 1_800_000_000
+
+def semaphore_item(cap: int, entries: dict[str, Entry]) -> dict[str, Any]:
+    """The item as a failed admission returns it (ALL_OLD): holders by holder key under ``h``."""
+    packed = {key: entry.packed() for key, entry in entries.items()}
+    return {**semaphore_key("analytics"), "cap": {"N": str(cap)}, "h": {"M": packed}}
 
 
-def test_a_retry_that_finds_no_expired_holder_sends_no_now_value() -> None:
+def test_a_retry_that_finds_no_expired_holder_sends_no_expiry_bound() -> None:
     """The first admission write fails, and the item it returns has room and no expired holder (a race
-    the next write may win): the second write then removes nobody and must not send ``:now``."""
+    the next write may win): the second write then removes nobody and must not send ``:expired``."""
     client = boto3.client("dynamodb", region_name="eu-central-1")
     leases = LeaseSemaphore(client, "regional-concurrency-leases", "analytics", initial_cap=5, clock=lambda: NOW)
-    seen: dict[str, Any] = {
-        "pk": {"S": "analytics#semaphore"},
-        "sk": {"S": "semaphore"},
-        "cap": {"N": "5"},
-        "holders": {"M": {"other": lease_value(NOW - 10, NOW + 590)}},
-    }
+    seen = semaphore_item(5, {"other-key0": Entry(NOW + 590)})
     sent: list[dict[str, Any]] = []
     client.meta.events.register("before-parameter-build.dynamodb.UpdateItem", lambda params, **_: sent.append(params))
 
@@ -52,15 +52,10 @@ def test_a_retry_that_finds_no_expired_holder_sends_no_now_value() -> None:
     assert set(second["ExpressionAttributeValues"]) == {":lease", ":cap", ":size"}
 
 
-def test_a_retry_that_removes_an_expired_holder_sends_now_to_recheck_it() -> None:
+def test_a_retry_that_removes_an_expired_holder_sends_the_expiry_bound_to_recheck_it() -> None:
     client = boto3.client("dynamodb", region_name="eu-central-1")
     leases = LeaseSemaphore(client, "regional-concurrency-leases", "analytics", initial_cap=1, clock=lambda: NOW)
-    seen = {
-        "pk": {"S": "analytics#semaphore"},
-        "sk": {"S": "semaphore"},
-        "cap": {"N": "1"},
-        "holders": {"M": {"gone": lease_value(NOW - 700, NOW - 100)}},
-    }
+    seen = semaphore_item(1, {"gone-key00": Entry(NOW - 100)})
     sent: list[dict[str, Any]] = []
     client.meta.events.register("before-parameter-build.dynamodb.UpdateItem", lambda params, **_: sent.append(params))
 
@@ -72,5 +67,7 @@ def test_a_retry_that_removes_an_expired_holder_sends_now_to_recheck_it() -> Non
         assert isinstance(leases.acquire("run-1"), Acquired)
 
     second = sent[1]
-    assert second["UpdateExpression"] == "SET #holders.#holder = :lease REMOVE #holders.#e0"
-    assert second["ExpressionAttributeValues"][":now"] == {"N": str(NOW)}
+    assert second["UpdateExpression"] == "SET #h.#k = :lease REMOVE #h.#e0"
+    assert second["ExpressionAttributeNames"]["#e0"] == "gone-key00"
+    assert second["ExpressionAttributeNames"]["#k"] == holder_key("run-1")
+    assert second["ExpressionAttributeValues"][":expired"] == expired_at_most(NOW)

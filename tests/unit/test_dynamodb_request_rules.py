@@ -16,8 +16,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from lease_core.lease_entry import lease_value
-from lease_core.semaphore import semaphore_key
+from lease_core.item_layout import Entry, expired_at_most, semaphore_key
 from tests.dynamodb_item_size import MAX_ITEM_BYTES, item_size
 from tests.dynamodb_request_rules import RULES, request_violations
 
@@ -31,16 +30,16 @@ def schema_of(table: str) -> tuple[str, str]:
 
 
 def admit_over_expired_request(expired: list[str]) -> dict[str, Any]:
-    """The request ``_admit_over_expired`` built before the fix: ``:now`` was sent even with no expired holder."""
-    names = {"#holders": "holders", "#cap": "cap", "#holder": "h1"}
-    conditions = ["#cap = :cap", "size(#holders) = :size"]
+    """An admission over expired holders as ``_admit_over_expired`` once built it: ``:expired`` sent even when
+    no holder is removed, so that no expression uses it."""
+    names = {"#h": "h", "#cap": "cap", "#k": "key0000001"}
+    conditions = ["#cap = :cap", "size(#h) = :size"]
     removals = []
-    for index, holder in enumerate(expired):
-        names[f"#e{index}"] = holder
-        names["#expires"] = "e"
-        removals.append(f"#holders.#e{index}")
-        conditions.append(f"#holders.#e{index}.#expires <= :now")
-    update = "SET #holders.#holder = :lease" + (" REMOVE " + ", ".join(removals) if removals else "")
+    for index, key in enumerate(expired):
+        names[f"#e{index}"] = key
+        removals.append(f"#h.#e{index}")
+        conditions.append(f"#h.#e{index} <= :expired")
+    update = "SET #h.#k = :lease" + (" REMOVE " + ", ".join(removals) if removals else "")
     return {
         "TableName": TABLE,
         "Key": KEY,
@@ -48,10 +47,10 @@ def admit_over_expired_request(expired: list[str]) -> dict[str, Any]:
         "ConditionExpression": " AND ".join(conditions),
         "ExpressionAttributeNames": names,
         "ExpressionAttributeValues": {
-            ":lease": lease_value(1, 601),
+            ":lease": Entry(1_800_000_600).packed(),
             ":cap": {"N": "5"},
             ":size": {"N": "5"},
-            ":now": {"N": "1"},
+            ":expired": expired_at_most(1_800_000_000),
         },
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }
@@ -70,8 +69,8 @@ def update_action(holder: str) -> dict[str, Any]:
         "Update": {
             "TableName": TABLE,
             "Key": KEY,
-            "UpdateExpression": "REMOVE #holders.#holder",
-            "ExpressionAttributeNames": {"#holders": "holders", "#holder": holder},
+            "UpdateExpression": "REMOVE #h.#k",
+            "ExpressionAttributeNames": {"#h": "h", "#k": holder},
         }
     }
 
@@ -82,7 +81,7 @@ def update_action(holder: str) -> dict[str, Any]:
 def test_a_value_no_expression_uses_is_refused_as_dynamodb_refuses_it() -> None:
     problems = request_violations("UpdateItem", admit_over_expired_request(expired=[]))
 
-    assert problems == ["Value provided in ExpressionAttributeValues unused in expressions: keys: {:now}"]
+    assert problems == ["Value provided in ExpressionAttributeValues unused in expressions: keys: {:expired}"]
 
 
 def test_the_same_request_is_accepted_once_an_expression_uses_every_value() -> None:
@@ -94,7 +93,7 @@ def test_a_name_no_expression_uses_and_a_placeholder_never_defined_are_refused()
         "TableName": TABLE,
         "Key": KEY,
         "UpdateExpression": "SET #cap = :cap",
-        "ConditionExpression": "attribute_exists(#holders)",
+        "ConditionExpression": "attribute_exists(#h)",
         "ExpressionAttributeNames": {"#cap": "cap", "#waiting": "waiting"},
         "ExpressionAttributeValues": {":cap": {"N": "3"}},
     }
@@ -102,7 +101,7 @@ def test_a_name_no_expression_uses_and_a_placeholder_never_defined_are_refused()
     problems = request_violations("UpdateItem", request)
 
     assert "Value provided in ExpressionAttributeNames unused in expressions: keys: {#waiting}" in problems
-    assert any("attribute name: #holders" in problem and "not defined" in problem for problem in problems)
+    assert any("attribute name: #h" in problem and "not defined" in problem for problem in problems)
 
 
 def test_an_empty_placeholder_map_is_refused() -> None:
@@ -152,10 +151,10 @@ def test_an_item_of_400_kb_is_accepted_and_one_byte_more_is_refused() -> None:
 
 
 def test_an_item_is_measured_in_utf8_bytes_with_map_overhead() -> None:
-    # 400 holders of 256 four-byte characters: 102,400 characters, over 400 KB.
-    holders = {chr(0x20000 + index) * 256: lease_value(1_712_345_678, 1_712_346_278) for index in range(400)}
-    item = {**KEY, "cap": {"N": "1000"}, "holders": {"M": holders}}
-    assert sum(len(holder) for holder in holders) < MAX_ITEM_BYTES
+    # 400 map keys of 256 four-byte characters: 102,400 characters, over 400 KB.
+    entries = {chr(0x20000 + index) * 256: Entry(1_800_000_600, 9999).packed() for index in range(400)}
+    item = {**KEY, "cap": {"N": "1000"}, "h": {"M": entries}}
+    assert sum(len(key) for key in entries) < MAX_ITEM_BYTES
 
     (problem,) = request_violations("PutItem", {"TableName": TABLE, "Item": item})
     assert "Item size has exceeded the maximum allowed size" in problem
@@ -245,10 +244,10 @@ def test_a_valid_request_breaks_no_rule() -> None:
     request = {
         "TableName": TABLE,
         "Key": KEY,
-        "UpdateExpression": "SET #holders.#holder = :lease",
-        "ConditionExpression": "attribute_exists(#holders.#holder) OR size(#holders) < #cap",
-        "ExpressionAttributeNames": {"#holders": "holders", "#holder": "h1", "#cap": "cap"},
-        "ExpressionAttributeValues": {":lease": lease_value(1, 601, "0123456789abcdef")},
+        "UpdateExpression": "SET #h.#k = :lease",
+        "ConditionExpression": "attribute_exists(#h.#k) OR size(#h) < #cap",
+        "ExpressionAttributeNames": {"#h": "h", "#k": "key0000001", "#cap": "cap"},
+        "ExpressionAttributeValues": {":lease": Entry(1_800_000_600, 1234).packed()},
     }
 
     assert request_violations("UpdateItem", request, schema_of) == []
@@ -272,7 +271,7 @@ def test_a_request_with_an_unused_value_is_answered_with_dynamodbs_validation_ex
         unreachable_client().update_item(**admit_over_expired_request(expired=[]))
 
     assert raised.value.response["Error"]["Code"] == "ValidationException"
-    assert "unused in expressions: keys: {:now}" in raised.value.response["Error"]["Message"]
+    assert "unused in expressions: keys: {:expired}" in raised.value.response["Error"]["Message"]
     assert [violation.operation for violation in violations] == ["UpdateItem"]
 
 

@@ -10,11 +10,14 @@ from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 from botocore.stub import Stubber
 
 from lease_core import Acquired, LeaseLost, LeaseSemaphore, LeaseStoreUnavailable, MustWait, UnknownPrefix
-from lease_core.semaphore import semaphore_key
+from lease_core.item_layout import DIGEST_CHARACTERS, EPOCH, Entry, expired_at_most, holder_key, run_key, semaphore_key
+from tests.helpers import NOW
 
 TABLE = "regional-concurrency-leases"
-HOLDER = "arn:aws:states:eu-central-1:123456789012:execution:wf:run-1"
-NOW = 1_800_000_000
+ARN = "arn:aws:states:eu-central-1:123456789012:execution:wf:run-1"
+HOLDER = f"{ARN}#0"
+# The digest of the run: the table never sees the execution ARN.
+KEY = run_key(ARN, 0)
 
 
 def make_semaphore(client: Any, **options: Any) -> LeaseSemaphore:
@@ -29,24 +32,38 @@ def stubbed() -> Any:
         stubber.assert_no_pending_responses()
 
 
-def admission_request(holder: str = HOLDER) -> dict[str, Any]:
+def admission_request() -> dict[str, Any]:
     return {
         "TableName": TABLE,
         "Key": semaphore_key("analytics"),
-        "UpdateExpression": "SET #holders.#holder = :lease",
+        "UpdateExpression": "SET #h.#k = :lease",
         "ConditionExpression": (
-            "attribute_exists(#holders.#holder) OR (attribute_exists(#holders) AND size(#holders) < #cap)"
+            "attribute_exists(#h.#k) OR (attribute_exists(#h) AND size(#h) < #cap AND attribute_not_exists(#legacy))"
         ),
-        "ExpressionAttributeNames": {"#holders": "holders", "#cap": "cap", "#holder": holder},
-        "ExpressionAttributeValues": {":lease": {"M": {"a": {"N": str(NOW)}, "e": {"N": str(NOW + 600)}}}},
+        "ExpressionAttributeNames": {"#h": "h", "#cap": "cap", "#legacy": "holders", "#k": KEY},
+        "ExpressionAttributeValues": {":lease": Entry(NOW + 600).packed()},
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+    }
+
+
+def release_request() -> dict[str, Any]:
+    return {
+        "TableName": TABLE,
+        "Key": semaphore_key("analytics"),
+        "UpdateExpression": "REMOVE #h.#k",
+        "ConditionExpression": (
+            "attribute_exists(#h.#k) AND ((attribute_not_exists(#waiting) OR #waiting <= :zero) OR size(#h) > #cap)"
+        ),
+        "ExpressionAttributeNames": {"#h": "h", "#cap": "cap", "#waiting": "waiting", "#k": KEY},
+        "ExpressionAttributeValues": {":zero": {"N": "0"}},
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }
 
 
 def semaphore_item(cap: int, holders: dict[str, int]) -> dict[str, Any]:
-    """A semaphore item whose holders expire at the given times (acquired 10 minutes before)."""
-    leases = {h: {"M": {"a": {"N": str(e - 600)}, "e": {"N": str(e)}}} for h, e in holders.items()}
-    return {**semaphore_key("analytics"), "cap": {"N": str(cap)}, "holders": {"M": leases}}
+    """A semaphore item whose holders (by holder key) expire at the given times, each taken by itself (grant 0)."""
+    entries = {key: Entry(expires_at).packed() for key, expires_at in holders.items()}
+    return {**semaphore_key("analytics"), "cap": {"N": str(cap)}, "h": {"M": entries}}
 
 
 def condition_failure(stubber: Stubber, item: dict[str, Any] | None) -> None:
@@ -67,6 +84,55 @@ def test_acquire_with_a_free_slot_sends_exactly_one_conditional_write(stubbed: A
     assert result == Acquired(HOLDER, "analytics", NOW + 600)
 
 
+def test_requests_name_the_holder_by_its_key_and_never_send_the_holder_id(stubbed: Any) -> None:
+    client, stubber = stubbed
+    sent: list[dict[str, Any]] = []
+    client.meta.events.register("before-parameter-build.dynamodb.*", lambda params, **_: sent.append(params))
+    stubber.add_response("update_item", {}, admission_request())
+    stubber.add_response("update_item", {}, release_request())
+
+    leases = make_semaphore(client)
+    leases.acquire(HOLDER)
+    assert leases.release(HOLDER).held
+
+    assert holder_key(HOLDER) == KEY and len(KEY) == DIGEST_CHARACTERS
+    assert len(sent) == 2 and not any(ARN in repr(request) or "run-1" in repr(request) for request in sent)
+
+
+def test_release_with_nobody_waiting_is_one_write_conditional_on_the_queue_being_empty(stubbed: Any) -> None:
+    client, stubber = stubbed
+    stubber.add_response("update_item", {}, release_request())
+
+    assert make_semaphore(client).release(HOLDER).as_event() == {"status": "released"}
+
+
+def test_release_of_an_exact_lease_is_conditional_on_its_whole_packed_entry(stubbed: Any) -> None:
+    client, stubber = stubbed
+    exact = Entry(NOW + 30, 4321)
+    request = release_request()
+    request["ConditionExpression"] = request["ConditionExpression"].replace("attribute_exists(#h.#k)", "#h.#k = :exact")
+    request["ExpressionAttributeValues"][":exact"] = {"N": str((NOW + 30 - EPOCH) * 10_000 + 4321)}
+    stubber.add_response("update_item", {}, request)
+
+    assert make_semaphore(client).release(HOLDER, exact=exact).held
+
+
+def test_release_of_an_exact_lease_the_holder_took_again_answers_not_held(stubbed: Any) -> None:
+    client, stubber = stubbed
+    condition_failure(stubber, semaphore_item(2, {KEY: NOW + 600}))  # it holds, but not the handed-over lease
+
+    assert not make_semaphore(client).release(HOLDER, exact=Entry(NOW + 30, 4321)).held
+
+
+def test_a_semaphore_in_the_earlier_layout_admits_nobody_and_says_to_run_make_bootstrap(stubbed: Any) -> None:
+    client, stubber = stubbed
+    legacy = {**semaphore_key("analytics"), "cap": {"N": "2"}, "holders": {"M": {}}}
+    condition_failure(stubber, legacy)
+
+    with pytest.raises(LeaseStoreUnavailable, match="make bootstrap"):
+        make_semaphore(client).acquire(HOLDER)
+
+
 def test_acquire_on_a_full_semaphore_answers_wait_after_one_write_and_no_read(stubbed: Any) -> None:
     client, stubber = stubbed
     condition_failure(stubber, semaphore_item(2, {"a": NOW + 10, "b": NOW + 20}))
@@ -85,20 +151,14 @@ def test_acquire_reclaims_an_expired_holder_in_the_same_write_that_admits(stubbe
         {
             "TableName": TABLE,
             "Key": semaphore_key("analytics"),
-            "UpdateExpression": "SET #holders.#holder = :lease REMOVE #holders.#e0",
-            "ConditionExpression": "#cap = :cap AND size(#holders) = :size AND #holders.#e0.#expires <= :now",
-            "ExpressionAttributeNames": {
-                "#holders": "holders",
-                "#cap": "cap",
-                "#expires": "e",
-                "#holder": HOLDER,
-                "#e0": "gone",
-            },
+            "UpdateExpression": "SET #h.#k = :lease REMOVE #h.#e0",
+            "ConditionExpression": "#cap = :cap AND size(#h) = :size AND #h.#e0 <= :expired",
+            "ExpressionAttributeNames": {"#h": "h", "#cap": "cap", "#k": KEY, "#e0": "gone"},
             "ExpressionAttributeValues": {
-                ":lease": {"M": {"a": {"N": str(NOW)}, "e": {"N": str(NOW + 600)}}},
+                ":lease": Entry(NOW + 600).packed(),
                 ":cap": {"N": "2"},
                 ":size": {"N": "2"},
-                ":now": {"N": str(NOW)},
+                ":expired": expired_at_most(NOW),
             },
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         },
@@ -116,8 +176,8 @@ def test_acquire_on_a_new_prefix_creates_the_semaphore_without_overwriting_a_cap
         {
             "TableName": TABLE,
             "Key": semaphore_key("analytics"),
-            "UpdateExpression": "SET #cap = if_not_exists(#cap, :cap), #holders = if_not_exists(#holders, :empty)",
-            "ExpressionAttributeNames": {"#holders": "holders", "#cap": "cap"},
+            "UpdateExpression": "SET #cap = if_not_exists(#cap, :cap), #h = if_not_exists(#h, :empty)",
+            "ExpressionAttributeNames": {"#h": "h", "#cap": "cap"},
             "ExpressionAttributeValues": {":cap": {"N": "2"}, ":empty": {"M": {}}},
         },
     )

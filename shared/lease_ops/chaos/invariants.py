@@ -21,8 +21,11 @@ from typing import Any
 
 from lease_core import LeaseSemaphore, UnknownPrefix
 from lease_core.execution_arns import execution_of
+from lease_core.item_layout import holder_key, run_key
 from lease_core.waiting_room import WaitingRoom
 from lease_ops.local_runner import HistoryEvent
+
+MAX_RUNS = 10  # redrives a scenario makes of one execution, at most
 
 CHECKED_EVENTS = {"StateExited", "TaskSucceeded", "TaskFailed", "ExecutionAborted"}
 
@@ -104,13 +107,16 @@ def execution_of_holder(holder: str) -> str:
 
 def leftover_holders(dynamodb: Any, table: str, prefixes: Iterable[str], ended: set[str]) -> list[str]:
     """Holders still in the table whose execution (or holder id) is among the ended ones."""
+    # The table stores holder keys: the ended executions' keys of every run a scenario can reach, and
+    # the keys of ended holder ids that name no execution.
+    ended_keys = {run_key(arn, run) for arn in ended for run in range(MAX_RUNS)} | {holder_key(h) for h in ended}
     left = []
     for prefix in prefixes:
         try:
-            holders = LeaseSemaphore(dynamodb, table, prefix).inspect().holders
+            keys = LeaseSemaphore(dynamodb, table, prefix).inspect().holders
         except UnknownPrefix:
             continue
-        left += [f"{prefix}: {holder}" for holder in holders if execution_of_holder(holder) in ended]
+        left += [f"{prefix}: {key}" for key in keys if key.split("/", 1)[0] in ended_keys]
     return left
 
 

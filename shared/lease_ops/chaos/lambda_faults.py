@@ -120,7 +120,7 @@ class ProcessGuard:
 
     def _check(self, prefix: str, holder: str, when: str) -> None:
         try:
-            lease = LeaseSemaphore(self.dynamodb, self.table, prefix).inspect().holders.get(holder)
+            lease = LeaseSemaphore(self.dynamodb, self.table, prefix).inspect().lease_of(holder)
         except UnknownPrefix:
             lease = None
         with self._lock:
