@@ -14,7 +14,7 @@ N ?= 5
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: help install vendor package lint format test lock clean demo local chaos bench bootstrap deploy caps workflows run destroy
+.PHONY: help install vendor package lint format test lock clean demo local chaos bench burst bootstrap deploy caps workflows run destroy
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -63,6 +63,9 @@ chaos: $(STAMP) ## Every fault scenario, full size, with its invariant violation
 
 bench: $(STAMP) ## This core against count-then-put and counter-and-owner; rewrites benchmarks/RESULTS.md
 	$(BIN)/python -m benchmarks $(ARGS)
+
+burst: $(STAMP) ## A region's burst in simulated time (10,000 executions, cap 100; ARGS to resize); writes benchmarks/BURST.md
+	$(BIN)/python -m benchmarks.burst $(ARGS)
 
 test: lint ## The whole suite: lint, unit tier, functional tier (moto), quick chaos; on every core
 	$(BIN)/pytest -n auto $(PYTEST_ARGS)

@@ -74,15 +74,23 @@ _HASH_KEY_CONDITION = re.compile(r"^\s*(?P<name>#?\w+)\s*=\s*(?P<value>:\w+)")
 def queried_items(backend: Any, body: dict[str, Any]) -> list[dict[str, Any]]:
     """The items a Query reads: those of its partition (the hash key condition), in order, up to its Limit."""
     table = backend.get_table(body["TableName"])
-    items = [item.to_json()["Attributes"] for item in table.all_items()]
     match = _HASH_KEY_CONDITION.match(body.get("KeyConditionExpression", ""))
-    if match is not None:
-        name = body.get("ExpressionAttributeNames", {}).get(match["name"], match["name"])
-        value = body.get("ExpressionAttributeValues", {}).get(match["value"])
+    name = body.get("ExpressionAttributeNames", {}).get(match["name"], match["name"]) if match else None
+    value = body.get("ExpressionAttributeValues", {}).get(match["value"]) if match else None
+    if name == table.hash_key_attr and value is not None and table.range_key_attr:
+        # Only the queried partition (a queue of 100,000 waiters must not make every Query read the table).
+        partition = table.items.get(DynamoType(value), {})
+        stored = sorted(partition.values(), key=lambda item: str(item.range_key.value if item.range_key else ""))
+    else:
+        stored = table.all_items()
+    if not body.get("ScanIndexForward", True):
+        stored = list(reversed(stored))
+    if "Limit" in body:
+        stored = stored[: body["Limit"]]
+    items = [item.to_json()["Attributes"] for item in stored]
+    if match is not None and name != table.hash_key_attr:
         items = [item for item in items if item.get(name) == value]
-    if table.range_key_attr:
-        items.sort(key=lambda item: str(item.get(table.range_key_attr)), reverse=not body.get("ScanIndexForward", True))
-    return items[: body["Limit"]] if "Limit" in body else items
+    return items
 
 
 @dataclass

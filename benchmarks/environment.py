@@ -43,8 +43,15 @@ class BenchEnvironment:
     meter: CapacityMeter
     requests: RequestCounter
 
-    def client(self, label: str, pool: int = 128) -> Any:
+    def client(self, label: str, pool: int = 128, *, read_timeout: float | None = None) -> Any:
+        """A DynamoDB client of the embedded server, its requests counted under ``label``.
+
+        ``read_timeout``: for a request moto itself is slow to answer (it scans the whole table for a
+        Query), with no retry, so that moto's slowness is not billed twice.
+        """
         config = CLIENT_CONFIG.merge(Config(max_pool_connections=pool))
+        if read_timeout is not None:
+            config = config.merge(Config(read_timeout=read_timeout, retries={"max_attempts": 1, "mode": "standard"}))
         client = boto3.session.Session().client(
             "dynamodb", region_name=REGION, endpoint_url=self.endpoint, config=config
         )
