@@ -58,8 +58,12 @@ def test_injected_process_failures_release_their_leases_through_the_failure_path
 def test_in_handoff_mode_nothing_polls_fewer_steps_run_and_no_lease_or_waiter_is_left(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    _, polled = demo(capsys, tmp_path / "poll", "--wait-mode", "poll", "--fail-fraction", "0.2")
-    outcome, report = demo(capsys, tmp_path / "handoff", "--wait-mode", "handoff", "--fail-fraction", "0.2")
+    # The demo runs on the wall clock, 40x faster by default: under a loaded test run a hand-over chain's
+    # requests then take long enough, in workflow time, that batch's 10 executions rarely overlap 5 at
+    # once (measured: "at most 3" with two busy loops beside it). At 20x they still do.
+    slower = ("--time-scale", "20")
+    _, polled = demo(capsys, tmp_path / "poll", "--wait-mode", "poll", "--fail-fraction", "0.2", *slower)
+    outcome, report = demo(capsys, tmp_path / "handoff", "--wait-mode", "handoff", "--fail-fraction", "0.2", *slower)
 
     assert outcome.exit_code == 0, outcome.err
     for name, summary in report["workflows"].items():
