@@ -48,6 +48,15 @@ class Place:
     expires_at: int | None = None  # the index item's TTL
 
 
+def _place(index_item: dict[str, Any]) -> Place:
+    ttl = index_item.get("ttl")
+    return Place(
+        sort_key=str(index_item["at"]),
+        counted=bool(index_item.get("counted", False)),
+        expires_at=None if ttl is None else int(ttl),
+    )
+
+
 def _waiter(item: dict[str, Any]) -> Waiter:
     return Waiter(holder=str(item["holder"]), token=str(item["token"]), sort_key=str(item["sk"]))
 
@@ -87,14 +96,7 @@ class QueueItems:
     def place(self, key: str) -> Place | None:
         """Where the holder with this key waits, from its index item (a GetItem)."""
         item = plain_item(self.table.call("get_item", Key=self.index_key(key), ConsistentRead=True).get("Item"))
-        if not item:
-            return None
-        ttl = item.get("ttl")
-        return Place(
-            sort_key=str(item["at"]),
-            counted=bool(item.get("counted", False)),
-            expires_at=None if ttl is None else int(ttl),
-        )
+        return _place(item) if item else None
 
     def counts(self, waiter: Waiter) -> bool:
         """Whether the ``waiting`` count includes this place, as its index item says (a GetItem).
@@ -112,9 +114,10 @@ class QueueItems:
         item = plain_item(self.table.call("get_item", Key=self.waiter_key(sort_key), ConsistentRead=True).get("Item"))
         return _waiter(item) if item else None
 
-    def places_of(self, key_prefix: str) -> list[str]:
-        """Holder keys queued that start with ``key_prefix`` (one run's places: cleanup)."""
-        found: list[str] = []
+    def places_of(self, key_prefix: str) -> list[Place]:
+        """The places of the holder keys that start with ``key_prefix`` (one run's places: cleanup), from the
+        index items the Query reads."""
+        found: list[Place] = []
         request: dict[str, Any] = {
             "KeyConditionExpression": "pk = :partition AND begins_with(sk, :start)",
             "ExpressionAttributeValues": {":partition": {"S": self.index_pk}, ":start": {"S": key_prefix}},
@@ -122,7 +125,7 @@ class QueueItems:
         }
         while True:
             page = self.table.call("query", **request)
-            found += [str((plain_item(item) or {})["sk"]) for item in page.get("Items", [])]
+            found += [_place(plain_item(item) or {}) for item in page.get("Items", [])]
             if "LastEvaluatedKey" not in page:
                 return found
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]

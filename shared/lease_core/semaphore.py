@@ -604,15 +604,16 @@ class LeaseSemaphore:
         expired lease still counts against the cap until reclaimed, but nothing may start under it.
         """
         holder = validate_holder(holder)
+        key = holder_key(holder)
         response = self.table.call(
             "get_item",
             Key=self._key,
             ConsistentRead=True,
             ProjectionExpression="#h.#k",
-            ExpressionAttributeNames={"#h": HOLDERS, "#k": holder_key(holder)},
+            ExpressionAttributeNames={"#h": HOLDERS, "#k": key},
         )
         item = plain_item(response.get("Item")) or {}
-        value = (item.get(HOLDERS) or {}).get(holder_key(holder))
+        value = (item.get(HOLDERS) or {}).get(key)
         entry = None if value is None else Entry.unpack(value)
         if entry is None or entry.expires_at <= self.now():
             raise LeaseLost(

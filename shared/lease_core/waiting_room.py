@@ -57,9 +57,8 @@ class WaitingRoom:
     def places_of_run(self, execution_arn: str, run: int) -> list[Waiter]:
         """The places of every holder of that run (its Map iterations too): cleanup of a stopped run."""
         found = []
-        for key in self.queue.places_of(run_key(execution_arn, run)):
-            place = self.queue.place(key)
-            waiter = None if place is None else self.queue.waiter_at(place.sort_key)
+        for place in self.queue.places_of(run_key(execution_arn, run)):
+            waiter = self.queue.waiter_at(place.sort_key)
             if waiter is not None:
                 found.append(waiter)
         return found
