@@ -9,10 +9,13 @@ from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any, TypeVar
 
+import boto3
+from moto import mock_aws
+
 from lease_core import LeaseSemaphore, UnknownPrefix
 from lease_core.item_layout import HOLDERS, Entry, holder_key, semaphore_key
 from lease_ops.chalice_apps import REPOSITORY_ROOT
-from lease_ops.table import DEFAULT_TABLE_NAME
+from lease_ops.table import DEFAULT_TABLE_NAME, create_lease_table
 
 REGION = "eu-central-1"
 # The fixed "now" of tests on a fake clock (2027-01-15), well after item_layout.EPOCH.
@@ -134,3 +137,13 @@ def race(worker: Callable[[int], None], threads: int, sampled: LeaseSemaphore) -
     stop.set()
     sampler.join(timeout=10)
     return errors, most[0]
+
+
+def start_moto_lease_table() -> tuple[Any, Any]:
+    """An in-process moto with the shared lease table, for a hypothesis state machine (which cannot take a
+    pytest fixture); returns the started mock, to stop at teardown, and a DynamoDB client."""
+    mock = mock_aws()
+    mock.start()
+    client = boto3.client("dynamodb", region_name=REGION)
+    create_lease_table(client, DEFAULT_TABLE_NAME)
+    return mock, client

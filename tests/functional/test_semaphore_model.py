@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import boto3
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
-from moto import mock_aws
 
 from lease_core import Acquired, LeaseLost, LeaseSemaphore, MustWait
-from lease_ops.table import DEFAULT_TABLE_NAME, create_lease_table
-from tests.helpers import holders_in_table, keyed, keys_of
+from lease_ops.table import DEFAULT_TABLE_NAME
+from tests.helpers import NOW, holders_in_table, keyed, keys_of, start_moto_lease_table
 
 # Three executions, two runs each (a redriven run is another holder); the table stores each under its run's key.
 HOLDERS = st.sampled_from(
@@ -41,11 +39,8 @@ class SemaphoreModel:
 class SemaphoreAgainstModel(RuleBasedStateMachine):
     @initialize(cap=st.integers(min_value=1, max_value=4))
     def start(self, cap: int) -> None:
-        self.mock = mock_aws()
-        self.mock.start()
-        self.client = boto3.client("dynamodb", region_name="eu-central-1")
-        create_lease_table(self.client, DEFAULT_TABLE_NAME)
-        self.now = 1_800_000_000
+        self.mock, self.client = start_moto_lease_table()
+        self.now = NOW
         self.model = SemaphoreModel(cap)
         self.leases = LeaseSemaphore(
             self.client, DEFAULT_TABLE_NAME, "model", ttl_seconds=TTL, initial_cap=cap, clock=lambda: self.now

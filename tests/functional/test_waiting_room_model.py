@@ -8,17 +8,15 @@ count is the number of places, and no holder is also in line or counted.
 
 from __future__ import annotations
 
-import boto3
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
-from moto import mock_aws
 
 from lease_core import Acquired, LeaseSemaphore, MustWait
 from lease_core.item_layout import holder_key, index_partition
 from lease_core.waiting_room import Admission, WaitingRoom
-from lease_ops.table import DEFAULT_TABLE_NAME, create_lease_table
-from tests.helpers import holders_in_table, keyed
+from lease_ops.table import DEFAULT_TABLE_NAME
+from tests.helpers import NOW, holders_in_table, keyed, start_moto_lease_table
 
 HOLDERS = st.sampled_from([f"arn:aws:states:eu-central-1:1:execution:wf:run-{n}#0" for n in range(7)])
 TTL = 30
@@ -78,11 +76,8 @@ class HandoffModel:
 class HandoffAgainstModel(RuleBasedStateMachine):
     @initialize(cap=st.integers(min_value=1, max_value=4))
     def start(self, cap: int) -> None:
-        self.mock = mock_aws()
-        self.mock.start()
-        self.client = boto3.client("dynamodb", region_name="eu-central-1")
-        create_lease_table(self.client, DEFAULT_TABLE_NAME)
-        self.now = 1_800_000_000.0
+        self.mock, self.client = start_moto_lease_table()
+        self.now = float(NOW)
         self.model = HandoffModel(cap)
         self.leases = LeaseSemaphore(
             self.client, DEFAULT_TABLE_NAME, "model", ttl_seconds=TTL, initial_cap=cap, clock=lambda: self.now
