@@ -17,6 +17,7 @@ from lease_ops.chalice_apps import REPOSITORY_ROOT, app_folder, load_chalice_app
 from lease_ops.moto_server import AtomicMotoServer
 from lease_ops.table import DEFAULT_TABLE_NAME, create_lease_table
 from tests import dynamodb_request_rules
+from tests.helpers import wide_above
 
 REGION = "eu-central-1"
 
@@ -112,3 +113,34 @@ def project(tmp_path: Path) -> Path:
             ignore=shutil.ignore_patterns("vendor", "deployed", "deployments", "__pycache__"),
         )
     return root / "platform.toml"
+
+
+ITEM_LAYOUTS = ("narrow", "wide")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A module that uses the ``item_layout`` fixture runs each test on both semaphore layouts, except a test
+    marked ``narrow_layout_only`` or ``wide_layout_only`` (behaviour of one layout, such as whether an
+    admission reclaims an expired holder inline)."""
+    if "item_layout" in metafunc.fixturenames:
+        layouts = [
+            layout
+            for layout in ITEM_LAYOUTS
+            if not any(
+                metafunc.definition.get_closest_marker(f"{other}_layout_only")
+                for other in ITEM_LAYOUTS
+                if other != layout
+            )
+        ]
+        metafunc.parametrize("item_layout", layouts, indirect=True)
+
+
+@pytest.fixture
+def item_layout(request: pytest.FixtureRequest) -> Iterator[str]:
+    """``narrow``: today's threshold (the small caps of a test are one map); ``wide``: every prefix takes the
+    wide layout (a count and one item per holder), whatever its cap."""
+    if request.param == "narrow":
+        yield request.param
+        return
+    with wide_above(0):
+        yield request.param

@@ -22,6 +22,15 @@ the semaphore item, which every admission and release writes, must stay within 1
   plus one small index item per waiter keyed by holder key, so that finding one's own place is a
   GetItem and finding the head is a Query of one item: neither grows with the queue.
 
+**Caps above ``WIDE_ABOVE_CAP``** (the *wide* layout): a map of every holder would make each admission and
+release write the whole map (about 20 bytes a holder: 15 KB at cap 1,000). There the semaphore item keeps
+a count ``n`` instead of ``h``, and each lease is its own small item (``holder_item_key``: partition
+``<prefix>#holders``, sort key the holder key, ``e`` the packed entry). ``n`` changes only in a
+transaction that also creates or deletes a holder item, so it always equals their number
+(``wide_layout``). A prefix takes the wide layout when it is created or its cap set above the threshold
+while it has no holders, and the narrow one likewise below it; with holders it keeps its layout (both are
+correct at any cap; only the cost differs).
+
 A semaphore item written by the earlier layout (holders by full id under ``holders``) is never
 admitted to by this code (``LEGACY_HOLDERS`` must be absent); ``make bootstrap`` migrates an idle one.
 """
@@ -46,6 +55,12 @@ ENQUEUED = "enqueued"  # queueings ever counted: tells a changed queue from an u
 TASK_SECONDS = "ts"  # how long a task under a lease can run (the Process timeout), written at deploy
 LEASE_SECONDS = "ls"  # the workload's TTL, written at deploy
 LEGACY_HOLDERS = "holders"  # the earlier layout's map of full holder ids
+COUNT = "n"  # wide layout: how many holder items there are
+ENTRY = "e"  # wide layout: a holder item's packed entry
+
+# Above this cap a new (or idle) prefix counts its holders and keeps each lease in its own item: at cap
+# 100 the map is ~2 KB (2 WCU a write, 4 a cycle), the wide layout's transactions cost 4 WCU a write.
+WIDE_ABOVE_CAP = 100
 
 # 2026-01-01T00:00:00Z: entries count seconds from here, which keeps them a few digits shorter.
 EPOCH = 1_767_225_600
@@ -60,6 +75,8 @@ NAMES = {
     "#waiting": WAITING,
     "#enqueued": ENQUEUED,
     "#legacy": LEGACY_HOLDERS,
+    "#n": COUNT,
+    "#e": ENTRY,
 }
 NOT_LEGACY = "attribute_not_exists(#legacy)"
 # Admission: the holder already holds (a retry: idempotent), or the map is below the cap. The
@@ -76,6 +93,37 @@ FIFO_ADMISSION_CONDITION = (
 def semaphore_key(prefix: str) -> dict[str, dict[str, str]]:
     """The key of a prefix's semaphore item; its ``pk`` starts with ``<prefix>#`` (IAM LeadingKeys)."""
     return {"pk": {"S": f"{prefix}#semaphore"}, "sk": {"S": SEMAPHORE_SORT_KEY}}
+
+
+def holders_partition(prefix: str) -> str:
+    """Wide layout: one item per holder, ``sk = <holder key>``."""
+    return f"{prefix}#holders"
+
+
+def holder_item_key(prefix: str, key: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": holders_partition(prefix)}, "sk": {"S": key}}
+
+
+def is_wide(item: dict[str, Any] | None) -> bool:
+    """Whether a (plain) semaphore item is in the wide layout: a count, no map."""
+    return item is not None and CAP in item and COUNT in item and HOLDERS not in item
+
+
+def is_narrow(item: dict[str, Any] | None) -> bool:
+    return item is not None and CAP in item and HOLDERS in item
+
+
+def wide_for(cap: int) -> bool:
+    """The layout a prefix with this cap takes when it has no holders."""
+    return cap > WIDE_ABOVE_CAP
+
+
+def uncount(counted: bool) -> tuple[str, dict[str, Any]]:
+    """The part of a serving's update that takes its place off ``waiting``: only if the count includes it
+    (``QueueItems.counts``); a place served before its queueing counted it takes nothing off another's count."""
+    if not counted:
+        return "", {}
+    return " ADD #waiting :minus_one", {":minus_one": {"N": "-1"}}
 
 
 def waiters_partition(prefix: str) -> str:

@@ -78,13 +78,14 @@ def acquire_or_queue(semaphore: LeaseSemaphore, stepfunctions: Any, holder: str,
             # Its own task waits for this answer too; if it timed out meanwhile, its re-check finds the slot.
             tell(stepfunctions, Admission(Waiter(holder, task_token, ""), outcome.prefix, outcome.expires_at, grant=0))
             return outcome
-        waiter = room.enqueue(holder, task_token)
-        if waiter is not None:
+        queued = room.join(holder, task_token)
+        if queued is not None:
             break
     else:
         raise LeaseStoreUnavailable(f"could not queue for prefix {semaphore.prefix!r}: the queue kept changing")
     # A slot freed between the failed admission and the queueing is given out now: no lost wakeup.
-    for admission in room.fill_free_slots():
+    waiter, seen = queued
+    for admission in room.fill_free_slots(seen):
         pass_on(semaphore, stepfunctions, admission)
     return Queued(waiter.enqueued_at)
 

@@ -1,7 +1,8 @@
 """Every prefix of the shared table at once: what the platform app lists, reclaims and sweeps.
 
 Each prefix's state is its one semaphore item, so the whole table's leases are
-a Scan for ``sk = "semaphore"`` (one small item per workload). Removing a
+a Scan for ``sk = "semaphore"`` (one small item per workload), plus, for a prefix in
+the wide layout (``wide_layout``), a Query of its holder items. Removing a
 holder always goes through the prefix's ``LeaseSemaphore``, with the same
 conditional writes as everywhere else.
 """
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lease_core.item_layout import CAP, HOLDERS, SEMAPHORE_SORT_KEY
+from lease_core.item_layout import SEMAPHORE_SORT_KEY, is_narrow, is_wide
 from lease_core.semaphore import LeaseSemaphore, LeaseSnapshot, snapshot_from_item
 from lease_core.store import DynamoTable, plain_item
 from lease_core.validation import validate_table_name
@@ -47,8 +48,13 @@ class LeaseTable:
             page = self.table.call("scan", **request)
             for raw in page.get("Items", []):
                 item = plain_item(raw)
-                if item and CAP in item and HOLDERS in item:
-                    snapshots.append(snapshot_from_item(str(item["pk"]).split("#", 1)[0], item))
+                if item is None:
+                    continue
+                prefix = str(item["pk"]).split("#", 1)[0]
+                if is_narrow(item):
+                    snapshots.append(snapshot_from_item(prefix, item))
+                elif is_wide(item):  # its holders are items of their own: one Query
+                    snapshots.append(self.semaphore(prefix).wide.snapshot(item, with_holders=True))
             if "LastEvaluatedKey" not in page:
                 return sorted(snapshots, key=lambda snapshot: snapshot.prefix)
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -1,7 +1,13 @@
 """A per-prefix counting semaphore on the shared lease table: one item per prefix, one write per admission.
 
-The semaphore item (``item_layout``) holds ``cap`` and ``h``, a map from holder key to a packed entry
-(expiry and grant). Admission is a single conditional ``UpdateItem``:
+A prefix's leases are in one of two item layouts (``item_layout``), chosen by its cap when it has no
+holders; every operation finds out which from the item itself. Up to ``WIDE_ABOVE_CAP`` (the caps of
+nearly every workload) the narrow layout below, this module's own; above it the wide layout
+(``wide_layout``: a count on the semaphore item and one item per lease), so that no operation's cost
+grows with the cap.
+
+In the narrow layout the semaphore item holds ``cap`` and ``h``, a map from holder key to a packed
+entry (expiry and grant). Admission is a single conditional ``UpdateItem``:
 
     SET h.#k = :entry
     IF attribute_exists(h.#k) OR size(h) < cap
@@ -18,16 +24,17 @@ waiter's place, so the slot never stands free while someone waits.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, TypeGuard
+from contextlib import suppress
+from typing import Any, TypeGuard, TypeVar
+from weakref import WeakKeyDictionary
 
 from lease_core import item_layout
 from lease_core.errors import LeaseLost, LeaseStoreUnavailable, UnknownPrefix
 from lease_core.item_layout import (
     CAP,
+    COUNT,
     HOLDERS,
     LEASE_SECONDS,
     LEGACY_HOLDERS,
@@ -37,10 +44,24 @@ from lease_core.item_layout import (
     Entry,
     expired_at_most,
     holder_key,
+    is_wide,
     new_grant,
     semaphore_key,
+    uncount,
+    wide_for,
+)
+from lease_core.outcomes import (
+    Acquired,
+    Admission,
+    CapChange,
+    HeldLease,
+    LeaseSnapshot,
+    MustWait,
+    Released,
+    Renewed,
 )
 from lease_core.queue_items import QueueItems, Waiter
+from lease_core.races import MAX_ACQUIRE_ROUNDS, MAX_ROUNDS, LookAgain, NotHeld, OtherLayout, pause
 from lease_core.store import (
     CONDITION_FAILED,
     ConditionFailed,
@@ -56,122 +77,29 @@ from lease_core.validation import (
     validate_table_name,
     validate_ttl_seconds,
 )
+from lease_core.waiter_count import WaiterCount
+from lease_core.wide_layout import WideLeases
+
+__all__ = [
+    "MAX_ACQUIRE_ROUNDS",
+    "MAX_ROUNDS",
+    "Acquired",
+    "Admission",
+    "CapChange",
+    "HeldLease",
+    "LeaseSemaphore",
+    "LeaseSnapshot",
+    "MustWait",
+    "Released",
+    "Renewed",
+]
 
 # Bounds one reclaim write's expression size (DynamoDB allows 4 KB per expression).
 MAX_RECLAIMS_PER_WRITE = 40
-# Rounds of read-and-retry after a lost race before answering "wait" (fail closed).
-MAX_ACQUIRE_ROUNDS = 5
-# Rounds of looking again after a lost race on a release (another release or admission changed things first).
-MAX_ROUNDS = 8
-
-
-@dataclass(frozen=True)
-class Acquired:
-    holder: str
-    prefix: str
-    expires_at: int
-
-    def as_event(self) -> dict[str, Any]:
-        return {"status": "acquired", "holder": self.holder, "prefix": self.prefix, "expires_at": self.expires_at}
-
-
-@dataclass(frozen=True)
-class MustWait:
-    active: int
-    cap: int
-    waited: int | None = None  # poll mode: whole seconds the execution has waited (lease_core.wait_time)
-
-    def as_event(self) -> dict[str, Any]:
-        answer = {"status": "wait", "active": self.active, "cap": self.cap}
-        return answer if self.waited is None else {**answer, "waited": self.waited}
-
-
-@dataclass(frozen=True)
-class Admission:
-    """A waiter that now holds a slot and must be told so (SendTaskSuccess with its token)."""
-
-    waiter: Waiter
-    prefix: str
-    expires_at: int
-    grant: int  # the hand-over's id in the lease entry: taking the slot back (waiter gone) needs it
-
-    @property
-    def entry(self) -> Entry:
-        return Entry(self.expires_at, self.grant)
-
-    def as_event(self) -> dict[str, Any]:
-        return {
-            "status": "acquired",
-            "holder": self.waiter.holder,
-            "prefix": self.prefix,
-            "expires_at": self.expires_at,
-        }
-
-
-@dataclass(frozen=True)
-class Released:
-    held: bool
-    # Handoff mode: the waiter the slot went to, still to be told (SendTaskSuccess).
-    handed_to: Admission | None = None
-
-    def as_event(self) -> dict[str, Any]:
-        return {"status": "released" if self.held else "not_held"}
-
-
-@dataclass(frozen=True)
-class Renewed:
-    expires_at: int
-
-    def as_event(self) -> dict[str, Any]:
-        return {"status": "renewed", "expires_at": self.expires_at}
-
-
-@dataclass(frozen=True)
-class CapChange:
-    prefix: str
-    old: int | None
-    new: int
-
-
-@dataclass(frozen=True)
-class HeldLease:
-    expires_at: int
-    grant: int = 0  # set on a slot handed to a waiter: the random id of that hand-over
-
-    @property
-    def entry(self) -> Entry:
-        return Entry(self.expires_at, self.grant)
-
-
-@dataclass(frozen=True)
-class LeaseSnapshot:
-    """A consistent read of one prefix: its cap and every holder's lease, by holder key (``item_layout``)."""
-
-    prefix: str
-    cap: int
-    holders: dict[str, HeldLease] = field(default_factory=dict)
-    # How long a task started under a lease of this prefix can still run (the Process step's timeout);
-    # None until a deploy writes it. Cleanup of an aborted execution keeps its leases that long.
-    task_seconds: int | None = None
-    waiting: int = 0  # executions queued for a slot (handoff mode)
-    enqueued: int = 0  # queueings ever counted (handoff mode): tells a changed queue from an unchanged one
-    lease_seconds: int | None = None  # the workload's TTL, written at deploy
-
-    def lease_of(self, holder: str) -> HeldLease | None:
-        return self.holders.get(holder_key(holder))
-
-    def holds(self, holder: str) -> bool:
-        return holder_key(holder) in self.holders
-
-    def expired(self, now: int) -> list[str]:
-        """Keys of the holders whose lease has expired by ``now``."""
-        return sorted(key for key, lease in self.holders.items() if lease.expires_at <= now)
-
-    def active(self, now: int) -> int:
-        return sum(1 for lease in self.holders.values() if lease.expires_at > now)
-
-    def expiries(self) -> dict[str, int]:
-        return {key: lease.expires_at for key, lease in self.holders.items()}
+# The layout each prefix was last found in through a client, by (table, prefix): a hint that saves a wrong
+# first try, never trusted (every write of either layout fails on an item of the other).
+_LAYOUT_SEEN: WeakKeyDictionary[Any, dict[tuple[str, str], bool]] = WeakKeyDictionary()
+T = TypeVar("T")
 
 
 def _is_semaphore(item: dict[str, Any] | None) -> TypeGuard[dict[str, Any]]:
@@ -236,6 +164,10 @@ class LeaseSemaphore:
         self._clock = clock
         self._key = semaphore_key(self.prefix)
         self.queue = QueueItems(self.table, self.prefix, clock)
+        self.waiters = WaiterCount(self.table, self.prefix, self.queue)
+        self.wide = WideLeases(
+            self.table, self.prefix, ttl_seconds=self.ttl_seconds, clock=clock, queue=self.queue, waiters=self.waiters
+        )
 
     def now(self) -> int:
         return int(self._clock())
@@ -243,6 +175,32 @@ class LeaseSemaphore:
     def now_ms(self) -> int:
         """Milliseconds, for ordering waiters by their arrival."""
         return int(self._clock() * 1000)
+
+    # -- item layout -----------------------------------------------------------------
+
+    def _in_layout(self, narrow: Callable[[], T], wide: Callable[[], T]) -> T:
+        """Run the narrow or the wide variant of an operation, as the prefix's item layout is (``item_layout``).
+
+        The layout last seen here (else the one ``initial_cap`` would create) is tried first; each variant
+        raises ``OtherLayout`` when it meets the other, and the other then runs.
+        """
+        seen = self._layouts_seen()
+        memo = (self.table.name, self.prefix)
+        wide_first = seen.get(memo, self.initial_cap is not None and wide_for(self.initial_cap))
+        for attempt in range(4):
+            try:
+                return wide() if wide_first else narrow()
+            except OtherLayout as other:
+                seen[memo] = wide_first = other.wide
+                if attempt:
+                    pause(attempt)  # a cap change switched the layout in between: rare, and settles at once
+        raise LeaseStoreUnavailable(f"the item layout of prefix {self.prefix!r} kept changing; try again")
+
+    def _layouts_seen(self) -> dict[tuple[str, str], bool]:
+        try:
+            return _LAYOUT_SEEN.setdefault(self.table.client, {})
+        except TypeError:  # a client that cannot be weakly referenced: no hint kept
+            return {}
 
     # -- admission -----------------------------------------------------------------
 
@@ -252,6 +210,12 @@ class LeaseSemaphore:
         ``behind_waiters`` (handoff mode): a free slot is not taken while others are queued for one.
         """
         key = holder_key(validate_holder(holder))
+        return self._in_layout(
+            lambda: self._acquire_narrow(holder, key, behind_waiters),
+            lambda: self.wide.acquire(holder, key, behind_waiters=behind_waiters),
+        )
+
+    def _acquire_narrow(self, holder: str, key: str, behind_waiters: bool) -> Acquired | MustWait:
         seen: LeaseSnapshot | None = None
         for _ in range(MAX_ACQUIRE_ROUNDS):
             now = self.now()
@@ -339,15 +303,25 @@ class LeaseSemaphore:
                 f"the semaphore of prefix {self.prefix!r} is in the earlier item layout: run `make bootstrap` "
                 "to migrate it (nobody is admitted until then)"
             )
+        if is_wide(found):
+            raise OtherLayout(wide=True)
         if self.initial_cap is None:
             raise UnknownPrefix(f"prefix {self.prefix!r} has no semaphore yet and no initial cap was given")
-        self.table.call(
-            "update_item",
-            Key=self._key,
-            UpdateExpression="SET #cap = if_not_exists(#cap, :cap), #h = if_not_exists(#h, :empty)",
-            ExpressionAttributeNames={"#h": HOLDERS, "#cap": CAP},
-            ExpressionAttributeValues={":cap": {"N": str(self.initial_cap)}, ":empty": {"M": {}}},
-        )
+        wide = wide_for(self.initial_cap)
+        with suppress(ConditionFailed):  # another caller created it first
+            self.table.call(
+                "update_item",
+                Key=self._key,
+                UpdateExpression="SET #cap = :cap, " + ("#n = :zero" if wide else "#h = :empty"),
+                ConditionExpression="attribute_not_exists(#cap)",
+                ExpressionAttributeNames={"#cap": CAP, **({"#n": COUNT} if wide else {"#h": HOLDERS})},
+                ExpressionAttributeValues={
+                    ":cap": {"N": str(self.initial_cap)},
+                    **({":zero": {"N": "0"}} if wide else {":empty": {"M": {}}}),
+                },
+            )
+        if wide:
+            raise OtherLayout(wide=True)
 
     # -- releasing -----------------------------------------------------------------
 
@@ -365,28 +339,31 @@ class LeaseSemaphore:
 
     def release_key(self, key: str, *, exact: Entry | None = None) -> Released:
         """``release`` by holder key (``item_layout.holder_key``), as the table and the admin API name holders."""
-        held, values = held_condition(exact)
+        return self._in_layout(
+            lambda: self._release(key, exact, self._free_narrow, self._hand_over),
+            lambda: self._release(key, exact, self.wide.free, self.wide.hand_over),
+        )
+
+    def _release(
+        self,
+        key: str,
+        exact: Entry | None,
+        free: Callable[[str, Entry | None], bool | LeaseSnapshot],
+        hand_over: Callable[[str, Entry | None, LeaseSnapshot], Admission | None],
+    ) -> Released:
+        """Free the slot, or hand it over while executions wait: the same rounds in either item layout."""
         stalled = 0  # rounds lost in a row without the queue moving on
         tried: str | None = None  # the place the last lost round tried to hand the slot to
         for _ in range(MAX_ROUNDS * MAX_ROUNDS):
             try:
-                self._write(
-                    "REMOVE #h.#k",
-                    f"{held} AND ({NOBODY_WAITING} OR size(#h) > #cap)",
-                    {"#k": key},
-                    {**values, ":zero": {"N": "0"}},
-                )
-                return Released(held=True)
-            except ConditionFailed as failure:
-                item = failure.item
-                if not _is_semaphore(item) or not _holds(item, key, exact):
-                    return Released(held=False)
-            seen = snapshot_from_item(self.prefix, item)
-            try:
-                admission = self._hand_over(key, exact, seen)
-            except _NotHeld:
+                freed = free(key, exact)
+                if isinstance(freed, bool):
+                    return Released(held=freed)
+                seen = freed
+                admission = hand_over(key, exact, seen)
+            except NotHeld:
                 return Released(held=False)
-            except _LookAgain as again:
+            except LookAgain as again:
                 # Lost to another caller. If the place it tried is no longer the head (another release served
                 # it, or it was removed), the queue moved on: that is progress, and not a reason to give up,
                 # however many releases compete for the head. Only rounds lost on the same place count.
@@ -394,18 +371,35 @@ class LeaseSemaphore:
                 tried = again.place
                 if stalled >= MAX_ROUNDS:
                     break
-                _pause(stalled)
+                pause(stalled)
                 continue
             if admission is not None:
                 return Released(held=True, handed_to=admission)
             # Counted waiters that are not in the queue: reset the count (read before the queue) and try again.
-            self.forget_phantom_waiters(seen)
+            self.waiters.forget_phantoms(seen)
             stalled, tried = stalled + 1, None
             if stalled >= MAX_ROUNDS:
                 break
         raise LeaseStoreUnavailable(
             f"could not release holder key {key!r} on prefix {self.prefix!r}: the queue kept changing; try again"
         )
+
+    def _free_narrow(self, key: str, exact: Entry | None) -> bool | LeaseSnapshot:
+        """Release without a hand-over: True, False if it held nothing, or (waiters to serve) what was read."""
+        held, values = held_condition(exact)
+        try:
+            self._write(
+                "REMOVE #h.#k",
+                f"{held} AND ({NOBODY_WAITING} OR size(#h) > #cap)",
+                {"#k": key},
+                {**values, ":zero": {"N": "0"}},
+            )
+            return True
+        except ConditionFailed as failure:
+            item = failure.item
+            if not _is_semaphore(item) or not _holds(item, key, exact):
+                return False
+            return snapshot_from_item(self.prefix, item)
 
     def _hand_over(self, releasing: str, exact: Entry | None, seen: LeaseSnapshot) -> Admission | None:
         """Give ``releasing``'s slot to the oldest waiter in one transaction; None if the queue turned out empty."""
@@ -415,16 +409,16 @@ class LeaseSemaphore:
         counted = self.queue.counts(waiter)
         if waiter.key == releasing or waiter.key in seen.holders:
             # A place of someone who holds a slot (it got in by itself, or a serving was cut short): spent.
-            self.remove_waiter(waiter, counted=counted)
-            raise _LookAgain(waiter.sort_key)
+            self.waiters.remove(waiter, counted=counted)
+            raise LookAgain(waiter.sort_key)
         held, held_values = held_condition(exact, "#r")
         entry = Entry(self.now() + self.ttl_seconds, new_grant())
-        uncount, uncount_values = _uncount(counted)
+        uncounting, uncount_values = uncount(counted)
         try:
             self._transact(
                 [
                     self._update_action(
-                        f"REMOVE #h.#r SET #h.#w = :lease{uncount}",
+                        f"REMOVE #h.#r SET #h.#w = :lease{uncounting}",
                         # A lowered cap: hand over only while the holders, the releaser included, are within
                         # it; above it the release frees the slot and admits nobody.
                         f"{held} AND attribute_not_exists(#h.#w) AND size(#h) <= #cap",
@@ -436,15 +430,15 @@ class LeaseSemaphore:
             )
         except TransactionCancelled as cancelled:
             if cancelled.reason_of(0) == CONDITION_FAILED:
-                now_seen = self.inspect()
+                now_seen = self._inspect_narrow()
                 if now_seen.holders.get(releasing) is None or (
                     exact is not None and now_seen.holders[releasing].entry != exact
                 ):
                     landed = self._granted(waiter, entry, now_seen)
                     if landed is not None:  # our hand-over landed; only its answer was lost
                         return landed
-                    raise _NotHeld from None
-            raise _LookAgain(waiter.sort_key) from None  # the place was served, its token changed, a lowered cap...
+                    raise NotHeld from None
+            raise LookAgain(waiter.sort_key) from None  # the place was served, its token changed, a lowered cap...
         except LeaseStoreUnavailable:
             landed = self._granted(waiter, entry)  # the hand-over may have landed with its answer lost
             if landed is None:
@@ -454,23 +448,31 @@ class LeaseSemaphore:
         return Admission(waiter, self.prefix, entry.expires_at, entry.grant)
 
     def admit_head(self, seen: LeaseSnapshot) -> Admission | None:
-        """Give one free slot (as ``seen``) to the oldest waiter; None if there is no waiter or no free slot."""
+        """Give one free slot (as ``seen``, from ``occupancy``) to the oldest waiter; None if there is no waiter.
+
+        ``LookAgain`` (``races``) if the semaphore or the queue changed first.
+        """
+        return self._in_layout(lambda: self._admit_head_narrow(seen), lambda: self.wide.admit_head(seen))
+
+    def _admit_head_narrow(self, seen: LeaseSnapshot) -> Admission | None:
+        if seen.count is not None:
+            raise OtherLayout(wide=True)  # ``seen`` was read in the wide layout
         waiter = self.queue.head()
         if waiter is None:
-            self.forget_phantom_waiters(seen)
+            self.waiters.forget_phantoms(seen)
             return None
         counted = self.queue.counts(waiter)
         if waiter.key in seen.holders:
             # It got in by itself meanwhile: its place in line is spent.
-            self.remove_waiter(waiter, counted=counted)
-            raise _LookAgain
+            self.waiters.remove(waiter, counted=counted)
+            raise LookAgain
         entry = Entry(self.now() + self.ttl_seconds, new_grant())
-        uncount, uncount_values = _uncount(counted)
+        uncounting, uncount_values = uncount(counted)
         try:
             self._transact(
                 [
                     self._update_action(
-                        f"SET #h.#w = :lease{uncount}",
+                        f"SET #h.#w = :lease{uncounting}",
                         "size(#h) < #cap AND attribute_not_exists(#h.#w)",
                         {"#w": waiter.key},
                         {":lease": entry.packed(), **uncount_values},
@@ -482,7 +484,7 @@ class LeaseSemaphore:
             landed = self._granted(waiter, entry)
             if landed is not None:  # it was ours: the answer was lost, the grant was not
                 return landed
-            raise _LookAgain from None  # someone else changed the semaphore or the queue first
+            raise LookAgain from None  # someone else changed the semaphore or the queue first
         except LeaseStoreUnavailable:
             landed = self._granted(waiter, entry)
             if landed is None:
@@ -493,87 +495,54 @@ class LeaseSemaphore:
 
     def _granted(self, waiter: Waiter, entry: Entry, seen: LeaseSnapshot | None = None) -> Admission | None:
         """``waiter``'s admission if it holds exactly ``entry``: our hand-over landed, its answer was lost."""
-        seen = seen or self.inspect()
+        seen = seen or self._inspect_narrow()
         lease = seen.holders.get(waiter.key)
         if lease is None or lease.entry != entry:
             return None
         self.queue.forget_index(waiter)
         return Admission(waiter, self.prefix, entry.expires_at, entry.grant)
 
-    def count_waiter(self, waiter: Waiter) -> bool:
-        """Count a new place in ``waiting``, unless its holder holds a slot (it must then not wait): False."""
+    def count_waiter(self, waiter: Waiter) -> LeaseSnapshot | None:
+        """Count a new place in ``waiting``, unless its holder holds a slot (it must then not wait): None.
+
+        Returns the prefix as the count left it (the write's ``ALL_NEW``, no extra read), holders counted
+        rather than listed in the wide layout: a fill of free slots that starts from it sees every release
+        that landed before the count, and every later release sees the count and hands over itself.
+        """
         try:
-            self._write(
+            counted = self._write(
                 "ADD #waiting :one, #enqueued :one",
                 "attribute_exists(#cap) AND attribute_not_exists(#h.#k)",
                 {"#k": waiter.key},
                 {":one": {"N": "1"}},
+                returning="ALL_NEW",
             )
         except ConditionFailed:
-            return False
-        return True
+            return None
+        assert counted is not None
+        if not is_wide(counted):
+            return snapshot_from_item(self.prefix, counted)
+        if self.wide.entry(waiter.key) is not None:
+            # The wide layout cannot check the holder in the same write: it holds (a hand-over may have taken
+            # its place meanwhile), so the count is taken back here and the caller deletes the place if left.
+            self._write("ADD #waiting :minus_one", "attribute_exists(#cap)", {}, {":minus_one": {"N": "-1"}})
+            return None
+        return self.wide.snapshot(counted, with_holders=False)
 
     def remove_waiter(self, waiter: Waiter, *, counted: bool = True) -> bool:
-        """Take a waiter out of the queue (its execution ended, or it got a slot by itself).
-
-        ``counted``: the ``waiting`` count includes it and goes down in the same transaction. False if
-        it was no longer there (someone else took it out, or handed it a slot).
-        """
-        if not counted:
-            return self.queue.delete_place(waiter)
-        for attempt in range(MAX_ROUNDS):
-            try:
-                self._transact(
-                    [
-                        self._update_action(
-                            "ADD #waiting :minus_one", "attribute_exists(#cap)", {}, {":minus_one": {"N": "-1"}}
-                        ),
-                        self.queue.delete_action(waiter),
-                    ]
-                )
-            except TransactionCancelled as cancelled:
-                if CONDITION_FAILED in cancelled.reasons:
-                    self.queue.forget_index(waiter)
-                    return False
-                _pause(attempt)  # a conflicting transaction on the semaphore: try again
-                continue
-            self.queue.forget_index(waiter)
-            return True
-        return False
+        """Take a waiter out of the queue (``WaiterCount.remove``): its execution ended, or it got a slot by itself."""
+        return self.waiters.remove(waiter, counted=counted)
 
     def forget_phantom_waiters(self, seen: LeaseSnapshot) -> None:
-        """The count says someone waits but the queue was found empty (an item deleted by hand or by TTL): reset it.
-
-        ``seen`` must have been read before the queue was found empty. The reset is conditional on
-        both the count and the number of queueings ever counted being as seen then, so it cannot erase
-        an execution that queued (or a count that changed) in between.
-        """
-        if seen.waiting <= 0:
-            return
-        try:
-            self.table.call(
-                "update_item",
-                Key=self._key,
-                UpdateExpression="SET #waiting = :zero",
-                ConditionExpression="#waiting = :counted AND "
-                + ("#enqueued = :enqueued" if seen.enqueued else "attribute_not_exists(#enqueued)"),
-                ExpressionAttributeNames={"#waiting": "waiting", "#enqueued": "enqueued"},
-                ExpressionAttributeValues={
-                    ":zero": {"N": "0"},
-                    ":counted": {"N": str(seen.waiting)},
-                    **({":enqueued": {"N": str(seen.enqueued)}} if seen.enqueued else {}),
-                },
-            )
-        except ConditionFailed:
-            return  # the queue changed meanwhile: whoever changed it sees to it
+        """Reset a ``waiting`` count left over above an empty queue (``WaiterCount.forget_phantoms``)."""
+        self.waiters.forget_phantoms(seen)
 
     def release_exact(self, key: str, exact: Entry) -> bool:
         """Remove the holder with this key only if its lease is exactly ``exact`` (cleanup judged that lease)."""
-        try:
-            self._write("REMOVE #h.#k", "#h.#k = :exact", {"#k": key}, {":exact": exact.packed()})
-        except ConditionFailed:
-            return False
-        return True
+        return self._in_layout(
+            lambda: self._succeeds("REMOVE #h.#k", "#h.#k = :exact", {"#k": key}, {":exact": exact.packed()}),
+            lambda: self.wide.release_exact(key, exact),
+        )
 
     def expire_by(self, key: str, deadline: int) -> bool:
         """Bring a lease's expiry forward to ``deadline`` (never later). Returns whether the expiry changed.
@@ -582,16 +551,11 @@ class LeaseSemaphore:
         be running, so the slot stays taken until that task cannot run any more, and the sweeper
         reclaims it then.
         """
-        try:
-            self._write(
-                "SET #h.#k = :deadline",
-                "#h.#k > :later",
-                {"#k": key},
-                {":deadline": Entry(deadline).packed(), ":later": expired_at_most(deadline)},
-            )
-        except ConditionFailed:
-            return False
-        return True
+        values = {":deadline": Entry(deadline).packed(), ":later": expired_at_most(deadline)}
+        return self._in_layout(
+            lambda: self._succeeds("SET #h.#k = :deadline", "#h.#k > :later", {"#k": key}, values),
+            lambda: self.wide.write_entry(key, "SET #e = :deadline", "#e > :later", values),
+        )
 
     # -- holders -------------------------------------------------------------------
 
@@ -605,16 +569,7 @@ class LeaseSemaphore:
         """
         holder = validate_holder(holder)
         key = holder_key(holder)
-        response = self.table.call(
-            "get_item",
-            Key=self._key,
-            ConsistentRead=True,
-            ProjectionExpression="#h.#k",
-            ExpressionAttributeNames={"#h": HOLDERS, "#k": key},
-        )
-        item = plain_item(response.get("Item")) or {}
-        value = (item.get(HOLDERS) or {}).get(key)
-        entry = None if value is None else Entry.unpack(value)
+        entry = self._in_layout(lambda: self._entry_narrow(key), lambda: self._entry_wide(key))
         if entry is None or entry.expires_at <= self.now():
             raise LeaseLost(
                 f"holder {holder!r} holds no live lease on prefix {self.prefix!r}: it was never acquired in this "
@@ -627,22 +582,40 @@ class LeaseSemaphore:
             )
         return HeldLease(expires_at=entry.expires_at, grant=entry.grant)
 
+    def _entry_narrow(self, key: str) -> Entry | None:
+        response = self.table.call(
+            "get_item",
+            Key=self._key,
+            ConsistentRead=True,
+            ProjectionExpression="#h.#k, #n",
+            ExpressionAttributeNames={"#h": HOLDERS, "#k": key, "#n": COUNT},
+        )
+        item = plain_item(response.get("Item")) or {}
+        if COUNT in item:
+            raise OtherLayout(wide=True)
+        value = (item.get(HOLDERS) or {}).get(key)
+        return None if value is None else Entry.unpack(value)
+
+    def _entry_wide(self, key: str) -> Entry | None:
+        entry = self.wide.entry(key)
+        if entry is None:
+            self.wide.read()  # holds nothing: in this layout, which the read confirms
+        return entry
+
     def renew(self, holder: str) -> Renewed:
         """Push the holder's expiry to now + TTL; ``LeaseLost`` if it no longer holds."""
         holder = validate_holder(holder)
         expires_at = self.now() + self.ttl_seconds
-        try:
-            self._write(
-                "SET #h.#k = :lease",
-                "attribute_exists(#h.#k)",
-                {"#k": holder_key(holder)},
-                {":lease": Entry(expires_at).packed()},
-            )
-        except ConditionFailed as failure:
+        key, lease = holder_key(holder), {":lease": Entry(expires_at).packed()}
+        renewed = self._in_layout(
+            lambda: self._succeeds("SET #h.#k = :lease", "attribute_exists(#h.#k)", {"#k": key}, lease),
+            lambda: self.wide.write_entry(key, "SET #e = :lease", "attribute_exists(#e)", lease),
+        )
+        if not renewed:
             raise LeaseLost(
                 f"holder {holder!r} holds no lease on prefix {self.prefix!r}: "
                 "it was released, or it expired and was reclaimed"
-            ) from failure
+            )
         return Renewed(expires_at)
 
     def reclaim_expired(self) -> list[str]:
@@ -655,6 +628,9 @@ class LeaseSemaphore:
 
     def reclaim(self, keys: list[str]) -> list[str]:
         """Remove each holder (by key) that is still expired now; returns those removed."""
+        return self._in_layout(lambda: self._reclaim_narrow(keys), lambda: self.wide.reclaim(keys))
+
+    def _reclaim_narrow(self, keys: list[str]) -> list[str]:
         now = self.now()
         reclaimed: list[str] = []
         for key in keys:
@@ -676,25 +652,44 @@ class LeaseSemaphore:
         With ``create=False`` a prefix that has no semaphore yet is ``UnknownPrefix`` instead of created.
         """
         cap = validate_cap(cap)
-        request: dict[str, Any] = {
-            "Key": self._key,
-            "UpdateExpression": "SET #cap = :cap, #h = if_not_exists(#h, :empty)",
-            "ExpressionAttributeNames": {"#h": HOLDERS, "#cap": CAP, "#legacy": LEGACY_HOLDERS},
-            "ExpressionAttributeValues": {":cap": {"N": str(cap)}, ":empty": {"M": {}}},
-            "ConditionExpression": "attribute_not_exists(#legacy)",
-            "ReturnValues": "ALL_OLD",  # UPDATED_OLD may omit an attribute set to its old value
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-        }
-        if not create:
-            request["ConditionExpression"] += " AND attribute_exists(#cap)"
-        try:
-            response = self.table.call("update_item", **request)
-        except ConditionFailed as failure:
-            if _is_legacy(failure.item):
-                self._create_semaphore(failure.item)  # raises: say how to migrate
-            raise UnknownPrefix(f"prefix {self.prefix!r} has no semaphore in table {self.table.name!r}") from None
-        old = response.get("Attributes", {}).get(CAP)
-        return CapChange(self.prefix, None if old is None else int(old["N"]), cap)
+        # In the layout this cap takes (``item_layout.wide_for``) when the prefix has no holders (or no
+        # semaphore yet); with holders it keeps its layout, and only the cap changes.
+        if wide_for(cap):
+            update = "SET #cap = :cap, #n = if_not_exists(#n, :zero) REMOVE #h"
+            idle = "(attribute_not_exists(#h) OR #h = :empty)"
+        else:
+            update = "SET #cap = :cap, #h = if_not_exists(#h, :empty) REMOVE #n"
+            idle = "(attribute_not_exists(#n) OR #n = :zero)"
+        exists = "" if create else " AND attribute_exists(#cap)"
+        attempts = [
+            (update, f"attribute_not_exists(#legacy) AND {idle}{exists}"),
+            ("SET #cap = :cap", "attribute_not_exists(#legacy) AND attribute_exists(#cap)"),
+        ]
+        for update, condition in attempts:
+            values = {":cap": {"N": str(cap)}, ":zero": {"N": "0"}, ":empty": {"M": {}}}
+            request: dict[str, Any] = {
+                "Key": self._key,
+                "UpdateExpression": update,
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": used_names(NAMES, update, condition),
+                "ExpressionAttributeValues": {
+                    name: value for name, value in values.items() if name in update + condition
+                },
+                "ReturnValues": "ALL_OLD",  # UPDATED_OLD may omit an attribute set to its old value
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+            try:
+                response = self.table.call("update_item", **request)
+            except ConditionFailed as failure:
+                if _is_legacy(failure.item):
+                    self._create_semaphore(failure.item)  # raises: say how to migrate
+                if failure.item is None:
+                    break
+                continue  # it has holders in the other layout: keep that layout
+            old = response.get("Attributes", {}).get(CAP)
+            self._layouts_seen().pop((self.table.name, self.prefix), None)
+            return CapChange(self.prefix, None if old is None else int(old["N"]), cap)
+        raise UnknownPrefix(f"prefix {self.prefix!r} has no semaphore in table {self.table.name!r}")
 
     def configure_timings(self, *, task_seconds: int, lease_seconds: int) -> None:
         """Record, at deploy, how long a task under this prefix's lease can run and how long a lease lasts.
@@ -724,8 +719,13 @@ class LeaseSemaphore:
         releases. A stale answer is safe both ways: "full" only means one more wait, and "free" is
         followed by the conditional write, which decides.
         """
+        return self._in_layout(self._looks_full_narrow, self.wide.looks_full)
+
+    def _looks_full_narrow(self) -> MustWait | None:
         response = self.table.call("get_item", Key=self._key, ConsistentRead=False)
         item = plain_item(response.get("Item"))
+        if is_wide(item):
+            raise OtherLayout(wide=True)
         if not _is_semaphore(item):
             return None
         seen = snapshot_from_item(self.prefix, item)
@@ -735,18 +735,49 @@ class LeaseSemaphore:
         return None
 
     def inspect(self) -> LeaseSnapshot:
-        """A strongly consistent read of the cap and the holders; ``UnknownPrefix`` if never used."""
+        """A strongly consistent read of the cap and the holders; ``UnknownPrefix`` if never used.
+
+        In the wide layout this Queries every holder item: for operators, cleanup and the sweeper, never
+        on an admission's path (``occupancy``).
+        """
+        return self._read(with_holders=True)
+
+    def occupancy(self) -> LeaseSnapshot:
+        """``inspect``, except that a wide-layout prefix's holders are counted (``LeaseSnapshot.count``), not listed."""
+        return self._read(with_holders=False)
+
+    def _read(self, *, with_holders: bool, narrow_only: bool = False) -> LeaseSnapshot:
         response = self.table.call("get_item", Key=self._key, ConsistentRead=True)
         item = plain_item(response.get("Item"))
+        if is_wide(item) and narrow_only:
+            raise OtherLayout(wide=True)
+        if is_wide(item):
+            assert item is not None
+            return self.wide.snapshot(item, with_holders=with_holders)
         if not _is_semaphore(item):
             if _is_legacy(item):
                 self._create_semaphore(item)  # raises: say how to migrate
             raise UnknownPrefix(f"prefix {self.prefix!r} has no semaphore in table {self.table.name!r}")
         return snapshot_from_item(self.prefix, item)
 
+    def _inspect_narrow(self) -> LeaseSnapshot:
+        return self._read(with_holders=True, narrow_only=True)
+
     # -- plumbing --------------------------------------------------------------------
 
-    def _write(self, update: str, condition: str, names: dict[str, str], values: dict[str, Any]) -> None:
+    def _write(
+        self,
+        update: str,
+        condition: str,
+        names: dict[str, str],
+        values: dict[str, Any],
+        *,
+        returning: str | None = None,
+    ) -> dict[str, Any] | None:
+        """One conditional write of the semaphore item (narrow layout); ``OtherLayout`` if it fails on a wide one.
+
+        ``returning``: the ``ReturnValues`` wanted, given back as a plain item.
+        """
         request: dict[str, Any] = {
             "Key": self._key,
             "UpdateExpression": update,
@@ -757,7 +788,23 @@ class LeaseSemaphore:
         values = {name: value for name, value in values.items() if name in update or name in condition}
         if values:
             request["ExpressionAttributeValues"] = values
-        self.table.call("update_item", **request)
+        if returning is not None:
+            request["ReturnValues"] = returning
+        try:
+            response = self.table.call("update_item", **request)
+        except ConditionFailed as failure:
+            if is_wide(failure.item):
+                raise OtherLayout(wide=True) from None
+            raise
+        return plain_item(response.get("Attributes"))
+
+    def _succeeds(self, update: str, condition: str, names: dict[str, str], values: dict[str, Any]) -> bool:
+        """``_write``: False if its condition failed."""
+        try:
+            self._write(update, condition, names, values)
+        except ConditionFailed:
+            return False
+        return True
 
     def _update_action(
         self, update: str, condition: str, names: dict[str, str], values: dict[str, Any]
@@ -775,31 +822,3 @@ class LeaseSemaphore:
 
     def _transact(self, items: list[dict[str, Any]]) -> None:
         self.table.call("transact_write_items", TransactItems=items)
-
-
-def _uncount(counted: bool) -> tuple[str, dict[str, Any]]:
-    """The part of a serving's update that takes its place off ``waiting``: only if the count includes it
-    (``QueueItems.counts``); a place served before its queueing counted it takes nothing off another's count."""
-    if not counted:
-        return "", {}
-    return " ADD #waiting :minus_one", {":minus_one": {"N": "-1"}}
-
-
-def _pause(attempt: int) -> None:
-    """A short random pause before trying again after losing a race on the semaphore item."""
-    time.sleep(random.uniform(0.002, 0.01) * (attempt + 1))
-
-
-class _NotHeld(Exception):
-    """Internal: the releasing holder held nothing to hand over."""
-
-
-class _LookAgain(Exception):
-    """Internal: the queue or the semaphore changed under a hand-over; read them again.
-
-    ``place``: the sort key of the place the hand-over tried, when there was one.
-    """
-
-    def __init__(self, place: str | None = None) -> None:
-        super().__init__(place)
-        self.place = place

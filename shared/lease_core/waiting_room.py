@@ -26,8 +26,10 @@ whose count landed with its answer lost counts it twice, and a count above an em
 from __future__ import annotations
 
 from lease_core.item_layout import holder_key, run_key
+from lease_core.outcomes import Admission, LeaseSnapshot
 from lease_core.queue_items import Waiter
-from lease_core.semaphore import MAX_ROUNDS, Admission, LeaseSemaphore, _LookAgain, _pause
+from lease_core.races import MAX_ROUNDS, LookAgain, pause
+from lease_core.semaphore import LeaseSemaphore
 
 __all__ = ["Admission", "Waiter", "WaitingRoom"]
 
@@ -71,36 +73,50 @@ class WaitingRoom:
         None if it must look again: it holds a slot (handed to it meanwhile), so that an execution is
         never both a holder and a waiter.
         """
+        queued = self.join(holder, token)
+        return None if queued is None else queued[0]
+
+    def join(self, holder: str, token: str) -> tuple[Waiter, LeaseSnapshot | None] | None:
+        """``enqueue``, with the prefix as a new place's count left it (None for a place already counted): the
+        view ``fill_free_slots`` may start from right after, one read fewer per queueing."""
         place = self.queue.place(holder_key(holder))
         waiter = None if place is None else self.queue.refresh(holder, token, place)
         if waiter is not None and place is not None and place.counted:
             self.queue.keep_index(waiter, place)  # the place's TTL was refreshed: the index must not lapse first
-            return waiter
+            return waiter, None
         if waiter is None:
             waiter = self.queue.put(holder, token, self.semaphore.now_ms())
-        if not self.semaphore.count_waiter(waiter):
+        counted = self.semaphore.count_waiter(waiter)
+        if counted is None:
             self.queue.delete_place(waiter)  # it holds a slot: it must not wait as well
             return None
         self.queue.mark_counted(waiter)
-        return waiter
+        return waiter, counted
 
-    def fill_free_slots(self) -> list[Admission]:
-        """Give every free slot to the oldest waiters; returns those admitted, to be told."""
+    def fill_free_slots(self, seen: LeaseSnapshot | None = None) -> list[Admission]:
+        """Give every free slot to the oldest waiters; returns those admitted, to be told.
+
+        ``seen``: the prefix as read (or as written) just now, for the first round; later rounds read again.
+        """
         admitted: list[Admission] = []
         for attempt in range(MAX_ROUNDS * 4):
-            snapshot = self.semaphore.inspect()  # read before the queue: see forget_phantom_waiters
+            # Read before the queue: see forget_phantom_waiters.
+            snapshot = seen or self.semaphore.occupancy()
+            seen = None
             if snapshot.waiting <= 0:
                 return admitted
+            # Expired leases must not keep the queue waiting. (A wide-layout prefix's holders are counted,
+            # not listed: the sweeper reclaims its expired leases.)
             expired = snapshot.expired(self.semaphore.now())
-            if len(snapshot.holders) >= snapshot.cap and expired:
-                self.semaphore.reclaim(expired)  # expired leases must not keep the queue waiting
+            if snapshot.held >= snapshot.cap and expired:
+                self.semaphore.reclaim(expired)
                 continue
-            if len(snapshot.holders) >= snapshot.cap:
+            if snapshot.held >= snapshot.cap:
                 return admitted
             try:
                 admission = self.semaphore.admit_head(snapshot)
-            except _LookAgain:
-                _pause(attempt)
+            except LookAgain:
+                pause(attempt)
                 continue
             if admission is None:
                 return admitted

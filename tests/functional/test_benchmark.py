@@ -11,6 +11,7 @@ from benchmarks.__main__ import main
 from benchmarks.baselines.counter_owner import CounterOwner
 from benchmarks.designs import create_design_table, open_design
 from benchmarks.environment import bench_environment
+from lease_core.item_layout import WIDE_ABOVE_CAP
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +61,9 @@ def test_the_cost_per_cycle_stays_at_two_write_units_up_to_cap_50_and_grows_past
     assert [sweep[cap]["write_units_per_cycle"] for cap in (1, 15, 50)] == [2.0, 2.0, 2.0]
     assert sweep[100]["write_units_per_cycle"] > 2.0  # 99 other holders: the one item passes 1 KB
     assert all(sweep[cap]["refused_write_units"] == 1 for cap in (1, 15, 50))
+    # Cap 250 is in the wide layout: two transactions of two small items a cycle, and a refusal is reads only.
+    assert sweep[250]["write_units_per_cycle"] == 8.0 and sweep[250]["read_units_per_cycle"] <= 2.0
+    assert (sweep[250]["refused_write_units"], sweep[250]["refused_read_units"]) == (0, 2)
     assert targets["zero over-admission in every scenario"]["met"] is True
     assert targets["capacity units per cycle that do not grow with the active holders, for caps up to 15"]["met"]
     small = targets["acquire + release at most 2 WCU per cycle for caps up to 50"]
@@ -71,13 +75,14 @@ def test_the_cost_per_cycle_stays_at_two_write_units_up_to_cap_50_and_grows_past
 def test_a_queueing_a_re_check_and_a_hand_over_cost_the_same_with_1000_queued_as_with_10(
     quick_results: dict[str, Any],
 ) -> None:
-    costs = {(c["queued"], c["operation"]): c for c in quick_results["queue_costs"]}
+    costs = {(c["cap"], c["queued"], c["operation"]): c for c in quick_results["queue_costs"]}
     targets = {target["target"]: target for target in quick_results["targets"]}
 
-    for operation in ("queueing", "re-check", "hand-over"):
-        short, long = costs[(10, operation)], costs[(1_000, operation)]
+    assert {cap for cap, _, _ in costs} == {5, WIDE_ABOVE_CAP + 1}  # one cap in each item layout
+    for cap, _, operation in costs:
+        short, long = costs[(cap, 10, operation)], costs[(cap, 1_000, operation)]
         assert (long["read_units"], long["write_units"]) == (short["read_units"], short["write_units"]), operation
-        assert long["read_units"] <= 4 and long["write_units"] <= 12
+        assert long["read_units"] <= 4 and long["write_units"] <= 12, (cap, operation)
     assert all(t["met"] for name, t in targets.items() if name.startswith("handoff: a queueing")), targets
 
 

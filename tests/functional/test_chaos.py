@@ -215,9 +215,9 @@ def test_the_suite_catches_a_hand_over_that_ignores_a_lowered_cap(monkeypatch: p
     # The defect as it was: a release hands its slot to the oldest waiter whatever the (lowered) cap.
     write, update = LeaseSemaphore._write, LeaseSemaphore._update_action
 
-    def release_ignoring_the_cap(self: LeaseSemaphore, update_: str, condition: str, *rest: Any) -> None:
+    def release_ignoring_the_cap(self: LeaseSemaphore, update_: str, condition: str, *rest: Any, **options: Any) -> Any:
         lowered_cap_term = f"({item_layout.NOBODY_WAITING} OR size(#h) > #cap)"
-        write(self, update_, condition.replace(lowered_cap_term, item_layout.NOBODY_WAITING), *rest)
+        return write(self, update_, condition.replace(lowered_cap_term, item_layout.NOBODY_WAITING), *rest, **options)
 
     def hand_over_ignoring_the_cap(self: LeaseSemaphore, update_: str, condition: str, *rest: Any) -> dict[str, Any]:
         return update(self, update_, condition.replace(" AND size(#h) <= #cap", ""), *rest)

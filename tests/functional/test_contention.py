@@ -22,7 +22,7 @@ from lease_core import Acquired, LeaseSemaphore, MustWait
 from lease_core.aws_clients import CLIENT_CONFIG
 from lease_ops.moto_server import AtomicMotoServer
 from lease_ops.table import create_lease_table
-from tests.helpers import race
+from tests.helpers import layout_is_wide, race
 
 THREADS = 32
 CYCLES_PER_THREAD = 6
@@ -47,7 +47,7 @@ class HolderCounter:
 
 @pytest.mark.slow
 def test_thirty_two_threads_fill_a_cap_of_five_never_exceed_it_and_leave_no_holder(
-    moto_server: AtomicMotoServer,
+    moto_server: AtomicMotoServer, item_layout: str
 ) -> None:
     def new_client() -> Any:
         return boto3.session.Session().client(
@@ -87,3 +87,4 @@ def test_thirty_two_threads_fill_a_cap_of_five_never_exceed_it_and_leave_no_hold
     assert not refused_below_or_over_cap, f"{len(refused_below_or_over_cap)} refusals: {refused_below_or_over_cap[:3]}"
     final = LeaseSemaphore(new_client(), table, "contended").inspect()
     assert final.holders == {}
+    assert layout_is_wide(new_client(), "contended", table) is (item_layout == "wide")

@@ -28,7 +28,7 @@ import pytest
 
 from lease_core import LeaseSemaphore, LeaseStoreUnavailable, lambda_functions
 from lease_core.aws_clients import CLIENT_CONFIG
-from lease_core.item_layout import holder_key
+from lease_core.item_layout import holder_key, holders_partition
 from lease_core.semaphore import MAX_ROUNDS
 from lease_core.settings import invocation_environment
 from lease_core.store import DynamoTable
@@ -36,7 +36,7 @@ from lease_core.waiting_room import WaitingRoom
 from lease_ops.local_runner.task_tokens import TASK_TOKENS
 from lease_ops.moto_server import AtomicMotoServer
 from lease_ops.table import DEFAULT_TABLE_NAME, create_lease_table
-from tests.helpers import race
+from tests.helpers import layout_is_wide, race
 
 THREADS = 24
 CYCLES_PER_THREAD = 3
@@ -84,12 +84,22 @@ class GrantLog:
 
 
 def lease_changes(operation: str, request: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """The holder keys a successful write removed from the semaphore's ``h`` map, and those it set a lease for."""
+    """The holder keys a successful write removed from the semaphore's ``h`` map (or, wide layout, whose holder
+    items it deleted), and those it set a lease for."""
     updates = [request] if operation == "update_item" else []
+    deletes = [request] if operation == "delete_item" else []
     if operation == "transact_write_items":
         updates = [item["Update"] for item in request["TransactItems"] if "Update" in item]
+        deletes = [item["Delete"] for item in request["TransactItems"] if "Delete" in item]
     removed, granted = [], []
+    for delete in deletes:
+        if delete["Key"]["pk"]["S"] == holders_partition(PREFIX):
+            removed.append(delete["Key"]["sk"]["S"])
     for update in updates:
+        if update["Key"]["pk"]["S"] == holders_partition(PREFIX):
+            if re.search(r"\bSET #e = :lease\b", update["UpdateExpression"]):
+                granted.append(update["Key"]["sk"]["S"])
+            continue
         expression = update.get("UpdateExpression", "")
         names = update.get("ExpressionAttributeNames", {})
         removed += [names[name] for name in re.findall(r"#h\.(#\w+)", clause(expression, "REMOVE"))]
@@ -105,7 +115,7 @@ def clause(expression: str, keyword: str) -> str:
 
 @pytest.mark.slow
 def test_queued_executions_are_handed_slots_in_arrival_order_without_exceeding_the_cap(
-    moto_server: AtomicMotoServer, monkeypatch: pytest.MonkeyPatch
+    moto_server: AtomicMotoServer, monkeypatch: pytest.MonkeyPatch, item_layout: str
 ) -> None:
     def new_client() -> Any:
         return boto3.session.Session().client(
@@ -177,6 +187,7 @@ def test_queued_executions_are_handed_slots_in_arrival_order_without_exceeding_t
     )
     final = LeaseSemaphore(new_client(), table, PREFIX).inspect()
     assert final.holders == {} and final.waiting == 0
+    assert layout_is_wide(new_client(), PREFIX, table) is (item_layout == "wide")
 
 
 # -- the race behind it, played out deterministically -----------------------------------------------

@@ -146,10 +146,13 @@ def test_the_core_admits_and_hands_over_at_the_largest_item_within_dynamodbs_lim
         DEFAULT_TABLE_NAME,
         LONGEST_PREFIX,
         ttl_seconds=MAX_TTL_SECONDS,
-        initial_cap=MAX_CAP,
+        initial_cap=1,
         clock=lambda: NOW,
     )
-    assert isinstance(leases.acquire(longest_key_holder(0)), Acquired)  # creates the semaphore at the maximum cap
+    # A prefix keeps its layout while it has holders: one created narrow and raised to the maximum cap while
+    # busy is the largest the map can grow (a new or idle prefix above item_layout.WIDE_ABOVE_CAP is wide).
+    assert isinstance(leases.acquire(longest_key_holder(0)), Acquired)
+    leases.set_cap(MAX_CAP)
     leases.configure_timings(task_seconds=MAX_TTL_SECONDS, lease_seconds=MAX_TTL_SECONDS)
     entries = {
         holder_key(longest_key_holder(index)): Entry(NOW + MAX_TTL_SECONDS, new_grant()).packed()

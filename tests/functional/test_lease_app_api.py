@@ -18,6 +18,9 @@ from lease_ops.chalice_apps import app_folder
 from lease_ops.table import DEFAULT_TABLE_NAME
 from tests.helpers import execution_arn, holders_in_table, table_items
 
+# Each test runs on both semaphore layouts (tests/conftest.py) unless marked narrow_layout_only.
+pytestmark = pytest.mark.usefixtures("item_layout")
+
 JSON = {"Content-Type": "application/json"}
 
 

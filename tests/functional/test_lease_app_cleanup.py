@@ -23,6 +23,9 @@ from lease_ops.chalice_apps import app_folder
 from lease_ops.table import DEFAULT_TABLE_NAME
 from tests.helpers import execution_arn, holders_in_table, keys_of, start, status_change, sweep, table_items
 
+# Each test runs on both semaphore layouts (tests/conftest.py) unless marked narrow_layout_only.
+pytestmark = pytest.mark.usefixtures("item_layout")
+
 REGION = "eu-central-1"
 
 

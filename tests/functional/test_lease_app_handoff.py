@@ -16,6 +16,9 @@ from lease_ops.local_runner.task_tokens import TASK_TOKENS, route_moto_callbacks
 from lease_ops.table import DEFAULT_TABLE_NAME
 from tests.helpers import holders_in_table, keys_of, start, status_change, sweep
 
+# Each test runs on both semaphore layouts (tests/conftest.py) unless marked narrow_layout_only.
+pytestmark = pytest.mark.usefixtures("item_layout")
+
 JSON = {"Content-Type": "application/json"}
 
 

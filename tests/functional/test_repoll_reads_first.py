@@ -10,10 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from lease_core import Acquired, LeaseSemaphore, MustWait
 from lease_core.lease_operations import POLL, acquire
 from lease_ops.table import DEFAULT_TABLE_NAME
 from tests.helpers import NOW, FakeClock
+
+# Each test runs on both semaphore layouts (tests/conftest.py) unless marked narrow_layout_only.
+pytestmark = pytest.mark.usefixtures("item_layout")
 
 
 def _recorded(client: Any) -> list[tuple[str, dict[str, Any]]]:
@@ -45,7 +50,7 @@ def test_a_re_poll_on_a_full_prefix_is_one_eventually_consistent_read_and_no_wri
     assert calls[0][1]["ConsistentRead"] is False
 
 
-def test_a_re_poll_that_finds_a_free_slot_takes_it_with_the_conditional_write(dynamodb: Any) -> None:
+def test_a_re_poll_that_finds_a_free_slot_takes_it_with_the_conditional_write(dynamodb: Any, item_layout: str) -> None:
     clock = FakeClock()
     semaphore = _full_prefix(dynamodb, clock)
     semaphore.release("run-1")
@@ -54,9 +59,27 @@ def test_a_re_poll_that_finds_a_free_slot_takes_it_with_the_conditional_write(dy
     outcome = acquire(semaphore, "run-3", wait_mode=POLL, waiting_since=NOW - 30)
 
     assert isinstance(outcome, Acquired)
-    assert [name for name, _ in calls] == ["GetItem", "UpdateItem"]
+    # The wide layout's admission reads the count (strongly consistent) before its transaction.
+    admission = ["GetItem", "TransactWriteItems"] if item_layout == "wide" else ["UpdateItem"]
+    assert [name for name, _ in calls] == ["GetItem", *admission]
 
 
+@pytest.mark.wide_layout_only
+def test_in_the_wide_layout_a_refused_first_attempt_reads_the_count_and_its_own_lease_and_writes_nothing(
+    dynamodb: Any,
+) -> None:
+    clock = FakeClock()
+    semaphore = _full_prefix(dynamodb, clock)
+    calls = _recorded(dynamodb)
+
+    outcome = acquire(semaphore, "run-3", wait_mode=POLL, waiting_since=NOW)
+
+    assert isinstance(outcome, MustWait)
+    assert [name for name, _ in calls] == ["GetItem", "GetItem"]
+    assert all(params["ConsistentRead"] for _, params in calls)
+
+
+@pytest.mark.narrow_layout_only
 def test_a_first_attempt_writes_at_once_without_reading(dynamodb: Any) -> None:
     clock = FakeClock()
     semaphore = _full_prefix(dynamodb, clock)
@@ -68,6 +91,7 @@ def test_a_first_attempt_writes_at_once_without_reading(dynamodb: Any) -> None:
     assert [name for name, _ in calls] == ["UpdateItem"]
 
 
+@pytest.mark.narrow_layout_only
 def test_a_re_poll_still_reclaims_an_expired_holder_that_blocks_it(dynamodb: Any) -> None:
     clock = FakeClock()
     semaphore = _full_prefix(dynamodb, clock)

@@ -1,4 +1,9 @@
-"""Hypothesis drives the semaphore and a plain in-memory model side by side; they must always agree."""
+"""Hypothesis drives the semaphore and a plain in-memory model side by side; they must always agree.
+
+It runs twice: with the default layout threshold (every cap here is narrow: one map), and with the threshold
+at 2, so that caps 3 and 4 take the wide layout (a count and one item per holder) and a cap change on an idle
+prefix switches layouts in the middle of a run (``item_layout``).
+"""
 
 from __future__ import annotations
 
@@ -6,42 +11,23 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from lease_core import Acquired, LeaseLost, LeaseSemaphore, MustWait
+from lease_core import Acquired, LeaseLost, LeaseSemaphore
+from lease_core.item_layout import WIDE_ABOVE_CAP
 from lease_ops.table import DEFAULT_TABLE_NAME
-from tests.helpers import NOW, holders_in_table, keyed, keys_of, start_moto_lease_table
-
-# Three executions, two runs each (a redriven run is another holder); the table stores each under its run's key.
-HOLDERS = st.sampled_from(
-    [f"arn:aws:states:eu-central-1:123456789012:execution:wf:run-{n % 3}#{n // 3}" for n in range(6)]
-)
-TTL = 30
-
-
-class SemaphoreModel:
-    """The specification in a dozen lines: a dict of holders and a cap."""
-
-    def __init__(self, cap: int) -> None:
-        self.cap = cap
-        self.holders: dict[str, int] = {}
-
-    def acquire(self, holder: str, now: int) -> Acquired | MustWait:
-        if holder not in self.holders:
-            expired = [name for name, expiry in self.holders.items() if expiry <= now]
-            if len(self.holders) - len(expired) >= self.cap:
-                return MustWait(active=len(self.holders) - len(expired), cap=self.cap)
-            if len(self.holders) >= self.cap:
-                for name in expired:
-                    del self.holders[name]
-        self.holders[holder] = now + TTL
-        return Acquired(holder, "model", now + TTL)
+from tests.helpers import NOW, holders_in_table, keyed, keys_of, layout_is_wide, start_moto_lease_table, wide_above
+from tests.semaphore_spec import HOLDERS, TTL, SemaphoreModel
 
 
 class SemaphoreAgainstModel(RuleBasedStateMachine):
+    wide_above = WIDE_ABOVE_CAP
+
     @initialize(cap=st.integers(min_value=1, max_value=4))
     def start(self, cap: int) -> None:
+        self.layout = wide_above(self.wide_above)
+        self.layout.__enter__()
         self.mock, self.client = start_moto_lease_table()
         self.now = NOW
-        self.model = SemaphoreModel(cap)
+        self.model = SemaphoreModel(cap, self.wide_above)
         self.leases = LeaseSemaphore(
             self.client, DEFAULT_TABLE_NAME, "model", ttl_seconds=TTL, initial_cap=cap, clock=lambda: self.now
         )
@@ -50,6 +36,8 @@ class SemaphoreAgainstModel(RuleBasedStateMachine):
     def teardown(self) -> None:
         if hasattr(self, "mock"):
             self.mock.stop()
+        if hasattr(self, "layout"):
+            self.layout.__exit__(None, None, None)
 
     @rule(holder=HOLDERS)
     def acquire(self, holder: str) -> None:
@@ -90,7 +78,7 @@ class SemaphoreAgainstModel(RuleBasedStateMachine):
     @rule(cap=st.integers(min_value=1, max_value=4))
     def set_cap(self, cap: int) -> None:
         assert self.leases.set_cap(cap).new == cap
-        self.model.cap = cap
+        self.model.set_cap(cap)
 
     @rule()
     def sweep(self) -> None:
@@ -105,9 +93,22 @@ class SemaphoreAgainstModel(RuleBasedStateMachine):
             assert holders_in_table(self.client, "model") == keyed(self.model.holders)
 
     @invariant()
+    def the_prefix_is_in_the_layout_its_cap_gave_it_when_it_last_had_no_holders(self) -> None:
+        if hasattr(self, "model"):
+            assert layout_is_wide(self.client, "model") in (None, self.model.wide)
+
+    @invariant()
     def no_admission_ever_left_more_holders_than_the_cap(self) -> None:
         assert getattr(self, "admissions_over_cap", 0) == 0
 
 
 SemaphoreAgainstModel.TestCase.settings = settings(max_examples=40, stateful_step_count=25, deadline=None)
 test_semaphore_agrees_with_the_in_memory_model = SemaphoreAgainstModel.TestCase
+
+
+class SemaphoreAgainstModelInBothLayouts(SemaphoreAgainstModel):
+    wide_above = 2
+
+
+SemaphoreAgainstModelInBothLayouts.TestCase.settings = settings(max_examples=40, stateful_step_count=25, deadline=None)
+test_semaphore_agrees_with_the_model_as_cap_changes_switch_its_item_layout = SemaphoreAgainstModelInBothLayouts.TestCase

@@ -24,8 +24,8 @@ from lease_core import Acquired, LeaseLost, LeaseSemaphore, LeaseStoreUnavailabl
 from lease_ops.chaos.dynamodb_faults import DynamoFaults
 from lease_ops.moto_server import AtomicMotoServer
 from lease_ops.table import create_lease_table
-from tests.functional.test_semaphore_model import HOLDERS, TTL, SemaphoreModel
 from tests.helpers import holders_in_table, keyed
+from tests.semaphore_spec import HOLDERS, TTL, SemaphoreModel
 
 FAULTS = st.sampled_from([None, "before", "lost"])
 # A real moto server: botocore's retry rules then apply exactly as against DynamoDB.

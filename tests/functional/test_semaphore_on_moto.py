@@ -7,10 +7,13 @@ from typing import Any
 import pytest
 
 from lease_core import Acquired, LeaseLost, LeaseSemaphore, LeaseStoreUnavailable, MustWait, UnknownPrefix
-from lease_core.item_layout import DIGEST_CHARACTERS, holder_key, run_key, semaphore_key
+from lease_core.item_layout import DIGEST_CHARACTERS, holder_key, holders_partition, run_key, semaphore_key
 from lease_core.semaphore import HeldLease
 from lease_ops.table import DEFAULT_TABLE_NAME
 from tests.helpers import FakeClock, execution_arn, holders_in_table, keyed, keys_of, table_items
+
+# Each test runs on both semaphore layouts (tests/conftest.py) unless marked narrow_layout_only.
+pytestmark = pytest.mark.usefixtures("item_layout")
 
 
 @pytest.fixture
@@ -85,6 +88,7 @@ def test_renew_pushes_the_expiry_and_a_released_holder_cannot_renew(dynamodb: An
         leases.renew("run-1")
 
 
+@pytest.mark.narrow_layout_only
 def test_an_expired_holder_is_reclaimed_only_when_it_blocks_an_admission(dynamodb: Any, clock: FakeClock) -> None:
     leases = semaphore(dynamodb, clock, cap=1)
     leases.acquire("run-1")
@@ -107,6 +111,7 @@ def test_a_holder_that_renewed_is_not_reclaimed(dynamodb: Any, clock: FakeClock)
     assert set(holders_in_table(dynamodb, "analytics")) == keys_of("run-1")
 
 
+@pytest.mark.narrow_layout_only
 def test_a_stale_reclaim_cannot_remove_a_holder_that_renewed_after_it_was_seen(dynamodb: Any, clock: FakeClock) -> None:
     leases = semaphore(dynamodb, clock, cap=1)
     leases.acquire("run-1")
@@ -120,6 +125,32 @@ def test_a_stale_reclaim_cannot_remove_a_holder_that_renewed_after_it_was_seen(d
         )
 
     assert type(failure.value).__name__ == "ConditionFailed"
+    assert holders_in_table(dynamodb, "analytics") == keyed({"run-1": int(clock.now) + 60})
+
+
+@pytest.mark.wide_layout_only
+def test_in_the_wide_layout_an_expired_holder_keeps_its_slot_until_the_sweeper_reclaims_it(
+    dynamodb: Any, clock: FakeClock
+) -> None:
+    leases = semaphore(dynamodb, clock, cap=1)
+    leases = semaphore(dynamodb, clock, cap=1)
+    leases.acquire("run-1")
+    clock.now += 61
+
+    assert leases.acquire("run-2") == MustWait(active=1, cap=1)  # it reads the count, not the holders
+    assert leases.reclaim_expired() == [holder_key("run-1")]
+    assert isinstance(leases.acquire("run-2"), Acquired)
+    assert set(holders_in_table(dynamodb, "analytics")) == keys_of("run-2")
+
+
+def test_a_reclaim_of_a_holder_seen_expired_that_renewed_since_removes_nothing(dynamodb: Any, clock: FakeClock) -> None:
+    leases = semaphore(dynamodb, clock, cap=1)
+    leases.acquire("run-1")
+    clock.now += 61
+    seen_expired = leases.inspect().expired(int(clock.now))
+    leases.renew("run-1")  # renewed after the reclaimer decided it was expired
+
+    assert leases.reclaim(seen_expired) == []
     assert holders_in_table(dynamodb, "analytics") == keyed({"run-1": int(clock.now) + 60})
 
 
@@ -177,7 +208,9 @@ def test_inspect_shows_the_cap_and_each_holder_key_with_its_expiry(dynamodb: Any
         semaphore(dynamodb, clock, prefix="never-used").inspect()
 
 
-def test_two_prefixes_share_the_table_without_seeing_each_other(dynamodb: Any, clock: FakeClock) -> None:
+def test_two_prefixes_share_the_table_without_seeing_each_other(
+    dynamodb: Any, clock: FakeClock, item_layout: str
+) -> None:
     analytics = semaphore(dynamodb, clock, prefix="analytics", cap=1)
     batch = semaphore(dynamodb, clock, prefix="batch", cap=1)
 
@@ -187,10 +220,10 @@ def test_two_prefixes_share_the_table_without_seeing_each_other(dynamodb: Any, c
     assert analytics.release("other").as_event() == {"status": "not_held"}
     batch.release("same-holder")
     assert set(holders_in_table(dynamodb, "analytics")) == keys_of("same-holder")
-    assert {item["pk"]["S"] for item in dynamodb.scan(TableName=DEFAULT_TABLE_NAME)["Items"]} == {
-        "analytics#semaphore",
-        "batch#semaphore",
-    }
+    partitions = {"analytics#semaphore", "batch#semaphore"}
+    if item_layout == "wide":
+        partitions.add(holders_partition("analytics"))  # analytics' lease, in an item of its own
+    assert {item["pk"]["S"] for item in dynamodb.scan(TableName=DEFAULT_TABLE_NAME)["Items"]} == partitions
 
 
 @pytest.mark.parametrize("holder", ["a.b", "x[0]", "#holders", ":now", "batch#semaphore", "../analytics", "size(h)"])
@@ -233,6 +266,7 @@ def test_an_execution_arn_without_a_run_is_the_same_holder_as_its_run_0(dynamodb
     assert leases.acquire("someone-else") == MustWait(active=2, cap=2)
 
 
+@pytest.mark.narrow_layout_only
 def test_a_semaphore_in_the_earlier_layout_admits_nobody_until_migrated(dynamodb: Any, clock: FakeClock) -> None:
     legacy = {**semaphore_key("analytics"), "cap": {"N": "5"}, "holders": {"M": {}}}
     dynamodb.put_item(TableName=DEFAULT_TABLE_NAME, Item=legacy)

@@ -13,11 +13,16 @@ from typing import Any
 import pytest
 
 from lease_core import Acquired, LeaseSemaphore, LeaseStoreUnavailable, MustWait, lease_operations
-from lease_core.item_layout import Entry, holder_key, semaphore_key
+from lease_core.item_layout import COUNT, ENTRY, Entry, holder_item_key, holder_key, semaphore_key
 from lease_core.queue_items import ABANDONED_WAITER_SECONDS
+from lease_core.waiter_count import WaiterCount
 from lease_core.waiting_room import WaitingRoom
+from lease_core.wide_layout import WideLeases
 from lease_ops.table import DEFAULT_TABLE_NAME
 from tests.helpers import holders_in_table, keys_of
+
+# Each test runs on both semaphore layouts (tests/conftest.py) unless marked narrow_layout_only.
+pytestmark = pytest.mark.usefixtures("item_layout")
 
 
 class SteppingClock:
@@ -72,7 +77,22 @@ def let_ttl_delete_what_expired(client: Any, now: float) -> None:
 
 
 def set_holders(client: Any, changes: dict[str, Entry | None], prefix: str = "analytics") -> None:
-    """Write the semaphore's ``h`` map by hand, as a concurrent caller would have: ``{holder: Entry or None}``."""
+    """Change the prefix's leases by hand, as a concurrent caller would have: ``{holder: Entry or None}``. The map
+    ``h`` of the semaphore item, or (wide layout) the holder items and the count ``n`` with them."""
+    if COUNT in semaphore_item(client, prefix):
+        for holder, entry in changes.items():
+            key = holder_item_key(prefix, holder_key(holder))
+            if entry is None:
+                client.delete_item(TableName=DEFAULT_TABLE_NAME, Key=key)
+            else:
+                client.put_item(TableName=DEFAULT_TABLE_NAME, Item={**key, ENTRY: entry.packed()})
+            client.update_item(
+                TableName=DEFAULT_TABLE_NAME,
+                Key=semaphore_key(prefix),
+                UpdateExpression="ADD n :change",
+                ExpressionAttributeValues={":change": {"N": "-1" if entry is None else "1"}},
+            )
+        return
     names, sets, removes, values = {}, [], [], {}
     for index, (holder, entry) in enumerate(changes.items()):
         names[f"#k{index}"] = holder_key(holder)
@@ -279,6 +299,7 @@ def test_each_hand_over_records_its_own_grant_and_a_plain_lease_has_none(dynamod
     assert run_2.grant == 0
 
 
+@pytest.mark.narrow_layout_only
 def test_free_slots_go_to_waiters_after_expired_holders_are_reclaimed(dynamodb: Any, clock: SteppingClock) -> None:
     leases = semaphore(dynamodb, clock, cap=2, ttl=60)
     leases.acquire("run-1")
@@ -286,6 +307,24 @@ def test_free_slots_go_to_waiters_after_expired_holders_are_reclaimed(dynamodb: 
     room = queue(leases, "run-3", "run-4", "run-5")
     clock.now += 61  # both leases expire unreleased (their executions died)
 
+    admitted = room.fill_free_slots()
+
+    assert [admission.waiter.holder for admission in admitted] == ["run-3", "run-4"]
+    assert set(holders_in_table(dynamodb, "analytics")) == keys_of("run-3", "run-4")
+    assert [waiter.holder for waiter in room.waiters()] == ["run-5"]
+    assert waiting_count(dynamodb) == 1
+
+
+def test_free_slots_go_to_waiters_once_the_sweeper_reclaims_the_expired_holders(
+    dynamodb: Any, clock: SteppingClock
+) -> None:
+    leases = semaphore(dynamodb, clock, cap=2, ttl=60)
+    leases.acquire("run-1")
+    leases.acquire("run-2")
+    room = queue(leases, "run-3", "run-4", "run-5")
+    clock.now += 61  # both leases expire unreleased (their executions died)
+
+    assert sorted(leases.reclaim_expired()) == sorted(keys_of("run-1", "run-2"))
     admitted = room.fill_free_slots()
 
     assert [admission.waiter.holder for admission in admitted] == ["run-3", "run-4"]
@@ -415,7 +454,7 @@ def test_a_queueing_cut_off_between_its_place_and_its_count_is_counted_once_when
     original = LeaseSemaphore.count_waiter
     failures = [0]
 
-    def count_fails_once(self: LeaseSemaphore, waiter: Any) -> bool:
+    def count_fails_once(self: LeaseSemaphore, waiter: Any) -> Any:
         if not failures[0]:
             failures[0] += 1
             raise LeaseStoreUnavailable("DynamoDB UpdateItem failed: InternalServerError")
@@ -486,7 +525,7 @@ def test_a_queue_count_is_not_reset_under_an_execution_that_queued_while_the_que
     # run-1's release sees someone waiting; before it reads the queue, run-2's release serves waiter-1;
     # before run-1 resets the count it found wrong, waiter-2 queues.
     once_before(monkeypatch, QueueItems, "head", lambda: leases.release("run-2"))
-    once_before(monkeypatch, LeaseSemaphore, "forget_phantom_waiters", lambda: room.enqueue("waiter-2", "t2"))
+    once_before(monkeypatch, WaiterCount, "forget_phantoms", lambda: room.enqueue("waiter-2", "t2"))
 
     released = leases.release("run-1")
 
@@ -496,13 +535,14 @@ def test_a_queue_count_is_not_reset_under_an_execution_that_queued_while_the_que
 
 
 def test_a_hand_over_tells_the_token_the_waiter_waits_with_now_not_the_one_it_replaced(
-    dynamodb: Any, clock: SteppingClock, monkeypatch: pytest.MonkeyPatch
+    dynamodb: Any, clock: SteppingClock, monkeypatch: pytest.MonkeyPatch, item_layout: str
 ) -> None:
     leases = semaphore(dynamodb, clock)
     leases.acquire("run-1")
     room = queue(leases, "run-2")  # waiting with token-of-run-2
     # Its wait times out and its re-check refreshes the token just after the release read the queue.
-    once_before(monkeypatch, LeaseSemaphore, "_transact", lambda: room.enqueue("run-2", "the-new-token"))
+    hand_over = WideLeases if item_layout == "wide" else LeaseSemaphore
+    once_before(monkeypatch, hand_over, "_transact", lambda: room.enqueue("run-2", "the-new-token"))
 
     handed = leases.release("run-1").handed_to
 
@@ -575,6 +615,7 @@ def test_a_release_skips_a_stale_place_of_the_releaser_itself_and_serves_the_nex
     assert (room.waiters(), waiting_count(dynamodb)) == ([], 0)
 
 
+@pytest.mark.narrow_layout_only
 def test_a_newcomer_reclaiming_an_expired_slot_yields_to_an_execution_that_queued_meanwhile(
     dynamodb: Any, clock: SteppingClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -769,3 +810,17 @@ def test_queueing_reads_as_many_items_with_two_hundred_waiting_as_with_two(
     short, long = profiles
     assert long == short
     assert len(long) <= 8 and sum(items for _, items in long) <= 3
+
+
+def test_a_release_by_the_waiter_at_the_head_of_the_queue_that_holds_nothing_keeps_its_place(
+    dynamodb: Any, clock: SteppingClock
+) -> None:
+    leases = semaphore(dynamodb, clock)
+    leases.acquire("run-1")
+    room = queue(leases, "run-2")
+
+    assert not leases.release("run-2").held
+
+    assert [waiter.holder for waiter in room.waiters()] == ["run-2"] and waiting_count(dynamodb) == 1
+    handed = leases.release("run-1").handed_to
+    assert handed is not None and handed.waiter.holder == "run-2"

@@ -1,6 +1,7 @@
 """Hypothesis drives handoff mode (admission behind waiters, queueing, hand-over, filling) against a FIFO model.
 
-The cap changes live while executions are queued, and every admission is checked against the rule
+It runs in both item layouts (the wide one with every prefix wide). The cap changes live while
+executions are queued, and every admission is checked against the rule
 that no waiter and no newcomer is admitted while the holders number the cap or more. After every step
 the queue's items agree with each other: each waiter has one place and one index item, the ``waiting``
 count is the number of places, and no holder is also in line or counted.
@@ -13,10 +14,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from lease_core import Acquired, LeaseSemaphore, MustWait
-from lease_core.item_layout import holder_key, index_partition
+from lease_core.item_layout import WIDE_ABOVE_CAP, holder_key, index_partition
 from lease_core.waiting_room import Admission, WaitingRoom
 from lease_ops.table import DEFAULT_TABLE_NAME
-from tests.helpers import NOW, holders_in_table, keyed, start_moto_lease_table
+from tests.helpers import NOW, holders_in_table, keyed, keys_of, start_moto_lease_table, wide_above
 
 HOLDERS = st.sampled_from([f"arn:aws:states:eu-central-1:1:execution:wf:run-{n}#0" for n in range(7)])
 TTL = 30
@@ -25,13 +26,22 @@ TTL = 30
 class HandoffModel:
     """The specification: holders with their expiry, a FIFO queue, and a cap that may change at any time."""
 
-    def __init__(self, cap: int) -> None:
+    def __init__(self, cap: int, *, reclaims_inline: bool) -> None:
         self.cap = cap
         self.holders: dict[str, int] = {}
         self.queue: list[str] = []
+        # The map layout reclaims expired holders when they block an admission or a fill; the wide layout
+        # leaves them to the sweeper (``sweep``).
+        self.reclaims_inline = reclaims_inline
+
+    def sweep(self, now: int) -> list[str]:
+        expired = [name for name, expiry in self.holders.items() if expiry <= now]
+        for name in expired:
+            del self.holders[name]
+        return expired
 
     def _reclaim_if_full(self, now: int) -> None:
-        if len(self.holders) >= self.cap:
+        if self.reclaims_inline and len(self.holders) >= self.cap:
             for name in [name for name, expiry in self.holders.items() if expiry <= now]:
                 del self.holders[name]
 
@@ -52,7 +62,7 @@ class HandoffModel:
             self.holders[holder] = now + TTL
             return True, []
         if not self.queue:
-            expired = [name for name, expiry in self.holders.items() if expiry <= now]
+            expired = [name for name, expiry in self.holders.items() if expiry <= now and self.reclaims_inline]
             if len(self.holders) - len(expired) < self.cap:
                 self._reclaim_if_full(now)
                 self.holders[holder] = now + TTL
@@ -74,11 +84,15 @@ class HandoffModel:
 
 
 class HandoffAgainstModel(RuleBasedStateMachine):
+    wide = False  # every cap here is within the map layout's threshold
+
     @initialize(cap=st.integers(min_value=1, max_value=4))
     def start(self, cap: int) -> None:
+        self.layout = wide_above(0 if self.wide else WIDE_ABOVE_CAP)
+        self.layout.__enter__()
         self.mock, self.client = start_moto_lease_table()
         self.now = float(NOW)
-        self.model = HandoffModel(cap)
+        self.model = HandoffModel(cap, reclaims_inline=not self.wide)
         self.leases = LeaseSemaphore(
             self.client, DEFAULT_TABLE_NAME, "model", ttl_seconds=TTL, initial_cap=cap, clock=lambda: self.now
         )
@@ -89,6 +103,8 @@ class HandoffAgainstModel(RuleBasedStateMachine):
     def teardown(self) -> None:
         if hasattr(self, "mock"):
             self.mock.stop()
+        if hasattr(self, "layout"):
+            self.layout.__exit__(None, None, None)
 
     def _holders(self) -> dict[str, int]:
         return holders_in_table(self.client, "model")
@@ -130,6 +146,11 @@ class HandoffAgainstModel(RuleBasedStateMachine):
         filled = self.room.fill_free_slots()
         assert [admission.waiter.holder for admission in filled] == expected
         self._check_fill(filled, before)
+
+    @rule()
+    def sweep(self) -> None:
+        expired = self.model.sweep(int(self.now))
+        assert sorted(self.leases.reclaim_expired()) == sorted(keys_of(*expired))
 
     @rule(seconds=st.integers(min_value=1, max_value=45))
     def time_passes(self, seconds: int) -> None:
@@ -184,3 +205,11 @@ class HandoffAgainstModel(RuleBasedStateMachine):
 
 HandoffAgainstModel.TestCase.settings = settings(max_examples=25, stateful_step_count=30, deadline=None)
 test_handoff_agrees_with_the_fifo_model_while_the_cap_changes_live = HandoffAgainstModel.TestCase
+
+
+class WideHandoffAgainstModel(HandoffAgainstModel):
+    wide = True  # every prefix in the wide layout: a count and one item per holder
+
+
+WideHandoffAgainstModel.TestCase.settings = settings(max_examples=25, stateful_step_count=30, deadline=None)
+test_handoff_in_the_wide_layout_agrees_with_the_fifo_model_while_the_cap_changes_live = WideHandoffAgainstModel.TestCase

@@ -16,6 +16,9 @@ from lease_core.settings import invocation_environment
 from lease_ops.chalice_apps import app_folder
 from tests.helpers import execution_arn, holders_in_table, table_items
 
+# Each test runs on both semaphore layouts (tests/conftest.py) unless marked narrow_layout_only.
+pytestmark = pytest.mark.usefixtures("item_layout")
+
 CONFIGURED = {"analytics_app": ("analytics", 15, 600), "batch_app": ("batch", 5, 1200)}
 
 

@@ -8,38 +8,62 @@ from typing import Any
 import pytest
 
 from lease_core import LeaseSemaphore, lease_operations
+from lease_core.item_layout import WIDE_ABOVE_CAP
 from lease_ops.chalice_apps import app_folder
 from lease_ops.table import DEFAULT_TABLE_NAME
+from tests.helpers import FakeClock, layout_is_wide, wide_above
 
 WORKLOADS = {"analytics_app": "analytics", "batch_app": "batch"}
 
 
+# The action IAM authorizes for each kind of item of a TransactWriteItems
+# (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html).
+TRANSACTION_ITEM_ACTIONS = {
+    "Put": "put_item",
+    "Update": "update_item",
+    "Delete": "delete_item",
+    "ConditionCheck": "condition_check_item",
+}
+
+
 class RecordingClient:
-    """Passes calls through to the real client and records each operation's name."""
+    """Passes calls through to the real client and records the API actions IAM authorizes for each."""
 
     def __init__(self, client: Any) -> None:
         self._client = client
         self.operations: set[str] = set()
 
     def __getattr__(self, name: str) -> Any:
-        self.operations.add(name)
-        return getattr(self._client, name)
+        method = getattr(self._client, name)
+        if name != "transact_write_items":
+            self.operations.add(name)
+            return method
+
+        def transact_write_items(**request: Any) -> Any:
+            for item in request["TransactItems"]:
+                self.operations.update(TRANSACTION_ITEM_ACTIONS[kind] for kind in item)
+            return method(**request)
+
+        return transact_write_items
 
 
 def operations_of_a_full_lease_lifecycle(dynamodb: Any) -> set[str]:
-    """The DynamoDB API actions the poll mode Lambdas call: acquire (all paths, re-polls too), renew, release."""
+    """The DynamoDB API actions the poll mode Lambdas call: acquire (all paths, re-polls too), renew, release,
+    in both item layouts, since a live cap change can move a prefix from one to the other."""
     recording = RecordingClient(dynamodb)
-    clock = [1_800_000_000]
-    leases = LeaseSemaphore(
-        recording, DEFAULT_TABLE_NAME, "analytics", ttl_seconds=5, initial_cap=1, clock=lambda: clock[0]
-    )
-    lease_operations.acquire(leases, "a", wait_mode=lease_operations.POLL)
-    leases.renew("a")
-    lease_operations.acquire(leases, "b", wait_mode=lease_operations.POLL)
-    clock[0] += 10
-    # A re-poll (it has waited) reads first, then takes the slot over the expired holder.
-    lease_operations.acquire(leases, "b", wait_mode=lease_operations.POLL, waiting_since=clock[0] - 10)
-    lease_operations.release(leases, "b")
+    for prefix, wide_above_cap in (("analytics", WIDE_ABOVE_CAP), ("analytics-wide", 0)):
+        with wide_above(wide_above_cap):
+            clock = FakeClock()
+            leases = LeaseSemaphore(recording, DEFAULT_TABLE_NAME, prefix, ttl_seconds=5, initial_cap=1, clock=clock)
+            lease_operations.acquire(leases, "a", wait_mode=lease_operations.POLL)
+            leases.renew("a")
+            lease_operations.acquire(leases, "b", wait_mode=lease_operations.POLL)
+            clock.now += 10
+            # A re-poll (it has waited) reads first, then (map layout) takes the slot over the expired holder.
+            lease_operations.acquire(leases, "b", wait_mode=lease_operations.POLL, waiting_since=clock.now - 10)
+            lease_operations.release(leases, "b")
+            lease_operations.release(leases, "a")
+            assert layout_is_wide(dynamodb, prefix) is (wide_above_cap == 0)
     return {"dynamodb:" + "".join(part.title() for part in operation.split("_")) for operation in recording.operations}
 
 

@@ -176,8 +176,9 @@ def test_acquire_on_a_new_prefix_creates_the_semaphore_without_overwriting_a_cap
         {
             "TableName": TABLE,
             "Key": semaphore_key("analytics"),
-            "UpdateExpression": "SET #cap = if_not_exists(#cap, :cap), #h = if_not_exists(#h, :empty)",
-            "ExpressionAttributeNames": {"#h": "h", "#cap": "cap"},
+            "UpdateExpression": "SET #cap = :cap, #h = :empty",
+            "ConditionExpression": "attribute_not_exists(#cap)",
+            "ExpressionAttributeNames": {"#cap": "cap", "#h": "h"},
             "ExpressionAttributeValues": {":cap": {"N": "2"}, ":empty": {"M": {}}},
         },
     )
