@@ -46,8 +46,11 @@ def _send_task_success_statement() -> dict[str, Any]:
     return {"Sid": "HandSlotsToWaitingTasks", "Effect": "Allow", "Action": ["states:SendTaskSuccess"], "Resource": "*"}
 
 
-# GetItem: a re-poll reads before it writes (lease_core.lease_operations.PEEK_AFTER_SECONDS).
-POLL_ACTIONS = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+# GetItem: a re-poll reads before it writes (lease_core.lease_operations.PEEK_AFTER_SECONDS). DeleteItem: a
+# prefix in the wide item layout (a cap above lease_core.item_layout.WIDE_ABOVE_CAP, which can change live)
+# deletes a lease's own item on release, inside a TransactWriteItems, which IAM authorizes action by action
+# (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html).
+POLL_ACTIONS = ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:UpdateItem"]
 # Handoff mode also reads the semaphore and the queue, and queues and dequeues in transactions.
 HANDOFF_ACTIONS = [
     "dynamodb:DeleteItem",
