@@ -43,6 +43,7 @@ class CycleResult:
     bytes_read: int
     # Units billed for one admission refused at a full cap (the cap sweep measures it after its cycles).
     refused_write_units: int | None = None
+    refused_read_units: int | None = None
 
     @property
     def over_admission(self) -> int:
@@ -139,7 +140,7 @@ def run_cycles(
         raise RuntimeError(f"{design_name}: {len(errors)} worker(s) failed, first: {errors[0]!r}") from errors[0]
     after = env.meter.snapshot(table)
     measure_refusal = prefill == cap - 1 and design_name == "lease-core"
-    refused = _refusal_units(env, design, setup, table, cap) if measure_refusal else None
+    refused = _refusal_units(env, design, setup, table, cap) if measure_refusal else (None, None)
     return CycleResult(
         design=design_name,
         scenario=scenario,
@@ -153,15 +154,17 @@ def run_cycles(
         read_units=after.read_units - before.read_units,
         bytes_written=after.bytes_written - before.bytes_written,
         bytes_read=after.bytes_read - before.bytes_read,
-        refused_write_units=refused,
+        refused_write_units=refused[0],
+        refused_read_units=refused[1],
     )
 
 
-def _refusal_units(env: BenchEnvironment, design: Any, setup: Any, table: str, cap: int) -> int:
-    """Fill the last slot, then bill one admission that must be refused."""
+def _refusal_units(env: BenchEnvironment, design: Any, setup: Any, table: str, cap: int) -> tuple[int, int]:
+    """Fill the last slot, then bill one admission that must be refused: its write and read units."""
     if not setup.acquire(execution_holder(19_999_999)):
         raise RuntimeError(f"{design.name}: the last slot of cap {cap} could not be filled")
     before = env.meter.snapshot(table)
     if design.acquire(execution_holder(29_999_999)):
         raise RuntimeError(f"{design.name}: admitted a holder over the full cap {cap}")
-    return env.meter.snapshot(table).write_units - before.write_units
+    after = env.meter.snapshot(table)
+    return after.write_units - before.write_units, after.read_units - before.read_units

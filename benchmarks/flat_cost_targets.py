@@ -35,38 +35,50 @@ def flat_cost_targets(document: dict[str, Any]) -> list[dict[str, Any]]:
                 "measured": f"{units:g} WCU per cycle with {LARGE_CAP - 1} other holders",
             }
         )
-    refusals = {cap: row["refused_write_units"] for cap, row in sorted(sweep.items()) if row.get("refused_write_units")}
+    refusals = {cap: row for cap, row in sorted(sweep.items()) if row.get("refused_write_units") is not None}
     if refusals:
         targets.append(
             {
                 "target": f"a refused admission at most {REFUSAL_UNITS} WCU at any cap",
-                "met": max(refusals.values()) <= REFUSAL_UNITS,
-                "measured": ", ".join(f"cap {cap}: {units:g}" for cap, units in refusals.items()),
+                "met": max(row["refused_write_units"] for row in refusals.values()) <= REFUSAL_UNITS,
+                "measured": ", ".join(
+                    f"cap {cap}: {row['refused_write_units']:g} WCU + {row.get('refused_read_units') or 0:g} RCU"
+                    for cap, row in refusals.items()
+                ),
             }
         )
     return targets + queue_targets(document.get("queue_costs", []))
 
 
 def queue_targets(costs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Judged at every cap measured (one per item layout): the long queue's figures bounded, the short one's close."""
     if not costs:
         return []
+    caps = sorted({c.get("cap", 0) for c in costs})
     shortest, longest = min(c["queued"] for c in costs), max(c["queued"] for c in costs)
-    by = {(c["queued"], c["operation"]): c for c in costs}
-    operations = [c["operation"] for c in costs if c["queued"] == longest]
+    by = {(c.get("cap", 0), c["queued"], c["operation"]): c for c in costs}
+    operations = list(dict.fromkeys(c["operation"] for c in costs))
     bounded = all(
-        by[(longest, op)]["read_units"] <= QUEUE_READ_UNITS and by[(longest, op)]["write_units"] <= QUEUE_WRITE_UNITS
+        by[(cap, longest, op)]["read_units"] <= QUEUE_READ_UNITS
+        and by[(cap, longest, op)]["write_units"] <= QUEUE_WRITE_UNITS
+        for cap in caps
         for op in operations
     )
 
-    def close(op: str, units: str) -> bool:
-        short, long = by[(shortest, op)][units], by[(longest, op)][units]
+    def close(cap: int, op: str, units: str) -> bool:
+        short, long = by[(cap, shortest, op)][units], by[(cap, longest, op)][units]
         return abs(long - short) <= QUEUE_SPREAD * max(short, 1)
 
-    steady = all(close(op, "read_units") and close(op, "write_units") for op in operations)
+    steady = all(close(cap, op, "read_units") and close(cap, op, "write_units") for cap in caps for op in operations)
 
     def figures(queued: int) -> str:
-        return "; ".join(
-            f"{op} {by[(queued, op)]['read_units']} RCU + {by[(queued, op)]['write_units']} WCU" for op in operations
+        return " | ".join(
+            f"cap {cap}: "
+            + "; ".join(
+                f"{op} {by[(cap, queued, op)]['read_units']} RCU + {by[(cap, queued, op)]['write_units']} WCU"
+                for op in operations
+            )
+            for cap in caps
         )
 
     return [

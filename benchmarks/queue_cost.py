@@ -19,11 +19,19 @@ from benchmarks.cycles import execution_holder
 from benchmarks.designs import create_design_table
 from benchmarks.environment import REGION, BenchEnvironment
 from lease_core import LeaseSemaphore
-from lease_core.item_layout import holder_key, index_partition, semaphore_key, waiter_sort_key, waiters_partition
+from lease_core.item_layout import (
+    WIDE_ABOVE_CAP,
+    holder_key,
+    index_partition,
+    semaphore_key,
+    waiter_sort_key,
+    waiters_partition,
+)
 from lease_core.lease_operations import Queued, acquire_or_queue, release
 
 PREFIX = "bench"
-CAP = 5
+# A cap in each item layout (``lease_core.item_layout``): the holders' map, and a count with one item per lease.
+CAPS = (5, WIDE_ABOVE_CAP + 1)
 TOKEN_BYTES = 1_000  # Step Functions task tokens run to about 1 KB (at most 2,048)
 SEED_MS = 1_767_225_600_000  # the queue's first arrival (epoch ms)
 
@@ -41,6 +49,7 @@ class RecordingStepFunctions:
 
 @dataclass
 class QueueOperationCost:
+    cap: int
     queued: int
     operation: str
     requests: int
@@ -82,13 +91,13 @@ def _seed_queue(table_name: str, queued: int) -> None:
         )
 
 
-def measure_queue_costs(env: BenchEnvironment, queued: int) -> list[QueueOperationCost]:
-    """One queueing, one re-check and one hand-over with ``queued`` executions already waiting."""
+def measure_queue_costs(env: BenchEnvironment, queued: int, cap: int) -> list[QueueOperationCost]:
+    """One queueing, one re-check and one hand-over with ``queued`` executions already waiting for ``cap`` slots."""
     table = f"bench-queue-{uuid.uuid4().hex[:8]}"
     setup = env.client(f"{table}:setup")
     create_design_table("lease-core", setup, table)
-    semaphore = LeaseSemaphore(setup, table, PREFIX, initial_cap=CAP)
-    holders = [execution_holder(30_000_000 + index) for index in range(CAP)]
+    semaphore = LeaseSemaphore(setup, table, PREFIX, initial_cap=cap)
+    holders = [execution_holder(30_000_000 + index) for index in range(cap)]
     for holder in holders:
         semaphore.acquire(holder)
     _seed_queue(table, queued)
@@ -112,6 +121,7 @@ def measure_queue_costs(env: BenchEnvironment, queued: int) -> list[QueueOperati
         after = env.meter.snapshot(table)
         results.append(
             QueueOperationCost(
+                cap=cap,
                 queued=queued,
                 operation=operation,
                 requests=env.requests.counts[label] - requests,

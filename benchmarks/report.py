@@ -58,8 +58,10 @@ COST_COLUMNS: Columns = [
     ("bytes read/cycle", _field("bytes_read_per_cycle")),
     ("admissions/s per partition", _field("admissions_per_second_per_partition")),
     ("WCU of a refused admission", lambda row: row.get("refused_write_units")),
+    ("RCU of a refused admission", lambda row: row.get("refused_read_units")),
 ]
 QUEUE_COLUMNS: Columns = [
+    ("cap", _field("cap")),
     ("executions queued", _field("queued")),
     ("operation", _field("operation")),
     ("requests", _field("requests")),

@@ -15,6 +15,7 @@ from benchmarks.cycles import CycleResult, run_cycles
 from benchmarks.designs import BASELINES, DESIGN_NAMES, WORKFLOW_DESIGN_NAMES
 from benchmarks.environment import bench_environment
 from benchmarks.flat_cost_targets import flat_cost_targets
+from benchmarks.queue_cost import CAPS as QUEUE_CAPS
 from benchmarks.queue_cost import measure_queue_costs
 from benchmarks.workflow_runs import run_workflows
 
@@ -41,7 +42,7 @@ class BenchSize:
 
 
 FULL = BenchSize((8, 32, 64), (5, 15), 4, 40, (1, 5, 15, 50, 100, 250, 500, 1000), 5, 40, (10, 100_000))
-QUICK = BenchSize((8, 32), (5,), 2, 10, (1, 15, 50, 100), 3, 20, (10, 1_000))
+QUICK = BenchSize((8, 32), (5,), 2, 10, (1, 15, 50, 100, 250), 3, 20, (10, 1_000))
 
 
 def ceiling(write_units_per_admission: float, read_units_per_admission: float) -> float:
@@ -216,9 +217,10 @@ def run_benchmark(size: BenchSize, console: Console, *, seed: int = 1) -> dict[s
                 ).as_dict()
             )
         queue_costs = []
-        for queued in size.queue_lengths:
-            console.print(f"handoff queue costs with {queued:,} executions queued")
-            queue_costs += [cost.as_dict() for cost in measure_queue_costs(env, queued)]
+        for cap in QUEUE_CAPS:
+            for queued in size.queue_lengths:
+                console.print(f"handoff queue costs with {queued:,} executions queued for cap {cap}")
+                queue_costs += [cost.as_dict() for cost in measure_queue_costs(env, queued, cap)]
     document: dict[str, Any] = {
         "machine": {
             "cpus": os.cpu_count(),
