@@ -153,6 +153,7 @@ def cmd_chaos(arguments: argparse.Namespace, config: PlatformConfig, console: Co
         names=arguments.scenario or [],
         seed=arguments.seed,
         out=arguments.out,
+        item_layout=arguments.item_layout,
     )
 
 
@@ -300,6 +301,13 @@ def build_parser() -> argparse.ArgumentParser:
     chaos.add_argument("--scenario", action="append", help="only this scenario (repeatable)")
     chaos.add_argument("--seed", type=int, default=1, help="seed of every random choice (default 1)")
     chaos.add_argument("--out", type=Path, default=Path("out/chaos"), help="results folder (default: out/chaos)")
+    chaos.add_argument(
+        "--item-layout",
+        choices=["by-cap", "wide"],
+        default="by-cap",
+        help="by-cap: each prefix in the layout of its cap (the configured caps are narrow); wide: every prefix "
+        "in the wide layout (a count and one item per lease), as caps above 100 are (default by-cap)",
+    )
     _wait_mode_option(chaos)
     destroy = command("destroy", cmd_destroy, "Remove state machines, roles and apps; the table only if asked.")
     destroy.add_argument("--destroy-table", action="store_true", help="also delete the table and every lease in it")

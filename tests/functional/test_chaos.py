@@ -57,7 +57,7 @@ def test_every_scenario_of_the_quick_chaos_run_injects_faults_and_violates_nothi
     assert f"**{results['seconds']:.0f} s**" in (tmp_path / "CHAOS.md").read_text()
 
 
-def test_the_summary_has_one_section_per_wait_mode_from_the_results_files_kept(tmp_path: Path) -> None:
+def test_the_summary_has_one_section_per_wait_mode_and_item_layout_from_the_results_files_kept(tmp_path: Path) -> None:
     run = {
         "command": "python -m lease_ops chaos --wait-mode poll",
         "started_at": "2025-01-02T03:04:05Z",
@@ -90,14 +90,21 @@ def test_the_summary_has_one_section_per_wait_mode_from_the_results_files_kept(t
     }
     handoff = {**run, "command": "python -m lease_ops chaos --wait-mode handoff", "seconds": 498.0}
     handoff["wait_modes"] = {"analytics": "handoff", "batch": "handoff"}
+
+    wide = {**run, "command": "python -m lease_ops chaos --wait-mode poll --item-layout wide", "item_layout": "wide"}
     summary = tmp_path / "CHAOS.md"
 
+    write_outputs(tmp_path / "wide", wide, record_dir=tmp_path / "kept", summary_path=summary)
     write_outputs(tmp_path / "handoff", handoff, record_dir=tmp_path / "kept", summary_path=summary)
     write_outputs(tmp_path / "poll", run, record_dir=tmp_path / "kept", summary_path=summary)
     text = summary.read_text()
 
-    assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == ["results-handoff.json", "results-poll.json"]
-    assert text.index("## poll mode") < text.index("## handoff mode")
+    assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == [
+        "results-handoff.json",
+        "results-poll-wide.json",
+        "results-poll.json",
+    ]
+    assert text.index("## poll mode\n") < text.index("## handoff mode") < text.index("## poll mode, wide item layout")
     assert "**512 s** on a 2-core Linux x86_64 machine (Some CPU)" in text and "**498 s**" in text
     assert "load average 0.1 at the start, 1.9 at the end; CPUs 62% busy over the run (5% of the machine's" in text
     assert "| `process-timeout` | 20% of Process calls hit the Lambda timeout | 84 | 15 | 3000 | 0 |" in text
@@ -114,8 +121,9 @@ HANDOFF_SENSITIVE = [
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("layout_choice", ["by-cap", "wide"])
 def test_in_handoff_mode_lost_answers_crashes_and_aborts_leave_no_slot_or_waiter_behind(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, layout_choice: str
 ) -> None:
     scenarios = [argument for name in HANDOFF_SENSITIVE for argument in ("--scenario", name)]
     outcome = run_ops(
@@ -125,6 +133,8 @@ def test_in_handoff_mode_lost_answers_crashes_and_aborts_leave_no_slot_or_waiter
         "--quick",
         "--wait-mode",
         "handoff",
+        "--item-layout",
+        layout_choice,
         *scenarios,
         "--out",
         str(tmp_path),
@@ -133,6 +143,7 @@ def test_in_handoff_mode_lost_answers_crashes_and_aborts_leave_no_slot_or_waiter
 
     assert outcome.exit_code == 0, outcome.err
     assert results["wait_modes"] == {"analytics": "handoff", "batch": "handoff"}
+    assert results["item_layout"] == layout_choice
     assert [s["scenario"] for s in results["scenarios"]] == HANDOFF_SENSITIVE
     for scenario in results["scenarios"]:
         assert scenario["faults_injected"] > 0 and scenario["invariant_violations"] == 0, scenario

@@ -8,12 +8,15 @@ the markdown summary go.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 
+from lease_core import item_layout as lease_item_layout
 from lease_ops.chaos.machine import LoadMeter, machine
 from lease_ops.chaos.report import CLOCK, RECORD_DIR, SUMMARY, commit, results_table, write_outputs
 from lease_ops.chaos.scale_scenario import run_scale_scenario
@@ -22,6 +25,7 @@ from lease_ops.errors import OperatorError
 from lease_ops.platform_config import PlatformConfig
 
 SCALE = "concurrency-at-scale"
+BY_CAP = "by-cap"  # item layouts: each prefix in its cap's (the default), or "wide" for every prefix
 SCENARIO_NAMES = [scenario.name for scenario in WORKFLOW_SCENARIOS] + [SCALE]
 
 
@@ -48,7 +52,22 @@ QUICK = ChaosSize("quick", executions={"analytics": 24, "batch": 10}, threads=64
 FULL = ChaosSize("full", executions={"analytics": 60, "batch": 24}, threads=96, cycles=12, record=True)
 
 
-def _command(config: PlatformConfig, size: ChaosSize, names: list[str], seed: int) -> str:
+@contextlib.contextmanager
+def layout_threshold(item_layout: str) -> Iterator[None]:
+    """``wide``: every prefix created (or set idle) during the run takes the wide layout. The whole emulated
+    platform runs in this process, and only a semaphore's creation or a cap change reads the threshold."""
+    if item_layout == BY_CAP:
+        yield
+        return
+    saved = lease_item_layout.WIDE_ABOVE_CAP
+    lease_item_layout.WIDE_ABOVE_CAP = 0
+    try:
+        yield
+    finally:
+        lease_item_layout.WIDE_ABOVE_CAP = saved
+
+
+def _command(config: PlatformConfig, size: ChaosSize, names: list[str], seed: int, item_layout: str) -> str:
     modes = {workload.wait_mode for workload in config.workloads.values()}
     words = ["python -m lease_ops chaos"]
     if size is QUICK:
@@ -58,6 +77,8 @@ def _command(config: PlatformConfig, size: ChaosSize, names: list[str], seed: in
     words += [f"--scenario {name}" for name in names]
     if seed != 1:
         words.append(f"--seed {seed}")
+    if item_layout != BY_CAP:
+        words.append(f"--item-layout {item_layout}")
     return " ".join(words)
 
 
@@ -71,6 +92,7 @@ def run_suite(
     out: Path,
     record_dir: Path = RECORD_DIR,
     summary_path: Path = SUMMARY,
+    item_layout: str = BY_CAP,
 ) -> list[ScenarioResult]:
     unknown = sorted(set(names) - set(SCENARIO_NAMES))
     if unknown:
@@ -82,11 +104,12 @@ def run_suite(
     for index, name in enumerate(selected, start=1):
         console.print(f"[{index}/{len(selected)}] {name} ...", end=" ")
         console.file.flush()
-        if name == SCALE:
-            result = run_scale_scenario(threads=size.threads, cycles=size.cycles, seed=seed)
-        else:
-            scenario = next(s for s in WORKFLOW_SCENARIOS if s.name == name)
-            result = run_workflow_scenario(scenario, config, executions=size.executions, seed=seed)
+        with layout_threshold(item_layout):
+            if name == SCALE:
+                result = run_scale_scenario(threads=size.threads, cycles=size.cycles, seed=seed)
+            else:
+                scenario = next(s for s in WORKFLOW_SCENARIOS if s.name == name)
+                result = run_workflow_scenario(scenario, config, executions=size.executions, seed=seed)
         verdict = "[green]ok[/green]" if not result.violations else f"[red]{len(result.violations)} violations[/red]"
         console.print(f"{verdict} ({result.seconds:.1f} s)")
         results.append(result)
@@ -94,7 +117,7 @@ def run_suite(
     rows = [result.as_dict() for result in results]
     console.print(results_table(rows))
     document = {
-        "command": _command(config, size, names, seed),
+        "command": _command(config, size, names, seed, item_layout),
         "started_at": started_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "seconds": load.pop("seconds"),
         "machine": machine(),
@@ -103,6 +126,7 @@ def run_suite(
         "clock": CLOCK,
         "seed": seed,
         "wait_modes": {name: workload.wait_mode for name, workload in config.workloads.items()},
+        "item_layout": item_layout,
         "size": {
             "name": size.name,
             "executions": size.executions,
