@@ -120,12 +120,17 @@ HANDOFF_SENSITIVE = [
 ]
 
 
+# In the wide layout, where the answers lost are those of transactions on two items and more (make test's
+# share of the time: `make chaos ARGS="--item-layout wide"` runs every scenario).
+WIDE_SENSITIVE = ["dynamodb-lost-responses", "lambda-crash-after-write", "abort-during-release"]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("layout_choice", ["by-cap", "wide"])
+@pytest.mark.parametrize(("layout_choice", "names"), [("by-cap", HANDOFF_SENSITIVE), ("wide", WIDE_SENSITIVE)])
 def test_in_handoff_mode_lost_answers_crashes_and_aborts_leave_no_slot_or_waiter_behind(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, layout_choice: str
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, layout_choice: str, names: list[str]
 ) -> None:
-    scenarios = [argument for name in HANDOFF_SENSITIVE for argument in ("--scenario", name)]
+    scenarios = [argument for name in names for argument in ("--scenario", name)]
     outcome = run_ops(
         capsys,
         REPOSITORY_ROOT / "platform.toml",
@@ -144,7 +149,7 @@ def test_in_handoff_mode_lost_answers_crashes_and_aborts_leave_no_slot_or_waiter
     assert outcome.exit_code == 0, outcome.err
     assert results["wait_modes"] == {"analytics": "handoff", "batch": "handoff"}
     assert results["item_layout"] == layout_choice
-    assert [s["scenario"] for s in results["scenarios"]] == HANDOFF_SENSITIVE
+    assert [s["scenario"] for s in results["scenarios"]] == names
     for scenario in results["scenarios"]:
         assert scenario["faults_injected"] > 0 and scenario["invariant_violations"] == 0, scenario
 
