@@ -35,12 +35,14 @@ from lease_core.errors import LeaseLost, LeaseStoreUnavailable, UnknownPrefix
 from lease_core.item_layout import (
     CAP,
     COUNT,
+    ENQUEUED,
     HOLDERS,
     LEASE_SECONDS,
     LEGACY_HOLDERS,
     NAMES,
     NOBODY_WAITING,
     TASK_SECONDS,
+    WAITING,
     Entry,
     expired_at_most,
     holder_key,
@@ -524,10 +526,31 @@ class LeaseSemaphore:
             return snapshot_from_item(self.prefix, counted)
         if self.wide.entry(waiter.key) is not None:
             # The wide layout cannot check the holder in the same write: it holds (a hand-over may have taken
-            # its place meanwhile), so the count is taken back here and the caller deletes the place if left.
-            self._write("ADD #waiting :minus_one", "attribute_exists(#cap)", {}, {":minus_one": {"N": "-1"}})
+            # its place meanwhile), so the count is taken back and the caller deletes the place if left.
+            self._take_back_count(counted)
             return None
         return self.wide.snapshot(counted, with_holders=False)
+
+    def _take_back_count(self, counted: dict[str, Any]) -> None:
+        """Undo a count just made, only while the count is still as that write left it.
+
+        A reset of a count left above an empty queue (``forget_phantom_waiters``) or a retried answer could
+        otherwise take it below the queue, where a waiter would be forgotten. If anything changed, the
+        count stays one too high: the allowed direction, reset when the queue is next found empty.
+        """
+        with suppress(ConditionFailed):
+            self.table.call(
+                "update_item",
+                Key=self._key,
+                UpdateExpression="ADD #waiting :minus_one",
+                ConditionExpression="#waiting = :counted AND #enqueued = :enqueued",
+                ExpressionAttributeNames={"#waiting": WAITING, "#enqueued": ENQUEUED},
+                ExpressionAttributeValues={
+                    ":minus_one": {"N": "-1"},
+                    ":counted": {"N": str(counted[WAITING])},
+                    ":enqueued": {"N": str(counted[ENQUEUED])},
+                },
+            )
 
     def remove_waiter(self, waiter: Waiter, *, counted: bool = True) -> bool:
         """Take a waiter out of the queue (``WaiterCount.remove``): its execution ended, or it got a slot by itself."""

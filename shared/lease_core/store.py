@@ -35,6 +35,10 @@ class ConditionFailed(Exception):
 
 
 CONDITION_FAILED = "ConditionalCheckFailed"
+# The cancellation reasons the protocol handles as a lost race; any other one (ThrottlingError, ValidationError,
+# ItemCollectionSizeLimitExceeded...) is an error
+# (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html).
+PROTOCOL_CANCELLATIONS = frozenset({"None", CONDITION_FAILED, "TransactionConflict"})
 
 
 @dataclass
@@ -104,6 +108,11 @@ class DynamoTable:
                 raise _Conflict from exc
             if code == "TransactionCanceledException":
                 reasons = [reason.get("Code", "None") for reason in exc.response.get("CancellationReasons", [])]
+                unexpected = sorted(set(reasons) - PROTOCOL_CANCELLATIONS)
+                if unexpected:  # throttled, invalid, too large...: not a lost race, an error to raise
+                    raise LeaseStoreUnavailable(
+                        f"DynamoDB {operation} on table {self.name!r} was cancelled: {', '.join(unexpected)}"
+                    ) from exc
                 raise TransactionCancelled(reasons) from exc
             raise LeaseStoreUnavailable(
                 f"DynamoDB {operation} on table {self.name!r} failed: {code}: {error.get('Message', '')}"

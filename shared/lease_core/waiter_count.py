@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lease_core.errors import LeaseStoreUnavailable
 from lease_core.item_layout import semaphore_key
 from lease_core.outcomes import LeaseSnapshot
 from lease_core.queue_items import QueueItems, Waiter
@@ -18,6 +19,7 @@ from lease_core.store import CONDITION_FAILED, ConditionFailed, DynamoTable, Tra
 class WaiterCount:
     def __init__(self, table: DynamoTable, prefix: str, queue: QueueItems) -> None:
         self.table = table
+        self.prefix = prefix
         self.queue = queue
         self._key = semaphore_key(prefix)
 
@@ -55,7 +57,7 @@ class WaiterCount:
                 continue
             self.queue.forget_index(waiter)
             return True
-        return False
+        raise LeaseStoreUnavailable(f"could not take a waiter out of the queue of prefix {self.prefix!r}; try again")
 
     def forget_phantoms(self, seen: LeaseSnapshot) -> None:
         """The count says someone waits but the queue was found empty (an item deleted by hand or by TTL): reset it.

@@ -302,6 +302,7 @@ class WideLeases:
                 return True
             except TransactionCancelled as cancelled:
                 if cancelled.reason_of(0) == CONDITION_FAILED:
+                    self.read()  # no such lease: in this layout, which the read confirms (else OtherLayout)
                     return False
                 if cancelled.reason_of(1) == CONDITION_FAILED:
                     self.read()  # raises: the layout changed

@@ -10,6 +10,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
 
 from lease_core import Acquired, LeaseSemaphore, LeaseStoreUnavailable, MustWait, lease_operations
@@ -19,7 +20,7 @@ from lease_core.waiter_count import WaiterCount
 from lease_core.waiting_room import WaitingRoom
 from lease_core.wide_layout import WideLeases
 from lease_ops.table import DEFAULT_TABLE_NAME
-from tests.helpers import holders_in_table, keys_of
+from tests.helpers import REGION, holders_in_table, keys_of, wide_above
 
 # Each test runs on both semaphore layouts (tests/conftest.py) unless marked narrow_layout_only.
 pytestmark = pytest.mark.usefixtures("item_layout")
@@ -824,3 +825,43 @@ def test_a_release_by_the_waiter_at_the_head_of_the_queue_that_holds_nothing_kee
     assert [waiter.holder for waiter in room.waiters()] == ["run-2"] and waiting_count(dynamodb) == 1
     handed = leases.release("run-1").handed_to
     assert handed is not None and handed.waiter.holder == "run-2"
+
+
+@pytest.mark.wide_layout_only
+def test_a_count_taken_back_after_a_reset_of_the_queue_count_never_leaves_it_below_the_queue(
+    dynamodb: Any, clock: SteppingClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A duplicate queueing of H, which holds, is counted; before it sees H's lease and takes its count back, a
+    # release spends H's place (H holds already) and, finding the queue empty, resets the count to 0.
+    leases = semaphore(dynamodb, clock, cap=3)
+    for holder in ("A", "B", "H"):
+        assert isinstance(leases.acquire(holder, behind_waiters=True), Acquired)
+    room = WaitingRoom(leases)
+    once_before(monkeypatch, WideLeases, "entry", lambda: leases.release("A"))
+
+    assert room.join("H", "token-of-H") is None
+    assert waiting_count(dynamodb) == 0  # not -1: the take-back found the count changed and left it
+
+    assert isinstance(leases.acquire("C", behind_waiters=True), Acquired)
+    queued = room.join("D", "token-of-D")
+    assert queued is not None and waiting_count(dynamodb) == 1
+    handed = leases.release("B").handed_to
+    assert handed is not None and handed.waiter.holder == "D"  # B's slot goes to D, not to a newcomer
+    assert isinstance(leases.acquire("E", behind_waiters=True), MustWait)
+
+
+def test_a_release_or_reclaim_through_a_client_that_saw_the_other_layout_still_finds_the_lease(
+    dynamodb: Any, clock: SteppingClock, item_layout: str
+) -> None:
+    other = boto3.client("dynamodb", region_name=REGION)  # another Lambda, whose hint is the other layout
+    with wide_above(1):
+        seen_elsewhere = semaphore(other, clock, cap=1 if item_layout == "wide" else 2)
+        seen_elsewhere.acquire("X")
+        seen_elsewhere.release("X")
+        leases = semaphore(dynamodb, clock, cap=2)
+        leases.set_cap(2 if item_layout == "wide" else 1)  # idle: it takes the layout of this run
+        leases.acquire("B")
+        clock.now += 61
+
+        assert seen_elsewhere.reclaim(seen_elsewhere.inspect().expired(int(clock.now))) == [holder_key("B")]
+        assert holders_in_table(dynamodb, "analytics") == {}
