@@ -504,6 +504,23 @@ def test_a_missed_target_is_reported_as_missed_with_its_figure(small_burst: list
     assert targets[("poll", "zero")]["met"] is True
 
 
+def test_each_prefix_of_the_regional_mix_is_judged_against_the_throughput_target(
+    small_burst: list[dict[str, Any]],
+) -> None:
+    rows = prefix_rows(small_burst, 0.625, 0.125)
+    mixed = [{**row, "scenario": "mix", "prefix": "mix-cap-5"} for row in rows]
+    for row in mixed:
+        row["throughput_of_bound"] = 0.81 if row["wait_mode"] == "poll" else 0.99
+
+    targets = [t for t in evaluate_targets(mixed) if t["target"].startswith("throughput")]
+
+    assert [(t["mode"], t["target"].endswith("(mix: `mix-cap-5`, cap 5)")) for t in targets] == [
+        ("poll", True),
+        ("handoff", True),
+    ]
+    assert [t["met"] for t in targets] == [False, True]
+
+
 def test_the_command_writes_burst_md_and_results_json_where_it_is_told(tmp_path: Path) -> None:
     out = tmp_path / "burst"
     status = main(
