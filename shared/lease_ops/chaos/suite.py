@@ -100,6 +100,7 @@ def run_suite(
     selected = names or SCENARIO_NAMES
     results = []
     started_at = datetime.datetime.now(datetime.UTC)
+    started_on = commit()  # the code the run loaded: commits made while it runs are not in it
     meter = LoadMeter()
     for index, name in enumerate(selected, start=1):
         console.print(f"[{index}/{len(selected)}] {name} ...", end=" ")
@@ -122,7 +123,7 @@ def run_suite(
         "seconds": load.pop("seconds"),
         "machine": machine(),
         "load": load,
-        "commit": commit(),
+        "commit": started_on,
         "clock": CLOCK,
         "seed": seed,
         "wait_modes": {name: workload.wait_mode for name, workload in config.workloads.items()},
