@@ -38,6 +38,7 @@ def cmd_bootstrap(arguments: argparse.Namespace, config: PlatformConfig, console
         config.table,
         platform=config.platform,
         deletion_protection=arguments.deletion_protection,
+        adopt=arguments.adopt,
     )
     plan.execute(console, dry_run=arguments.dry_run)
 
@@ -244,6 +245,12 @@ def build_parser() -> argparse.ArgumentParser:
         dest="deletion_protection",
         action="store_false",
         help="leave the table without deletion protection (default: protected)",
+    )
+    bootstrap.add_argument(
+        "--adopt",
+        action="store_true",
+        help="use an existing table this platform did not create: set only TTL on 'ttl' and tag it, leave its "
+        "billing, encryption, deletion protection and backups as they are (default: refuse such a table)",
     )
     command("vendor", cmd_vendor, "Copy shared/lease_core into each app's vendor/ (what chalice packages).")
     command("deploy", cmd_deploy, "Vendor the core, `chalice deploy` every app, then write the configured caps.")

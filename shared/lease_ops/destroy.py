@@ -2,7 +2,7 @@
 
 The table goes only when asked (``DESTROY_TABLE=1``), and then its deletion
 protection is lifted explicitly first. Nothing that lacks our ``managed-by``
-tag is deleted.
+tag is deleted, nor a table that was adopted (``bootstrap --adopt``) rather than created.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from lease_ops.deployed_functions import deployed_record
 from lease_ops.errors import ForeignResource
 from lease_ops.plan import Plan
 from lease_ops.platform_config import PlatformConfig
-from lease_ops.table import MANAGED_BY_TAG, describe_table
+from lease_ops.table import ADOPTED_TAG, MANAGED_BY_TAG, describe_table
 from lease_ops.workflows import WorkflowProvisioner
 
 
@@ -31,9 +31,15 @@ def plan_table_removal(target: AwsTarget, config: PlatformConfig) -> Plan:
         return plan
     with aws_errors(f"reading the tags of table {config.table}"):
         tags = dynamodb.list_tags_of_resource(ResourceArn=table["TableArn"])["Tags"]
-    if {tag["Key"]: tag["Value"] for tag in tags}.get(MANAGED_BY_TAG) != config.platform:
+    tagged = {tag["Key"]: tag["Value"] for tag in tags}
+    if tagged.get(MANAGED_BY_TAG) != config.platform:
         raise ForeignResource(
             f"table {config.table} is not tagged {MANAGED_BY_TAG}={config.platform}; not deleting someone else's table"
+        )
+    if tagged.get(ADOPTED_TAG) == "true":
+        raise ForeignResource(
+            f"table {config.table} was adopted (`bootstrap --adopt`), not created, by this platform: not deleting "
+            "it; its owner may, once nothing uses it"
         )
 
     def delete_table() -> None:

@@ -33,6 +33,10 @@ class TableSchemaMismatch(OperatorError):
     """A table of the configured name exists with another key schema: it is not ours to change."""
 
 
+class ForeignTable(OperatorError):
+    """A table of the configured name exists without this platform's tag, and adopting it was not asked for."""
+
+
 class ForeignResource(OperatorError):
     """A state machine or role of our name exists but was not made by this platform."""
 

@@ -3,7 +3,8 @@
 Shape: partition key ``pk`` (S), sort key ``sk`` (S), on-demand billing, TTL on
 ``ttl``, point-in-time recovery, encryption with the AWS-managed KMS key, and
 deletion protection (on unless asked otherwise). A table of the same name with
-another key schema is never touched: that is someone else's table.
+another key schema is never touched, and one without this platform's ``managed-by``
+tag only when adopted (``--adopt``), and then only where a lease table needs it.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from lease_ops.aws_target import aws_errors, error_code
-from lease_ops.errors import TableSchemaMismatch
+from lease_ops.errors import ForeignTable, TableSchemaMismatch
 from lease_ops.layout_migration import plan_layout_migration
 from lease_ops.plan import Plan
 
 DEFAULT_TABLE_NAME = "regional-concurrency-leases"
 TTL_ATTRIBUTE = "ttl"
 MANAGED_BY_TAG = "managed-by"
+ADOPTED_TAG = "lease-table-adopted"  # a table made a lease table by `bootstrap --adopt`: changed only where it must
 KEY_SCHEMA = [
     {"AttributeName": "pk", "KeyType": "HASH"},
     {"AttributeName": "sk", "KeyType": "RANGE"},
@@ -58,10 +60,79 @@ def _wait_until_active(client: Any, table_name: str) -> None:
             client.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 2, "MaxAttempts": 1})
 
 
-def plan_lease_table(client: Any, table_name: str, *, platform: str, deletion_protection: bool = True) -> Plan:
-    """What it takes to make ``table_name`` a lease table of the wanted shape."""
+def _tags(client: Any, table: dict[str, Any]) -> dict[str, str]:
+    with aws_errors(f"reading the tags of table {table['TableName']}"):
+        pages = client.get_paginator("list_tags_of_resource").paginate(ResourceArn=table["TableArn"])
+        return {tag["Key"]: tag["Value"] for page in pages for tag in page.get("Tags", [])}
+
+
+def _plan_adoption(plan: Plan, client: Any, table: dict[str, Any], *, platform: str, adopt: bool) -> bool:
+    """Whether the table is only adopted (changed no more than a lease table needs); ``ForeignTable`` if it
+    is not ours and adopting it was not asked for."""
+    name = table["TableName"]
+    tags = _tags(client, table)
+    if tags.get(ADOPTED_TAG) == "true" and tags.get(MANAGED_BY_TAG) == platform:
+        plan.unchanged(f"adopted earlier (tagged {ADOPTED_TAG}=true): only what a lease table needs is checked")
+        return True
+    if tags.get(MANAGED_BY_TAG) == platform:
+        return False
+    if not adopt:
+        raise ForeignTable(
+            f"table {name!r} exists and is not tagged {MANAGED_BY_TAG}={platform}: this platform did not create "
+            "it and changes nothing on it; to use it as the lease table, run `make bootstrap ARGS=--adopt` (it "
+            f"then sets only TTL on {TTL_ATTRIBUTE!r} and the tags), or choose another name with TABLE=..."
+        )
+
+    def tag() -> None:
+        with aws_errors(f"tagging table {name}"):
+            client.tag_resource(
+                ResourceArn=table["TableArn"],
+                Tags=[{"Key": MANAGED_BY_TAG, "Value": platform}, {"Key": ADOPTED_TAG, "Value": "true"}],
+            )
+
+    plan.change(f"adopt the table: tag it {MANAGED_BY_TAG}={platform}, {ADOPTED_TAG}=true", tag)
+    return True
+
+
+def _report_left_as_set(plan: Plan, table: dict[str, Any], client: Any) -> None:
+    """An adopted table's settings that a table of ours would have otherwise: said, never changed."""
+    billing = table.get("BillingModeSummary", {}).get("BillingMode", "PROVISIONED")
+    encrypted = table.get("SSEDescription", {}).get("Status") in {"ENABLED", "ENABLING"}
+    with aws_errors(f"describing backups of {table['TableName']}"):
+        backups = client.describe_continuous_backups(TableName=table["TableName"])["ContinuousBackupsDescription"]
+    recovery = backups.get("PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus") == "ENABLED"
+    plan.unchanged(
+        "left as its owner set it: "
+        + ", ".join(
+            [
+                f"billing {billing.lower().replace('_', '-')}",
+                "KMS encryption" if encrypted else "encryption with the DynamoDB-owned key",
+                f"deletion protection {'on' if table.get('DeletionProtectionEnabled') else 'off'}",
+                f"point-in-time recovery {'on' if recovery else 'off'}",
+            ]
+        )
+    )
+
+
+def plan_lease_table(
+    client: Any, table_name: str, *, platform: str, deletion_protection: bool = True, adopt: bool = False
+) -> Plan:
+    """What it takes to make ``table_name`` a lease table of the wanted shape.
+
+    A table this platform did not create (no ``managed-by`` tag of ours) is refused (``ForeignTable``),
+    unless ``adopt``: then, and on every later run, only what a lease table needs is changed (TTL on
+    ``ttl``, and the tags that mark it adopted); its billing, encryption, deletion protection and backups
+    stay as its owner set them, and the plan says so.
+    """
     plan = Plan(f"lease table {table_name}")
     table = describe_table(client, table_name)
+    if table is not None:
+        _check_key_schema(table_name, table)
+        if _plan_adoption(plan, client, table, platform=platform, adopt=adopt):
+            _report_left_as_set(plan, table, client)
+            _plan_ttl(plan, client, table_name, exists=True)
+            plan_layout_migration(plan, client, table_name)
+            return plan
 
     def call(doing: str, operation: str, **request: Any) -> None:
         with aws_errors(doing):
@@ -85,7 +156,6 @@ def plan_lease_table(client: Any, table_name: str, *, platform: str, deletion_pr
             ),
         )
     else:
-        _check_key_schema(table_name, table)
         plan.unchanged("table exists with key schema pk (S) / sk (S)")
         if table.get("BillingModeSummary", {}).get("BillingMode") == "PAY_PER_REQUEST":
             plan.unchanged("on-demand billing")

@@ -64,9 +64,8 @@ def test_bootstrap_dry_run_prints_the_plan_and_creates_nothing(
     assert dynamodb.list_tables()["TableNames"] == []
 
 
-def test_bootstrap_completes_a_half_made_table(
-    capsys: pytest.CaptureFixture[str], project: Path, dynamodb: Any
-) -> None:
+def create_bare_lease_table(dynamodb: Any, *, tags: list[dict[str, str]] | None = None) -> None:
+    """A table with the lease table's keys and nothing else: provisioned, no TTL, no recovery."""
     dynamodb.create_table(
         TableName=TABLE,
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
@@ -74,12 +73,22 @@ def test_bootstrap_completes_a_half_made_table(
             {"AttributeName": "pk", "AttributeType": "S"},
             {"AttributeName": "sk", "AttributeType": "S"},
         ],
-        BillingMode="PAY_PER_REQUEST",
+        BillingMode="PROVISIONED",
+        ProvisionedThroughput={"ReadCapacityUnits": 5, "WriteCapacityUnits": 5},
+        **({"Tags": tags} if tags else {}),
     )
+
+
+def test_bootstrap_completes_a_half_made_table(
+    capsys: pytest.CaptureFixture[str], project: Path, dynamodb: Any
+) -> None:
+    # A create of ours cut short: the table exists with our tag, nothing else set.
+    create_bare_lease_table(dynamodb, tags=[{"Key": "managed-by", "Value": "shared-lease-platform"}])
 
     outcome = run_ops(capsys, project, "bootstrap")
 
     assert outcome.exit_code == 0
+    assert "done     switch billing to on-demand" in outcome.out
     assert "done     turn deletion protection on" in outcome.out
     assert "done     enable TTL" in outcome.out
     assert "done     enable point-in-time recovery" in outcome.out
@@ -102,6 +111,88 @@ def test_bootstrap_refuses_a_table_of_that_name_with_another_key_schema(
     assert outcome.err.count("\n") == 1
     assert "exists with key schema (id HASH S)" in outcome.err
     assert dynamodb.describe_time_to_live(TableName=TABLE)["TimeToLiveDescription"]["TimeToLiveStatus"] == "DISABLED"
+
+
+def table_settings(dynamodb: Any) -> tuple[Any, ...]:
+    table = dynamodb.describe_table(TableName=TABLE)["Table"]
+    backups = dynamodb.describe_continuous_backups(TableName=TABLE)["ContinuousBackupsDescription"]
+    return (
+        table["BillingModeSummary"]["BillingMode"] if "BillingModeSummary" in table else "PROVISIONED",
+        table.get("SSEDescription", {}).get("Status"),
+        table.get("DeletionProtectionEnabled", False),
+        backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"],
+    )
+
+
+def tags_of(dynamodb: Any) -> dict[str, str]:
+    arn = dynamodb.describe_table(TableName=TABLE)["Table"]["TableArn"]
+    return {tag["Key"]: tag["Value"] for tag in dynamodb.list_tags_of_resource(ResourceArn=arn)["Tags"]}
+
+
+def test_bootstrap_refuses_a_table_it_did_not_create_and_changes_nothing_on_it(
+    capsys: pytest.CaptureFixture[str], project: Path, dynamodb: Any
+) -> None:
+    create_bare_lease_table(dynamodb, tags=[{"Key": "team", "Value": "data"}])
+    before = table_settings(dynamodb)
+
+    outcome = run_ops(capsys, project, "bootstrap")
+
+    assert outcome.exit_code == 2
+    assert outcome.err.count("\n") == 1
+    assert "is not tagged managed-by=shared-lease-platform" in outcome.err and "ARGS=--adopt" in outcome.err
+    assert table_settings(dynamodb) == before
+    assert dynamodb.describe_time_to_live(TableName=TABLE)["TimeToLiveDescription"]["TimeToLiveStatus"] == "DISABLED"
+    assert tags_of(dynamodb) == {"team": "data"}
+
+
+def test_adopting_a_table_sets_only_ttl_and_the_tags_and_says_what_it_left_as_it_was(
+    capsys: pytest.CaptureFixture[str], project: Path, dynamodb: Any
+) -> None:
+    create_bare_lease_table(dynamodb, tags=[{"Key": "team", "Value": "data"}])
+    before = table_settings(dynamodb)
+
+    outcome = run_ops(capsys, project, "bootstrap", "--adopt")
+
+    assert outcome.exit_code == 0, outcome.err
+    assert "done     adopt the table: tag it managed-by=shared-lease-platform" in outcome.out
+    assert "done     enable TTL on attribute 'ttl'" in outcome.out
+    assert (
+        "left as its owner set it: billing provisioned, encryption with the DynamoDB-owned key, "
+        "deletion protection off, point-in-time recovery off" in outcome.out
+    )
+    assert table_settings(dynamodb) == before
+    assert dynamodb.describe_time_to_live(TableName=TABLE)["TimeToLiveDescription"]["TimeToLiveStatus"] == "ENABLED"
+    assert tags_of(dynamodb) == {"team": "data", "managed-by": "shared-lease-platform", "lease-table-adopted": "true"}
+
+    again = run_ops(capsys, project, "bootstrap")  # without --adopt: it is adopted now, and still left alone
+
+    assert again.exit_code == 0, again.err
+    assert "nothing to change" in again.out and "adopted earlier" in again.out
+    assert table_settings(dynamodb) == before
+
+
+def test_destroy_never_deletes_an_adopted_table(
+    capsys: pytest.CaptureFixture[str], project: Path, dynamodb: Any
+) -> None:
+    create_bare_lease_table(dynamodb)
+    assert run_ops(capsys, project, "bootstrap", "--adopt").exit_code == 0
+
+    outcome = run_ops(capsys, project, "destroy", "--destroy-table", "--dry-run")
+
+    assert outcome.exit_code == 2
+    assert "was adopted (`bootstrap --adopt`), not created, by this platform: not deleting it" in outcome.err
+
+
+def test_adopting_with_dry_run_says_what_it_would_do_and_does_nothing(
+    capsys: pytest.CaptureFixture[str], project: Path, dynamodb: Any
+) -> None:
+    create_bare_lease_table(dynamodb)
+
+    outcome = run_ops(capsys, project, "bootstrap", "--adopt", "--dry-run")
+
+    assert outcome.exit_code == 0, outcome.err
+    assert "would    adopt the table" in outcome.out and "would    enable TTL" in outcome.out
+    assert tags_of(dynamodb) == {}
 
 
 def test_the_table_name_comes_from_the_flag_then_the_environment_then_platform_toml(
