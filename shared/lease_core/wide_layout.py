@@ -22,7 +22,9 @@ What it costs in behaviour, besides the transactions: an admission does not see 
 would mean reading every holder), so a slot whose holder died is reclaimed by the sweeper
 (``reconciler``, every minute) or by cleanup when the execution's end is reported, not by the next
 acquire. Transactions on one item conflict with each other (TransactionConflict), where single writes
-queue: a conflicting round here pauses and tries again, within the same bounded rounds as a lost race.
+queue: an admission retries a conflict in rounds of its own (``MAX_CONFLICT_ROUNDS``: a conflict is no sign
+of a full prefix, and answering "wait" would idle a free slot); the other operations pause and try again
+within their usual bounded rounds.
 
 Every method raises ``OtherLayout`` when it finds the semaphore item missing or in the narrow layout
 (a cap change on an idle prefix switches it): ``semaphore.LeaseSemaphore`` then runs the other layout.
