@@ -140,6 +140,7 @@ def sync_workload_app(platform: PlatformConfig, workload: WorkloadConfig, *, par
     chalice_dir = workload.app_dir / ".chalice"
     config = workload.chalice_config()
     stage = _stage_of(config, platform.stage, workload.app_dir)
+    stage["log_retention_in_days"] = platform.log_retention_days
     stage["autogen_policy"] = False
     stage["iam_policy_file"] = f"policy-{platform.stage}.json"
     stage.setdefault("lambda_functions", {}).setdefault("process", {})["iam_policy_file"] = (
@@ -215,6 +216,7 @@ def sync_platform_app(platform: PlatformConfig, *, partition: str) -> list[str]:
     chalice_dir = app_dir / ".chalice"
     config = json.loads((chalice_dir / "config.json").read_text())
     stage = _stage_of(config, platform.stage, app_dir)
+    stage["log_retention_in_days"] = platform.log_retention_days
     stage["autogen_policy"] = False
     stage["iam_policy_file"] = f"policy-{platform.stage}.json"
     environment = stage.setdefault("environment_variables", {})

@@ -92,9 +92,10 @@ def cmd_vendor(arguments: argparse.Namespace, config: PlatformConfig, console: C
 
 
 def cmd_package(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
-    from lease_ops.deploy import run_chalice
+    from lease_ops.deploy import check_lambda_runtime, run_chalice
     from lease_ops.vendoring import vendor_runtime
 
+    check_lambda_runtime(config)
     target = _target(arguments, config, account_id="000000000000")
     for workload in config.workloads.values():
         vendor_runtime(workload.app_dir)

@@ -11,7 +11,7 @@ from rich.console import Console
 from lease_ops.app_config import sync_all_apps
 from lease_ops.aws_target import AwsTarget
 from lease_ops.caps import apply_configured_caps
-from lease_ops.errors import DeploymentFailed
+from lease_ops.errors import DeploymentFailed, RuntimeMismatch
 from lease_ops.platform_config import PlatformConfig
 from lease_ops.vendoring import vendor_runtime
 
@@ -31,7 +31,20 @@ def run_chalice(target: AwsTarget, app_dir: Path, arguments: list[str], console:
         )
 
 
+def check_lambda_runtime(config: PlatformConfig) -> None:
+    """Chalice gives each Lambda the runtime of the Python that runs it (``lambda_python_version``): refuse to
+    package or deploy under another one than platform.toml pins."""
+    running = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    if running != config.lambda_runtime:
+        raise RuntimeMismatch(
+            f"chalice would deploy the Lambdas on {running}, the Python it runs under, but platform.toml pins "
+            f"lambda_runtime = {config.lambda_runtime!r}: recreate the environment with that Python "
+            f"(make clean && make deploy PYTHON={config.lambda_runtime}), or change lambda_runtime"
+        )
+
+
 def deploy(target: AwsTarget, config: PlatformConfig, console: Console) -> None:
+    check_lambda_runtime(config)
     for app in config.app_folders:
         vendor_runtime(config.app_dir(app))
     for path in sync_all_apps(config, partition=target.partition.name):

@@ -41,6 +41,10 @@ class ForeignResource(OperatorError):
     """A state machine or role of our name exists but was not made by this platform."""
 
 
+class RuntimeMismatch(OperatorError):
+    """Chalice would give the Lambdas another Python runtime than platform.toml pins."""
+
+
 class DeploymentFailed(OperatorError):
     """A `chalice deploy`/`chalice delete` of an app failed."""
 

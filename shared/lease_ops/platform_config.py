@@ -24,6 +24,35 @@ from lease_ops.errors import PlatformConfigError, UnknownWorkload
 PLATFORM_FILE = REPOSITORY_ROOT / "platform.toml"
 STAGE_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,19}")
 PLATFORM_NAME_PATTERN = re.compile(r"[a-z][a-z0-9-]{0,29}")
+LAMBDA_RUNTIME_PATTERN = re.compile(r"python3\.[0-9]{1,2}")
+DEFAULT_LAMBDA_RUNTIME = "python3.11"
+DEFAULT_LOG_RETENTION_DAYS = 30
+# The retention periods CloudWatch Logs accepts
+# (https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html).
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
 
 
 @dataclass(frozen=True)
@@ -58,6 +87,10 @@ class PlatformConfig:
     stage: str
     platform_app: str
     workloads: dict[str, WorkloadConfig] = field(default_factory=dict)
+    # The Python runtime of every Lambda. Chalice takes it from the Python that runs it, so deploy and
+    # package refuse to run under another one rather than ship what happens to be installed.
+    lambda_runtime: str = DEFAULT_LAMBDA_RUNTIME
+    log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS  # each Lambda's CloudWatch log group
 
     def workload(self, name: str) -> WorkloadConfig:
         try:
@@ -151,6 +184,10 @@ def _workload(name: str, table: Mapping[str, Any], root: Path) -> WorkloadConfig
     )
 
 
+def _optional(table: Mapping[str, Any], key: str, kind: type, default: Any, where: str) -> Any:
+    return default if key not in table else _require(table, key, kind, where)
+
+
 def load_platform_config(path: Path = PLATFORM_FILE) -> PlatformConfig:
     """Read and check platform.toml."""
     try:
@@ -170,7 +207,16 @@ def load_platform_config(path: Path = PLATFORM_FILE) -> PlatformConfig:
         stage=_require(data, "stage", str, str(path)),
         platform_app=_require(data, "platform_app", str, str(path)),
         workloads={name: _workload(name, table, path.resolve().parent) for name, table in workloads.items()},
+        lambda_runtime=_optional(data, "lambda_runtime", str, DEFAULT_LAMBDA_RUNTIME, str(path)),
+        log_retention_days=_optional(data, "log_retention_days", int, DEFAULT_LOG_RETENTION_DAYS, str(path)),
     )
+    if not LAMBDA_RUNTIME_PATTERN.fullmatch(config.lambda_runtime):
+        raise PlatformConfigError(f"{path}: lambda_runtime must be like 'python3.11', got {config.lambda_runtime!r}")
+    if config.log_retention_days not in LOG_RETENTION_DAYS:
+        raise PlatformConfigError(
+            f"{path}: log_retention_days must be one CloudWatch Logs accepts "
+            f"({', '.join(map(str, LOG_RETENTION_DAYS))}), got {config.log_retention_days}"
+        )
     if not (config.app_dir(config.platform_app) / "app.py").is_file():
         raise PlatformConfigError(f"{path}: platform_app folder {config.platform_app!r} has no app.py")
     prefixes = [workload.prefix for workload in config.workloads.values()]

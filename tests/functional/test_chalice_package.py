@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from lease_ops.chalice_apps import app_folder
+from lease_ops.platform_config import load_platform_config
 from lease_ops.vendoring import vendor_runtime
 
 CHALICE = Path(sys.executable).with_name("chalice")
@@ -50,3 +51,16 @@ def test_chalice_package_contains_the_core_and_points_the_lease_handlers_into_it
         "lease_core.lambda_functions.renew",
         "app.process",
     }
+    # Every function's log group keeps its logs for the configured retention (platform.toml, default 30 days).
+    functions = {name for name, resource in resources.items() if resource["Type"] == "AWS::Serverless::Function"}
+    retention = {
+        resource["Properties"]["LogGroupName"]["Fn::Sub"]: resource["Properties"]["RetentionInDays"]
+        for resource in resources.values()
+        if resource["Type"] == "AWS::Logs::LogGroup"
+    }
+    assert retention == {f"/aws/lambda/${{{name}}}": load_platform_config().log_retention_days for name in functions}
+    assert {
+        resource["Properties"]["Runtime"]
+        for resource in resources.values()
+        if "Runtime" in resource.get("Properties", {})
+    } == {load_platform_config().lambda_runtime}

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from lease_ops.app_config import sync_all_apps
 from lease_ops.chalice_apps import REPOSITORY_ROOT
-from lease_ops.errors import PlatformConfigError, UnknownRegion, UnknownWorkload
+from lease_ops.deploy import check_lambda_runtime
+from lease_ops.errors import PlatformConfigError, RuntimeMismatch, UnknownRegion, UnknownWorkload
 from lease_ops.platform_config import load_platform_config, with_overrides
 
 
@@ -77,6 +80,8 @@ def test_an_unknown_workload_lists_the_known_ones() -> None:
         ("chunk_size = 25", "chunk_size = 25\nrecheck_seconds = 120", "recheck_seconds must be from 240 to 86400"),
         ('platform = "shared-lease-platform"', 'platform = "Shared Lease"', "platform name must match"),
         ("[workloads.batch]", "[workloads.batch", "is not valid TOML"),
+        ("# log_retention_days = 30", "log_retention_days = 10", "log_retention_days must be one CloudWatch Logs"),
+        ('# lambda_runtime = "python3.11"', 'lambda_runtime = "3.11"', "lambda_runtime must be like 'python3.11'"),
     ],
 )
 def test_a_broken_platform_file_is_refused_with_what_is_wrong(
@@ -94,6 +99,26 @@ def test_the_checked_in_app_configs_and_policies_are_exactly_what_deploy_renders
     written = sync_all_apps(load_platform_config(copy_of_repository / "platform.toml"), partition="aws")
 
     assert written == []
+
+
+def test_every_app_gets_the_configured_log_retention(copy_of_repository: Path) -> None:
+    path = copy_of_repository / "platform.toml"
+    path.write_text(path.read_text().replace("# log_retention_days = 30", "log_retention_days = 7", 1))
+
+    written = sync_all_apps(load_platform_config(path), partition="aws")
+
+    assert sorted(written) == [f"{app}/.chalice/config.json" for app in ("analytics_app", "batch_app", "lease_app")]
+    for app in ("analytics_app", "batch_app", "lease_app"):
+        config = json.loads((copy_of_repository / app / ".chalice" / "config.json").read_text())
+        assert config["stages"]["dev"]["log_retention_in_days"] == 7
+
+
+def test_package_and_deploy_refuse_another_python_than_the_pinned_lambda_runtime() -> None:
+    pinned = replace(load_platform_config(), lambda_runtime="python3.9")
+
+    with pytest.raises(RuntimeMismatch, match=r"platform\.toml pins lambda_runtime = 'python3\.9'"):
+        check_lambda_runtime(pinned)
+    check_lambda_runtime(replace(pinned, lambda_runtime=f"python{sys.version_info.major}.{sys.version_info.minor}"))
 
 
 def test_a_new_stage_is_copied_from_dev_with_its_own_policy_files(copy_of_repository: Path) -> None:
