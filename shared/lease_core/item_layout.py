@@ -183,6 +183,14 @@ class Entry:
         return Entry(relative + EPOCH, grant)
 
 
+def held_condition(exact: Entry | None, path: str) -> tuple[str, dict[str, Any]]:
+    """The condition that the lease at ``path`` (``#h.#k`` in the map, ``#e`` on a holder item) exists, and is
+    exactly ``exact`` if given; with the values it uses."""
+    if exact is None:
+        return f"attribute_exists({path})", {}
+    return f"{path} = :exact", {":exact": exact.packed()}
+
+
 def expired_at_most(now: int) -> dict[str, str]:
     """The largest packed entry that has expired by ``now``: ``entry <= this`` means ``expires_at <= now``."""
     return {"N": str((now - EPOCH) * GRANT_SPAN + GRANT_SPAN - 1)}

@@ -45,6 +45,7 @@ from lease_core.item_layout import (
     WAITING,
     Entry,
     expired_at_most,
+    held_condition,
     holder_key,
     is_wide,
     new_grant,
@@ -131,13 +132,6 @@ def snapshot_from_item(prefix: str, item: dict[str, Any]) -> LeaseSnapshot:
 def _holds(item: dict[str, Any], key: str, exact: Entry | None) -> bool:
     value = (item.get(HOLDERS) or {}).get(key)
     return value is not None and (exact is None or Entry.unpack(value) == exact)
-
-
-def held_condition(exact: Entry | None, placeholder: str = "#k") -> tuple[str, dict[str, Any]]:
-    """The condition that the holder named by ``placeholder`` holds a lease (exactly ``exact``, if given)."""
-    if exact is None:
-        return f"attribute_exists(#h.{placeholder})", {}
-    return f"#h.{placeholder} = :exact", {":exact": exact.packed()}
 
 
 class LeaseSemaphore:
@@ -388,7 +382,7 @@ class LeaseSemaphore:
 
     def _free_narrow(self, key: str, exact: Entry | None) -> bool | LeaseSnapshot:
         """Release without a hand-over: True, False if it held nothing, or (waiters to serve) what was read."""
-        held, values = held_condition(exact)
+        held, values = held_condition(exact, "#h.#k")
         try:
             self._write(
                 "REMOVE #h.#k",
@@ -413,7 +407,7 @@ class LeaseSemaphore:
             # A place of someone who holds a slot (it got in by itself, or a serving was cut short): spent.
             self.waiters.remove(waiter, counted=counted)
             raise LookAgain(waiter.sort_key)
-        held, held_values = held_condition(exact, "#r")
+        held, held_values = held_condition(exact, "#h.#r")
         entry = Entry(self.now() + self.ttl_seconds, new_grant())
         uncounting, uncount_values = uncount(counted)
         try:

@@ -47,6 +47,7 @@ from lease_core.item_layout import (
     WAITING,
     Entry,
     expired_at_most,
+    held_condition,
     holder_item_key,
     holders_partition,
     is_wide,
@@ -235,7 +236,7 @@ class WideLeases:
         item = self.read()
         if int(item.get(WAITING, 0)) > 0 and int(item[COUNT]) <= int(item[CAP]):
             return self.snapshot(item, with_holders=False)
-        held, values = _held_condition(exact)
+        held, values = held_condition(exact, "#e")
         try:
             self._transact(
                 [
@@ -267,7 +268,7 @@ class WideLeases:
                 raise NotHeld
             self.waiters.remove(waiter, counted=counted)  # a place of a holder (a serving cut short): spent
             raise LookAgain(waiter.sort_key)
-        held, held_values = _held_condition(exact)
+        held, held_values = held_condition(exact, "#e")
         entry = Entry(self.now() + self.ttl_seconds, new_grant())
         update, values = uncount(counted)
         if not update:  # the count does not include this place: the item is only checked (adding zero)
@@ -398,9 +399,3 @@ class WideLeases:
 
     def _transact(self, items: list[dict[str, Any]]) -> None:
         self.table.call("transact_write_items", TransactItems=items)
-
-
-def _held_condition(exact: Entry | None) -> tuple[str, dict[str, Any]]:
-    if exact is None:
-        return "attribute_exists(#e)", {}
-    return "#e = :exact", {":exact": exact.packed()}
