@@ -105,7 +105,9 @@ def test_a_wide_admission_that_meets_other_transactions_on_the_semaphore_item_is
     dynamodb: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Under a burst, TransactionConflict cancels admissions while slots are free: answering "wait" would idle a
-    # slot for a whole poll interval (the burst benchmark's cap-500 prefix lost 8% of its throughput so).
+    # slot for a whole poll interval. DynamoDB cancels a transaction that meets another on one of its items
+    # (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html#transaction-conflict-handling);
+    # moto never does, so the cancellation is raised here as DynamoDB answers it.
     clock = FakeClock()
     with wide_above(0):
         leases = semaphore(dynamodb, clock, cap=5)

@@ -1,4 +1,10 @@
-"""How the one DynamoDB call wrapper turns a cancelled transaction into the protocol's outcomes or an error."""
+"""How the one DynamoDB call wrapper turns a cancelled transaction into the protocol's outcomes or an error.
+
+DynamoDB answers a cancelled TransactWriteItems with one CancellationReasons entry per item, in order: ``None``,
+``ConditionalCheckFailed``, ``TransactionConflict``, ``ThrottlingError``, ``ValidationError``, ...
+(https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html). moto never
+answers the conflict or throttling ones, so the answers are built here as DynamoDB documents them.
+"""
 
 from __future__ import annotations
 
