@@ -68,7 +68,7 @@ burst: $(STAMP) ## A region's burst in simulated time (10,000 executions, cap 10
 	$(BIN)/python -m benchmarks.burst $(ARGS)
 
 test: lint ## The whole suite: lint, unit tier, functional tier (moto), quick chaos; on every core
-	$(BIN)/pytest -n auto --dist worksteal $(PYTEST_ARGS)
+	$(BIN)/pytest -n auto --dist worksteal --durations=10 $(PYTEST_ARGS)
 
 bootstrap: $(STAMP) ## Create or update the lease table (ARGS=--dry-run prints the plan)
 	$(OPS) bootstrap $(OVERRIDES) $(ARGS)

@@ -17,6 +17,7 @@ import pytest
 
 from lease_core import LeaseSemaphore, execution_cleanup, item_layout, process_guard
 from lease_ops.chalice_apps import REPOSITORY_ROOT
+from lease_ops.chaos import suite
 from lease_ops.chaos.machine import cpu_hog
 from lease_ops.chaos.report import write_outputs
 from lease_ops.chaos.scale_scenario import run_scale_scenario
@@ -27,34 +28,65 @@ from tests.ops import run_ops
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("name", SCENARIO_NAMES)
 def test_every_scenario_of_the_quick_chaos_run_injects_faults_and_violates_nothing(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str
 ) -> None:
+    # One scenario per test, so that the workers share the quick run out between them.
+    outcome = run_ops(
+        capsys, REPOSITORY_ROOT / "platform.toml", "chaos", "--quick", "--scenario", name, "--out", str(tmp_path)
+    )
+    results = json.loads((tmp_path / "results.json").read_text())
+
+    assert outcome.exit_code == 0, outcome.err
+    [scenario] = results["scenarios"]
+    assert scenario["scenario"] == name
+    assert scenario["runs"] > 0, scenario
+    assert scenario["faults_injected"] > 0, scenario
+    # Workflow scenarios check the table after every state; the scale scenario samples it continuously.
+    floor = 10 if name == "concurrency-at-scale" else scenario["runs"]
+    assert scenario["invariant_checks"] > floor, scenario
+    assert scenario["invariant_violations"] == 0, scenario["violations"]
+    # Every failed execution says why; the ones of process-timeout failed by their timeout.
+    assert sum(scenario["failure_errors"].values()) == scenario["outcomes"].get("FAILED", 0), scenario
+    # Workflow time is virtual: no task takes longer than it works, so nothing times out but on purpose.
+    assert "States.Timeout" not in scenario["failure_errors"], scenario
+    if name == "process-timeout":
+        # A Process that overruns is stopped by its Lambda timeout, 10 s before Step Functions would give up on it.
+        assert set(scenario["failure_errors"]) == {"Sandbox.Timedout"}
+    assert "violations" in outcome.out and name in outcome.out
+    # The results file says how long the run took, on what machine, under what load.
+    assert results["seconds"] > 0 and results["machine"]["cpus"] >= 1
+    assert {"load_average_at_start", "busy_share", "other_busy_share"} <= set(results["load"])
+    assert results["clock"].startswith("virtual")
+    assert results["command"].startswith("python -m lease_ops chaos --quick")
+    assert results["command"].endswith(f"--scenario {name}")
+    assert f"**{results['seconds']:.0f} s**" in (tmp_path / "CHAOS.md").read_text()
+
+
+def test_a_chaos_run_without_a_scenario_named_runs_every_scenario_in_order(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What each scenario finds is the test above's; here only which ones run, in what order.
+    ran: list[str] = []
+
+    def workflow_scenario(scenario: Any, *_: Any, **__: Any) -> ScenarioResult:
+        ran.append(scenario.name)
+        return ScenarioResult(scenario.name, scenario.fault, runs=1, faults_injected=1)
+
+    def scale_scenario(**_: Any) -> ScenarioResult:
+        ran.append("concurrency-at-scale")
+        return ScenarioResult("concurrency-at-scale", "threads", runs=1, faults_injected=1)
+
+    monkeypatch.setattr(suite, "run_workflow_scenario", workflow_scenario)
+    monkeypatch.setattr(suite, "run_scale_scenario", scale_scenario)
+
     outcome = run_ops(capsys, REPOSITORY_ROOT / "platform.toml", "chaos", "--quick", "--out", str(tmp_path))
     results = json.loads((tmp_path / "results.json").read_text())
 
     assert outcome.exit_code == 0, outcome.err
+    assert ran == SCENARIO_NAMES
     assert [s["scenario"] for s in results["scenarios"]] == SCENARIO_NAMES
-    for scenario in results["scenarios"]:
-        assert scenario["runs"] > 0, scenario
-        assert scenario["faults_injected"] > 0, scenario
-        # Workflow scenarios check the table after every state; the scale scenario samples it continuously.
-        floor = 10 if scenario["scenario"] == "concurrency-at-scale" else scenario["runs"]
-        assert scenario["invariant_checks"] > floor, scenario
-        assert scenario["invariant_violations"] == 0, scenario["violations"]
-        # Every failed execution says why; the ones of process-timeout failed by their timeout.
-        assert sum(scenario["failure_errors"].values()) == scenario["outcomes"].get("FAILED", 0), scenario
-        # Workflow time is virtual: no task takes longer than it works, so nothing times out but on purpose.
-        assert "States.Timeout" not in scenario["failure_errors"], scenario
-    # A Process that overruns is stopped by its Lambda timeout, 10 s before Step Functions would give up on it.
-    timeouts = next(s for s in results["scenarios"] if s["scenario"] == "process-timeout")
-    assert set(timeouts["failure_errors"]) == {"Sandbox.Timedout"}
-    assert "violations" in outcome.out and "process-timeout" in outcome.out
-    # The results file says how long the run took, on what machine, under what load.
-    assert results["seconds"] > 0 and results["machine"]["cpus"] >= 1
-    assert {"load_average_at_start", "busy_share", "other_busy_share"} <= set(results["load"])
-    assert results["clock"].startswith("virtual") and results["command"].startswith("python -m lease_ops chaos --quick")
-    assert f"**{results['seconds']:.0f} s**" in (tmp_path / "CHAOS.md").read_text()
 
 
 def test_the_summary_has_one_section_per_wait_mode_and_item_layout_from_the_results_files_kept(tmp_path: Path) -> None:
@@ -126,11 +158,13 @@ WIDE_SENSITIVE = ["dynamodb-lost-responses", "lambda-crash-after-write", "abort-
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("layout_choice", "names"), [("by-cap", HANDOFF_SENSITIVE), ("wide", WIDE_SENSITIVE)])
+@pytest.mark.parametrize(
+    ("layout_choice", "name"),
+    [("by-cap", name) for name in HANDOFF_SENSITIVE] + [("wide", name) for name in WIDE_SENSITIVE],
+)
 def test_in_handoff_mode_lost_answers_crashes_and_aborts_leave_no_slot_or_waiter_behind(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, layout_choice: str, names: list[str]
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, layout_choice: str, name: str
 ) -> None:
-    scenarios = [argument for name in names for argument in ("--scenario", name)]
     outcome = run_ops(
         capsys,
         REPOSITORY_ROOT / "platform.toml",
@@ -140,7 +174,8 @@ def test_in_handoff_mode_lost_answers_crashes_and_aborts_leave_no_slot_or_waiter
         "handoff",
         "--item-layout",
         layout_choice,
-        *scenarios,
+        "--scenario",
+        name,
         "--out",
         str(tmp_path),
     )
@@ -149,9 +184,9 @@ def test_in_handoff_mode_lost_answers_crashes_and_aborts_leave_no_slot_or_waiter
     assert outcome.exit_code == 0, outcome.err
     assert results["wait_modes"] == {"analytics": "handoff", "batch": "handoff"}
     assert results["item_layout"] == layout_choice
-    assert [s["scenario"] for s in results["scenarios"]] == names
-    for scenario in results["scenarios"]:
-        assert scenario["faults_injected"] > 0 and scenario["invariant_violations"] == 0, scenario
+    [scenario] = results["scenarios"]
+    assert scenario["scenario"] == name
+    assert scenario["faults_injected"] > 0 and scenario["invariant_violations"] == 0, scenario
 
 
 @pytest.mark.slow
