@@ -14,18 +14,15 @@ from lease_core.execution_cleanup import Settled, settle_run
 from lease_core.lease_table import LeaseTable
 from lease_core.observability import logger, record_metric
 from lease_core.platform_settings import PlatformSettings
+from lease_core.reclaim_rule import FAILED_STATUSES, execution_ended_pattern, state_machine_names
 from lease_core.reconciler import Reconciler
 from lease_core.settings import current_environment
 from lease_core.task_callbacks import serve_waiting
 
 lease_cleanup = Blueprint(__name__)
 
-FAILED_STATUSES = ["FAILED", "TIMED_OUT", "ABORTED"]
-EXECUTION_ENDED = {
-    "source": ["aws.states"],
-    "detail-type": ["Step Functions Execution Status Change"],
-    "detail": {"status": FAILED_STATUSES},
-}
+# Read when Chalice loads the app, with the stage's environment set (see lease_core.reclaim_rule).
+EXECUTION_ENDED = execution_ended_pattern(state_machine_names(current_environment()))
 
 
 def _settings() -> tuple[PlatformSettings, dict[str, str]]:

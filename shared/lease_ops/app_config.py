@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from lease_core.reclaim_rule import STATE_MACHINES_VARIABLE
 from lease_ops.errors import PlatformConfigError
 from lease_ops.platform_config import PlatformConfig, WorkloadConfig
 
@@ -221,6 +222,8 @@ def sync_platform_app(platform: PlatformConfig, *, partition: str) -> list[str]:
     stage["iam_policy_file"] = f"policy-{platform.stage}.json"
     environment = stage.setdefault("environment_variables", {})
     environment["LEASE_TABLE_NAME"] = platform.table
+    # The reclaim rule's event pattern names these (lease_core.cleanup_functions): only this stage's workflows.
+    environment[STATE_MACHINES_VARIABLE] = ",".join(platform.state_machine_names)
     environment.pop("RECONCILE_MIN_AGE_SECONDS", None)  # the sweeper no longer asks Step Functions
     policy = platform_policy(
         partition=partition,

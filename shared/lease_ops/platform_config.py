@@ -6,6 +6,7 @@ as ``make`` passes them), then platform.toml.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import tomllib
@@ -27,6 +28,11 @@ PLATFORM_NAME_PATTERN = re.compile(r"[a-z][a-z0-9-]{0,29}")
 LAMBDA_RUNTIME_PATTERN = re.compile(r"python3\.[0-9]{1,2}")
 DEFAULT_LAMBDA_RUNTIME = "python3.11"
 DEFAULT_LOG_RETENTION_DAYS = 30
+# Longest names AWS accepts: a state machine's
+# (https://docs.aws.amazon.com/step-functions/latest/apireference/API_CreateStateMachine.html#StepFunctions-CreateStateMachine-request-name)
+# and an IAM role's (https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html).
+STATE_MACHINE_NAME_LIMIT = 80
+ROLE_NAME_LIMIT = 64
 # The retention periods CloudWatch Logs accepts
 # (https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html).
 LOG_RETENTION_DAYS = (
@@ -105,11 +111,17 @@ class PlatformConfig:
         return [self.workload(name) for name in names] if names else list(self.workloads.values())
 
     def state_machine_name(self, workload: WorkloadConfig) -> str:
-        return f"{self.platform}-{workload.prefix}-workflow"
+        """Carries the stage, so that stages of one platform live side by side in one account and region."""
+        return bounded_name(f"{self.platform}-{self.stage}-{workload.prefix}-workflow", STATE_MACHINE_NAME_LIMIT)
 
     def role_name(self, workload: WorkloadConfig) -> str:
-        """IAM is global, so the role name carries the region: one platform per region and account."""
-        return f"{self.platform}-{workload.prefix}-workflow-{self.region}"
+        """IAM is global, so the role name carries the region as well as the stage."""
+        return bounded_name(f"{self.platform}-{self.stage}-{workload.prefix}-workflow-{self.region}", ROLE_NAME_LIMIT)
+
+    @property
+    def state_machine_names(self) -> list[str]:
+        """This stage's state machines: the only ones whose failed executions the reclaim rule hears of."""
+        return [self.state_machine_name(workload) for workload in self.workloads.values()]
 
     @property
     def app_folders(self) -> list[str]:
@@ -126,6 +138,15 @@ class PlatformConfig:
             raise PlatformConfigError(f"wait mode must be poll or handoff, got {wait_mode!r}")
         workloads = {name: replace(w, wait_mode=wait_mode) for name, w in self.workloads.items()}
         return replace(self, workloads=workloads)
+
+
+def bounded_name(name: str, limit: int) -> str:
+    """``name`` if AWS accepts its length, else its start and a hash of the whole: still unique, and the same
+    on every run, so that reruns find what the first run made."""
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name[: limit - len(digest) - 1]}-{digest}"
 
 
 # Handoff waiters re-check every recheck_seconds; below this a 7-day wait, with the rest of a run, no longer

@@ -7,17 +7,19 @@ the runs recorded in the last ``RESETTLE_SECONDS`` again, and asks Step Function
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 import pytest
 from chalice.test import Client
+from moto.events.models import EventPattern
 
 from lease_core import LeaseSemaphore
-from lease_core.cleanup_functions import EXECUTION_ENDED
 from lease_core.ended_runs import RESETTLE_SECONDS, EndedRun, record
 from lease_core.item_layout import holder_key
 from lease_core.lease_table import LeaseTable
+from lease_core.reclaim_rule import execution_ended_pattern, state_machine_names
 from lease_core.reconciler import Reconciler
 from lease_ops.chalice_apps import app_folder
 from lease_ops.table import DEFAULT_TABLE_NAME
@@ -45,12 +47,51 @@ def sweeper_at(dynamodb: Any, now: float) -> Reconciler:
     return Reconciler(LeaseTable(dynamodb, DEFAULT_TABLE_NAME, clock=lambda: now))
 
 
-def test_the_reclaim_rule_matches_failed_timed_out_and_aborted_executions_only() -> None:
-    assert EXECUTION_ENDED == {
-        "source": ["aws.states"],
-        "detail-type": ["Step Functions Execution Status Change"],
-        "detail": {"status": ["FAILED", "TIMED_OUT", "ABORTED"]},
+def status_change_event(state_machine: str, status: str) -> dict[str, Any]:
+    """A Step Functions status change as EventBridge delivers it."""
+    arn = f"arn:aws:states:{REGION}:123456789012:stateMachine:{state_machine}"
+    detail = {"executionArn": f"{arn.replace(':stateMachine:', ':execution:')}:run", "stateMachineArn": arn}
+    event = {
+        "id": "1",
+        "account": "123456789012",
+        "source": "aws.states",
+        "time": "2026-12-04T00:00:00Z",
+        "region": REGION,
+        "resources": [detail["executionArn"]],
+        "detail-type": "Step Functions Execution Status Change",
+        "detail": {**detail, "status": status},
     }
+    return event
+
+
+@pytest.mark.narrow_layout_only  # about the rule, not the table
+def test_the_reclaim_rule_hears_of_failed_executions_of_its_own_stages_workflows_only() -> None:
+    # Matched as EventBridge matches patterns (moto's matcher; its TestEventPattern answers no Result).
+    names = ["shared-lease-platform-dev-analytics-workflow", "shared-lease-platform-dev-batch-workflow"]
+    pattern = EventPattern.load(json.dumps(execution_ended_pattern(names)))
+
+    def matches(state_machine: str, status: str) -> bool:
+        return bool(pattern.matches_event(status_change_event(state_machine, status)))
+
+    for status in ("FAILED", "TIMED_OUT", "ABORTED"):
+        assert matches("shared-lease-platform-dev-batch-workflow", status)
+    assert not matches("shared-lease-platform-dev-batch-workflow", "SUCCEEDED")
+    assert not matches("shared-lease-platform-prod-batch-workflow", "FAILED")  # the prod stage's own
+    assert not matches("someone-elses-workflow", "FAILED")
+    assert not matches("shared-lease-platform-dev-batch-workflow-v2", "FAILED")
+    # Deployed without the names, the rule matches nothing rather than every state machine in the account.
+    nothing = EventPattern.load(json.dumps(execution_ended_pattern([])))
+    assert not nothing.matches_event(status_change_event("shared-lease-platform-dev-batch-workflow", "FAILED"))
+
+
+def test_the_platform_apps_stage_names_the_reclaim_rules_state_machines() -> None:
+    config = json.loads((app_folder("lease_app") / ".chalice" / "config.json").read_text())
+    environment = config["stages"]["dev"]["environment_variables"]
+
+    assert state_machine_names(environment) == [
+        "shared-lease-platform-dev-analytics-workflow",
+        "shared-lease-platform-dev-batch-workflow",
+    ]
 
 
 def test_a_failed_execution_gives_back_every_lease_it_held_in_every_prefix(

@@ -138,7 +138,7 @@ def test_handoff_mode_adds_the_queue_actions_on_the_own_prefix_and_send_task_suc
         app_name="shared-lease-platform-batch",
         stage="dev",
         wait_mode="handoff",
-        state_machine="shared-lease-platform-batch-workflow",
+        state_machine="shared-lease-platform-dev-batch-workflow",
     )
 
     (table,) = [s for s in statements(handoff) if s["Sid"] == "LeasesOfThisWorkloadOnly"]
@@ -153,7 +153,7 @@ def test_handoff_mode_adds_the_queue_actions_on_the_own_prefix_and_send_task_suc
             "Sid": "TellTimedOutWaitersFromDeadOnes",
             "Effect": "Allow",
             "Action": ["states:DescribeExecution"],
-            "Resource": "arn:aws:states:eu-central-1:*:execution:shared-lease-platform-batch-workflow:*",
+            "Resource": "arn:aws:states:eu-central-1:*:execution:shared-lease-platform-dev-batch-workflow:*",
         },
     ]
     findings = analyze_policy_string(json.dumps(handoff)).findings

@@ -68,7 +68,13 @@ def test_the_whole_sequence_provisions_runs_and_removes_everything(
         "shared-lease-platform-dev-sweeper",
     } <= functions
     rules = {rule["Name"]: rule for rule in aws["events"].list_rules()["Rules"]}
-    assert json.loads(rules["shared-lease-platform-dev-reclaim-event"]["EventPattern"])["source"] == ["aws.states"]
+    reclaim_pattern = json.loads(rules["shared-lease-platform-dev-reclaim-event"]["EventPattern"])
+    assert reclaim_pattern["source"] == ["aws.states"]
+    # Only this stage's workflows: not every state machine in the account.
+    assert reclaim_pattern["detail"]["stateMachineArn"] == [
+        {"wildcard": f"arn:*:states:*:*:stateMachine:shared-lease-platform-dev-{name}-workflow"}
+        for name in ("analytics", "batch")
+    ]
     assert rules["shared-lease-platform-dev-sweeper-event"]["ScheduleExpression"] == "rate(1 minute)"
     assert [api["name"] for api in aws["apigateway"].get_rest_apis()["items"]] == ["shared-lease-platform"]
     deployed = json.loads((project.parent / "analytics_app/.chalice/deployed/dev.json").read_text())
@@ -128,13 +134,16 @@ def test_run_exits_1_and_names_the_executions_that_did_not_succeed(
     run_ops(capsys, project, "workflows")
 
     outcome = run_with_finisher(
-        capsys, project, {"shared-lease-platform-analytics": "SUCCEEDED", "shared-lease-platform-batch": "FAILED"}
+        capsys,
+        project,
+        {"shared-lease-platform-dev-analytics": "SUCCEEDED", "shared-lease-platform-dev-batch": "FAILED"},
     )
 
     assert outcome.exit_code == 1
     assert outcome.err == "error: 3 of 6 executions did not succeed\n"
     assert (
-        outcome.out.count("FAILED arn:aws:states:eu-central-1:123456789012:execution:shared-lease-platform-batch") == 3
+        outcome.out.count("FAILED arn:aws:states:eu-central-1:123456789012:execution:shared-lease-platform-dev-batch")
+        == 3
     )
 
 
@@ -145,3 +154,47 @@ def test_run_before_the_workflows_exist_says_to_make_them_first(
 
     assert outcome.exit_code == 2
     assert "run `make workflows` first" in outcome.err
+
+
+def names_by_stage(aws: dict[str, Any]) -> dict[str, set[str]]:
+    """What the platform made in the account, sorted by the stage its name carries."""
+    made = {
+        "state machines": {m["name"] for m in aws["stepfunctions"].list_state_machines()["stateMachines"]},
+        "functions": {f["FunctionName"] for f in aws["lambda"].list_functions()["Functions"]},
+        "roles": {r["RoleName"] for r in aws["iam"].list_roles()["Roles"]},
+        "rules": {r["Name"] for r in aws["events"].list_rules()["Rules"]},
+    }
+    return {
+        stage: {name for names in made.values() for name in names if f"-{stage}-" in name or name.endswith(f"-{stage}")}
+        for stage in ("dev", "prod")
+    }
+
+
+@pytest.mark.slow
+def test_dev_and_prod_run_side_by_side_in_one_account_and_each_can_be_destroyed_alone(
+    capsys: pytest.CaptureFixture[str], project: Path, aws: dict[str, Any]
+) -> None:
+    assert run_ops(capsys, project, "bootstrap").exit_code == 0
+    for stage in ("dev", "prod"):
+        for command in ("deploy", "workflows"):
+            outcome = run_ops(capsys, project, command, "--stage", stage)
+            assert outcome.exit_code == 0, (stage, command, outcome.out, outcome.err)
+
+    before = names_by_stage(aws)
+    assert {name.replace("-dev-", "-prod-").replace("-dev", "-prod") for name in before["dev"]} == before["prod"]
+    assert "shared-lease-platform-prod-batch-workflow" in before["prod"]
+    sfn = aws["stepfunctions"]
+    for stage in ("dev", "prod"):
+        arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:shared-lease-platform-{stage}-batch-workflow"
+        definition = json.loads(sfn.describe_state_machine(stateMachineArn=arn)["definition"])
+        invoked = {s["Parameters"]["FunctionName"] for s in definition["States"].values() if s["Type"] == "Task"}
+        assert invoked and all(f"-batch-{stage}-" in function for function in invoked), invoked
+        rules = {rule["Name"]: rule for rule in aws["events"].list_rules()["Rules"]}
+        pattern = json.loads(rules[f"shared-lease-platform-{stage}-reclaim-event"]["EventPattern"])
+        assert all(f"-{stage}-" in machine["wildcard"] for machine in pattern["detail"]["stateMachineArn"])
+
+    outcome = run_ops(capsys, project, "destroy", "--stage", "prod")
+    assert outcome.exit_code == 0, outcome.err
+
+    after = names_by_stage(aws)
+    assert after == {"dev": before["dev"], "prod": set()}

@@ -28,7 +28,7 @@ def aws(moto_endpoint: str) -> dict[str, Any]:
 
 
 def state_machine_arn(prefix: str) -> str:
-    return f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:shared-lease-platform-{prefix}-workflow"
+    return f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:shared-lease-platform-dev-{prefix}-workflow"
 
 
 def test_each_workload_gets_a_role_trusted_only_by_step_functions_of_this_account(
@@ -37,7 +37,7 @@ def test_each_workload_gets_a_role_trusted_only_by_step_functions_of_this_accoun
     assert run_ops(capsys, project, "workflows").exit_code == 0
 
     for prefix in ("analytics", "batch"):
-        role = aws["iam"].get_role(RoleName=f"shared-lease-platform-{prefix}-workflow-{REGION}")["Role"]
+        role = aws["iam"].get_role(RoleName=f"shared-lease-platform-dev-{prefix}-workflow-{REGION}")["Role"]
         (statement,) = role["AssumeRolePolicyDocument"]["Statement"]
         assert statement["Principal"] == {"Service": "states.amazonaws.com"}
         assert statement["Action"] == "sts:AssumeRole"
@@ -55,7 +55,7 @@ def test_each_role_may_invoke_exactly_its_own_workloads_functions(
     allowed = {}
     for prefix in ("analytics", "batch"):
         document = aws["iam"].get_role_policy(
-            RoleName=f"shared-lease-platform-{prefix}-workflow-{REGION}", PolicyName="invoke-workload-functions"
+            RoleName=f"shared-lease-platform-dev-{prefix}-workflow-{REGION}", PolicyName="invoke-workload-functions"
         )["PolicyDocument"]
         (statement,) = document["Statement"]
         assert statement["Action"] == "lambda:InvokeFunction"
@@ -75,7 +75,7 @@ def test_each_state_machine_is_standard_tagged_and_runs_the_rendered_definition(
         described = aws["stepfunctions"].describe_state_machine(stateMachineArn=state_machine_arn(workload.prefix))
         functions = LeaseFunctions(*(arn_of(name, f) for f in ("acquire", "release", "renew", "process")))
         assert described["type"] == "STANDARD"
-        assert described["roleArn"] == f"arn:aws:iam::{ACCOUNT}:role/shared-lease-platform-{name}-workflow-{REGION}"
+        assert described["roleArn"] == f"arn:aws:iam::{ACCOUNT}:role/shared-lease-platform-dev-{name}-workflow-{REGION}"
         assert json.loads(described["definition"]) == render_definition(config, workload, functions, "aws")
         tags = aws["stepfunctions"].list_tags_for_resource(resourceArn=state_machine_arn(workload.prefix))["tags"]
         assert {"key": "managed-by", "value": "shared-lease-platform"} in tags
@@ -105,7 +105,7 @@ def test_the_arns_come_from_chalices_deployed_record_when_there_is_one(
 
     assert "warning" not in outcome.out
     document = aws["iam"].get_role_policy(
-        RoleName=f"shared-lease-platform-batch-workflow-{REGION}", PolicyName="invoke-workload-functions"
+        RoleName=f"shared-lease-platform-dev-batch-workflow-{REGION}", PolicyName="invoke-workload-functions"
     )["PolicyDocument"]
     assert set(document["Statement"][0]["Resource"]) == set(custom.values())
 
@@ -129,7 +129,7 @@ def test_a_changed_wait_updates_the_definition_in_place(
 
     outcome = run_ops(capsys, project, "workflows")
 
-    assert "done     update the definition of shared-lease-platform-analytics-workflow" in outcome.out
+    assert "done     update the definition of shared-lease-platform-dev-analytics-workflow" in outcome.out
     described = aws["stepfunctions"].describe_state_machine(stateMachineArn=state_machine_arn("analytics"))
     assert json.loads(described["definition"])["States"]["WaitForLease"]["Seconds"] == 7
 
@@ -139,7 +139,7 @@ def test_dry_run_prints_the_plan_and_creates_nothing(
 ) -> None:
     outcome = run_ops(capsys, project, "workflows", "--dry-run")
 
-    assert "would    create Standard state machine shared-lease-platform-batch-workflow" in outcome.out
+    assert "would    create Standard state machine shared-lease-platform-dev-batch-workflow" in outcome.out
     assert aws["stepfunctions"].list_state_machines()["stateMachines"] == []
     assert aws["iam"].list_roles()["Roles"] == []
 
@@ -150,7 +150,7 @@ def test_a_state_machine_of_our_name_that_we_did_not_make_is_refused_and_kept(
     role = aws["iam"].create_role(RoleName="theirs", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     theirs = {"StartAt": "Mine", "States": {"Mine": {"Type": "Succeed"}}}
     aws["stepfunctions"].create_state_machine(
-        name="shared-lease-platform-analytics-workflow", definition=json.dumps(theirs), roleArn=role
+        name="shared-lease-platform-dev-analytics-workflow", definition=json.dumps(theirs), roleArn=role
     )
 
     outcome = run_ops(capsys, project, "workflows")

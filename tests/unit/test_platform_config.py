@@ -14,7 +14,12 @@ from lease_ops.app_config import sync_all_apps
 from lease_ops.chalice_apps import REPOSITORY_ROOT
 from lease_ops.deploy import check_lambda_runtime
 from lease_ops.errors import PlatformConfigError, RuntimeMismatch, UnknownRegion, UnknownWorkload
-from lease_ops.platform_config import load_platform_config, with_overrides
+from lease_ops.platform_config import (
+    ROLE_NAME_LIMIT,
+    STATE_MACHINE_NAME_LIMIT,
+    load_platform_config,
+    with_overrides,
+)
 
 
 @pytest.fixture
@@ -38,7 +43,35 @@ def test_the_checked_in_configuration_has_the_designed_defaults() -> None:
         "analytics": ("analytics_app", "analytics", 5),
         "batch": ("batch_app", "batch", 10),
     }
-    assert config.state_machine_name(config.workload("batch")) == "shared-lease-platform-batch-workflow"
+    assert config.state_machine_name(config.workload("batch")) == "shared-lease-platform-dev-batch-workflow"
+
+
+def test_every_name_the_platform_gives_carries_the_stage_so_stages_live_side_by_side() -> None:
+    dev = load_platform_config()
+    prod = with_overrides(dev, stage="prod")
+    batch = dev.workload("batch")
+
+    assert dev.state_machine_name(batch) != prod.state_machine_name(batch)
+    assert dev.role_name(batch) != prod.role_name(batch)
+    assert prod.state_machine_names == [
+        "shared-lease-platform-prod-analytics-workflow",
+        "shared-lease-platform-prod-batch-workflow",
+    ]
+    assert prod.role_name(batch) == "shared-lease-platform-prod-batch-workflow-eu-central-1"
+
+
+def test_names_longer_than_aws_accepts_keep_their_start_and_end_in_a_hash_of_the_whole() -> None:
+    config = with_overrides(load_platform_config(), stage="a_rather_long_stage1", region="ap-southeast-2")
+    long_prefix = replace(config.workload("batch"), prefix="p" * 48)
+    other_prefix = replace(long_prefix, prefix="p" * 47 + "q")
+
+    state_machine, role = config.state_machine_name(long_prefix), config.role_name(long_prefix)
+
+    assert len(state_machine) == STATE_MACHINE_NAME_LIMIT and len(role) == ROLE_NAME_LIMIT
+    assert state_machine.startswith("shared-lease-platform-a_rather_long_stage1-ppp")
+    assert role.startswith("shared-lease-platform-a_rather_long_stage1-ppp")
+    assert config.state_machine_name(other_prefix) != state_machine and config.role_name(other_prefix) != role
+    assert config.state_machine_name(long_prefix) == state_machine  # the same on every run
 
 
 def test_a_flag_beats_the_environment_which_beats_the_file() -> None:
