@@ -28,6 +28,9 @@ PLATFORM_NAME_PATTERN = re.compile(r"[a-z][a-z0-9-]{0,29}")
 LAMBDA_RUNTIME_PATTERN = re.compile(r"python3\.[0-9]{1,2}")
 DEFAULT_LAMBDA_RUNTIME = "python3.11"
 DEFAULT_LOG_RETENTION_DAYS = 30
+# The levels Step Functions logs at (https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html).
+STATE_MACHINE_LOG_LEVELS = ("ALL", "ERROR", "FATAL", "OFF")
+DEFAULT_STATE_MACHINE_LOG_LEVEL = "ERROR"
 # Longest names AWS accepts: a state machine's
 # (https://docs.aws.amazon.com/step-functions/latest/apireference/API_CreateStateMachine.html#StepFunctions-CreateStateMachine-request-name)
 # and an IAM role's (https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html).
@@ -96,7 +99,9 @@ class PlatformConfig:
     # The Python runtime of every Lambda. Chalice takes it from the Python that runs it, so deploy and
     # package refuse to run under another one rather than ship what happens to be installed.
     lambda_runtime: str = DEFAULT_LAMBDA_RUNTIME
-    log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS  # each Lambda's CloudWatch log group
+    log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS  # each Lambda's and state machine's log group
+    state_machine_log_level: str = DEFAULT_STATE_MACHINE_LOG_LEVEL  # execution history events sent to CloudWatch
+    state_machine_tracing: bool = False  # X-Ray traces of the executions
 
     def workload(self, name: str) -> WorkloadConfig:
         try:
@@ -230,7 +235,16 @@ def load_platform_config(path: Path = PLATFORM_FILE) -> PlatformConfig:
         workloads={name: _workload(name, table, path.resolve().parent) for name, table in workloads.items()},
         lambda_runtime=_optional(data, "lambda_runtime", str, DEFAULT_LAMBDA_RUNTIME, str(path)),
         log_retention_days=_optional(data, "log_retention_days", int, DEFAULT_LOG_RETENTION_DAYS, str(path)),
+        state_machine_log_level=_optional(
+            data, "state_machine_log_level", str, DEFAULT_STATE_MACHINE_LOG_LEVEL, str(path)
+        ),
+        state_machine_tracing=_optional(data, "state_machine_tracing", bool, False, str(path)),
     )
+    if config.state_machine_log_level not in STATE_MACHINE_LOG_LEVELS:
+        raise PlatformConfigError(
+            f"{path}: state_machine_log_level must be one of {', '.join(STATE_MACHINE_LOG_LEVELS)}, "
+            f"got {config.state_machine_log_level!r}"
+        )
     if not LAMBDA_RUNTIME_PATTERN.fullmatch(config.lambda_runtime):
         raise PlatformConfigError(f"{path}: lambda_runtime must be like 'python3.11', got {config.lambda_runtime!r}")
     if config.log_retention_days not in LOG_RETENTION_DAYS:

@@ -19,6 +19,7 @@ from lease_ops.deployed_functions import resolve_functions
 from lease_ops.errors import ForeignResource
 from lease_ops.plan import Plan
 from lease_ops.platform_config import PlatformConfig, WorkloadConfig
+from lease_ops.state_machine_logs import StateMachineLogs, role_statements
 from lease_ops.table import MANAGED_BY_TAG
 from lease_ops.workflow_builder import LeaseFunctions, LeaseStates, lease_guarded_definition
 from lease_ops.workload_settings import (
@@ -91,10 +92,14 @@ def trust_policy(target: AwsTarget, state_machine_arn: str) -> dict[str, Any]:
     }
 
 
-def invoke_policy(function_arns: list[str]) -> dict[str, Any]:
+def invoke_policy(function_arns: list[str], extra: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Invoking exactly the workload's functions (first), and what logging and tracing need (``extra``)."""
     return {
         "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": function_arns}],
+        "Statement": [
+            {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": function_arns},
+            *(extra or []),
+        ],
     }
 
 
@@ -115,6 +120,7 @@ class WorkflowProvisioner:
         self.state_machine_name = config.state_machine_name(workload)
         self.state_machine_arn = target.arn("states", f"stateMachine:{self.state_machine_name}")
         self.role_arn = target.arn("iam", f"role/{self.role_name}", region=False)
+        self.logs = StateMachineLogs(target, config, self.state_machine_name)
         self.warnings: list[str] = []
 
     def definition(self) -> dict[str, Any]:
@@ -131,7 +137,8 @@ class WorkflowProvisioner:
     def plan(self) -> Plan:
         definition = self.definition()
         plan = Plan(f"workflow {self.state_machine_name} (role {self.role_name})")
-        self._plan_role(plan, invoke_policy(invoked_functions(definition)))
+        self._plan_role(plan, invoke_policy(invoked_functions(definition), role_statements(self.config)))
+        self.logs.plan_group(plan)
         self._plan_state_machine(plan, definition)
         return plan
 
@@ -143,6 +150,7 @@ class WorkflowProvisioner:
         else:
             self.check_state_machine_is_ours()
             plan.change(f"delete state machine {self.state_machine_name}", self._delete_state_machine)
+        self.logs.plan_group_removal(plan)
         if self.get_role() is None:
             plan.unchanged(f"role {self.role_name} is gone")
         else:
@@ -168,10 +176,13 @@ class WorkflowProvisioner:
                 plan.change(f"update the trust policy of {self.role_name}", lambda: self._update_trust(trust))
         current = self._get_inline_policy() if role is not None else None
         functions = ", ".join(arn.rsplit(":", 1)[-1] for arn in policy["Statement"][0]["Resource"])
+        rights = "".join(f", {statement['Sid']}" for statement in policy["Statement"][1:])
         if current == policy:
-            plan.unchanged(f"role may invoke exactly {functions}")
+            plan.unchanged(f"role may invoke exactly {functions}{rights}")
         else:
-            plan.change(f"allow lambda:InvokeFunction on exactly {functions}", lambda: self._put_inline_policy(policy))
+            plan.change(
+                f"allow lambda:InvokeFunction on exactly {functions}{rights}", lambda: self._put_inline_policy(policy)
+            )
 
     def get_role(self) -> dict[str, Any] | None:
         with aws_errors(f"reading role {self.role_name}"):
@@ -242,13 +253,23 @@ class WorkflowProvisioner:
             )
             return
         self.check_state_machine_is_ours()
-        if json.loads(current["definition"]) == definition and current["roleArn"] == self.role_arn:
-            plan.unchanged(f"state machine {self.state_machine_name} and its definition")
-        else:
+        settings = f"logging {self.config.state_machine_log_level}, tracing {self._tracing_word}"
+        if json.loads(current["definition"]) != definition or current["roleArn"] != self.role_arn:
             plan.change(
-                f"update the definition of {self.state_machine_name}",
+                f"update the definition of {self.state_machine_name} ({settings})",
                 lambda: self._with_role_propagation(lambda: self._update_state_machine(definition)),
             )
+        elif not self.logs.matches(current):
+            plan.change(
+                f"set the logging and tracing of {self.state_machine_name}: {settings}",
+                lambda: self._with_role_propagation(lambda: self._update_state_machine(definition)),
+            )
+        else:
+            plan.unchanged(f"state machine {self.state_machine_name} and its definition ({settings})")
+
+    @property
+    def _tracing_word(self) -> str:
+        return "on" if self.config.state_machine_tracing else "off"
 
     def describe_state_machine(self) -> dict[str, Any] | None:
         with aws_errors(f"reading state machine {self.state_machine_name}"):
@@ -274,6 +295,8 @@ class WorkflowProvisioner:
             definition=json.dumps(definition),
             roleArn=self.role_arn,
             type="STANDARD",
+            loggingConfiguration=self.logs.logging_configuration,
+            tracingConfiguration=self.logs.tracing_configuration,
             tags=[
                 {"key": MANAGED_BY_TAG, "value": self.config.platform},
                 {"key": "lease-prefix", "value": self.workload.prefix},
@@ -282,7 +305,11 @@ class WorkflowProvisioner:
 
     def _update_state_machine(self, definition: dict[str, Any]) -> None:
         self.sfn.update_state_machine(
-            stateMachineArn=self.state_machine_arn, definition=json.dumps(definition), roleArn=self.role_arn
+            stateMachineArn=self.state_machine_arn,
+            definition=json.dumps(definition),
+            roleArn=self.role_arn,
+            loggingConfiguration=self.logs.logging_configuration,
+            tracingConfiguration=self.logs.tracing_configuration,
         )
 
     def _delete_state_machine(self) -> None:

@@ -22,7 +22,7 @@ TABLE = "regional-concurrency-leases"
 
 @pytest.fixture
 def aws(moto_endpoint: str) -> dict[str, Any]:
-    services = ("apigateway", "dynamodb", "events", "iam", "lambda", "stepfunctions")
+    services = ("apigateway", "dynamodb", "events", "iam", "lambda", "logs", "stepfunctions")
     return {s: boto3.client(s, region_name=REGION) for s in services}
 
 
@@ -97,6 +97,7 @@ def test_the_whole_sequence_provisions_runs_and_removes_everything(
     assert [r["RoleName"] for r in aws["iam"].list_roles()["Roles"]] == []
     assert aws["events"].list_rules()["Rules"] == []
     assert aws["apigateway"].get_rest_apis()["items"] == []
+    assert aws["logs"].describe_log_groups(logGroupNamePrefix="/aws/vendedlogs/states/")["logGroups"] == []
     assert dynamodb.list_tables()["TableNames"] == [TABLE]
 
     gone = run_ops(capsys, project, "destroy", "--destroy-table")

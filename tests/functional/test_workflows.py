@@ -57,9 +57,11 @@ def test_each_role_may_invoke_exactly_its_own_workloads_functions(
         document = aws["iam"].get_role_policy(
             RoleName=f"shared-lease-platform-dev-{prefix}-workflow-{REGION}", PolicyName="invoke-workload-functions"
         )["PolicyDocument"]
-        (statement,) = document["Statement"]
+        statement, *others = document["Statement"]
         assert statement["Action"] == "lambda:InvokeFunction"
         allowed[prefix] = set(statement["Resource"])
+        # The rest is what logging (ERROR by default) needs; nothing more, and no other Lambda.
+        assert [other["Sid"] for other in others] == ["DeliverExecutionLogs"]
 
     assert allowed["analytics"] == {arn_of("analytics", f) for f in ("acquire", "release", "process")}
     assert allowed["batch"] == {arn_of("batch", f) for f in ("acquire", "release", "renew", "process")}
@@ -79,6 +81,70 @@ def test_each_state_machine_is_standard_tagged_and_runs_the_rendered_definition(
         assert json.loads(described["definition"]) == render_definition(config, workload, functions, "aws")
         tags = aws["stepfunctions"].list_tags_for_resource(resourceArn=state_machine_arn(workload.prefix))["tags"]
         assert {"key": "managed-by", "value": "shared-lease-platform"} in tags
+
+
+def test_each_state_machine_logs_errors_to_its_own_log_group_kept_30_days_and_is_not_traced_by_default(
+    capsys: pytest.CaptureFixture[str], project: Path, aws: dict[str, Any]
+) -> None:
+    assert run_ops(capsys, project, "workflows").exit_code == 0
+    logs = boto3.client("logs", region_name=REGION)
+
+    described = aws["stepfunctions"].describe_state_machine(stateMachineArn=state_machine_arn("batch"))
+    group = "/aws/vendedlogs/states/shared-lease-platform-dev-batch-workflow"
+    assert described["loggingConfiguration"] == {
+        "level": "ERROR",
+        "includeExecutionData": False,
+        "destinations": [
+            {"cloudWatchLogsLogGroup": {"logGroupArn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group}:*"}}
+        ],
+    }
+    assert described["tracingConfiguration"] == {"enabled": False}
+    [made] = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+    assert made["retentionInDays"] == 30
+    assert logs.list_tags_log_group(logGroupName=group)["tags"] == {"managed-by": "shared-lease-platform"}
+
+
+def test_changing_the_log_level_and_tracing_in_platform_toml_updates_the_state_machines_and_their_roles(
+    capsys: pytest.CaptureFixture[str], project: Path, aws: dict[str, Any]
+) -> None:
+    run_ops(capsys, project, "workflows")
+    settings = 'state_machine_log_level = "ALL"\nstate_machine_tracing = true\nlog_retention_days = 7'
+    project.write_text(
+        project.read_text().replace('platform_app = "lease_app"', f'platform_app = "lease_app"\n{settings}')
+    )
+
+    outcome = run_ops(capsys, project, "workflows")
+
+    assert (
+        "set the logging and tracing of shared-lease-platform-dev-batch-workflow: logging ALL, tracing on"
+        in outcome.out
+    )
+    described = aws["stepfunctions"].describe_state_machine(stateMachineArn=state_machine_arn("batch"))
+    assert described["loggingConfiguration"]["level"] == "ALL"
+    assert described["tracingConfiguration"] == {"enabled": True}
+    document = aws["iam"].get_role_policy(
+        RoleName=f"shared-lease-platform-dev-batch-workflow-{REGION}", PolicyName="invoke-workload-functions"
+    )["PolicyDocument"]
+    assert [statement.get("Sid") for statement in document["Statement"][1:]] == ["DeliverExecutionLogs", "SendTraces"]
+    logs = boto3.client("logs", region_name=REGION)
+    group = "/aws/vendedlogs/states/shared-lease-platform-dev-batch-workflow"
+    assert logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"][0]["retentionInDays"] == 7
+    assert "done" not in run_ops(capsys, project, "workflows").out  # a rerun changes nothing
+
+
+def test_a_log_level_step_functions_does_not_know_is_refused_in_one_line(
+    capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    project.write_text(
+        project.read_text().replace(
+            'platform_app = "lease_app"', 'platform_app = "lease_app"\nstate_machine_log_level = "DEBUG"'
+        )
+    )
+
+    outcome = run_ops(capsys, project, "render", "--account-id", "000000000000", "--quiet")
+
+    assert outcome.exit_code == 2
+    assert "state_machine_log_level must be one of ALL, ERROR, FATAL, OFF, got 'DEBUG'" in outcome.err
 
 
 def test_without_a_deployed_record_the_arns_are_derived_with_a_warning(
