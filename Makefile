@@ -14,7 +14,7 @@ N ?= 5
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: help install vendor package lint format test lock clean demo local chaos bench burst bootstrap deploy caps workflows run destroy
+.PHONY: help install vendor package lint format test lock clean demo local sandbox chaos bench burst bootstrap deploy caps workflows run destroy
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ demo: $(STAMP) ## Both workflows end to end on an embedded moto, no AWS account 
 
 local: $(STAMP) ## lease_app's API under `chalice local` on an embedded moto with executions running (PORT=8000)
 	$(OPS) local $(OVERRIDES) --port $(or $(PORT),8000) $(ARGS)
+
+sandbox: $(STAMP) ## An empty AWS stand-in on 127.0.0.1 for bootstrap...destroy, executions run locally (PORT=5005)
+	$(OPS) sandbox $(if $(REGION),--region $(REGION)) $(if $(PORT),--port $(PORT)) $(ARGS)
 
 chaos: $(STAMP) ## Every fault scenario, full size, with its invariant violations (must be 0); ARGS=--quick is short
 	$(OPS) chaos $(ARGS)

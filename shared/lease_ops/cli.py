@@ -145,6 +145,12 @@ def cmd_local(arguments: argparse.Namespace, config: PlatformConfig, console: Co
     )
 
 
+def cmd_sandbox(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
+    from lease_ops.sandbox import serve_sandbox
+
+    serve_sandbox(config, console, port=arguments.port, time_scale=arguments.time_scale)  # None: the defaults
+
+
 def cmd_chaos(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
     from lease_ops.chaos.suite import FULL, QUICK, run_suite
 
@@ -304,6 +310,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="executions kept running (repeatable; default analytics=18, batch=7)",
     )
     _wait_mode_option(local)
+    # Not a `command`: table, stage and endpoint mean nothing to it (it serves every stage and table).
+    sandbox_description = (
+        "Serve an empty embedded AWS (moto) on 127.0.0.1 where bootstrap, deploy, caps, workflows, run and destroy "
+        "work as on AWS, executions run by the local runner; until Ctrl-C or SIGTERM."
+    )
+    sandbox = commands.add_parser(
+        "sandbox",
+        help="Serve an embedded AWS on 127.0.0.1 for bootstrap to destroy, executions run locally.",
+        description=sandbox_description,
+    )
+    sandbox.set_defaults(handler=cmd_sandbox, table=None, stage=None, endpoint_url=None)
+    sandbox.add_argument("--port", type=_positive, help="port on 127.0.0.1 (default 5005, or PORT= with make)")
+    sandbox.add_argument(
+        "--time-scale",
+        type=_positive_float,
+        help="workflow seconds per real second of its executions: Waits, retries, timeouts (default 10)",
+    )
+    sandbox.add_argument("--region", help="region of a function named without one (default: platform.toml, REGION)")
+    sandbox.add_argument("--platform-file", type=Path, default=PLATFORM_FILE, help="platform configuration file")
     chaos = command("chaos", cmd_chaos, "Run every fault scenario on the embedded platform and check the invariants.")
     chaos.add_argument("--quick", action="store_true", help="the short version that `make test` runs")
     chaos.add_argument("--scenario", action="append", help="only this scenario (repeatable)")

@@ -49,6 +49,10 @@ class DeploymentFailed(OperatorError):
     """A `chalice deploy`/`chalice delete` of an app failed."""
 
 
+class PortInUse(OperatorError):
+    """A local server cannot listen on the port asked for: something else already does."""
+
+
 class ExecutionsFailed(OperatorError):
     """Some of the executions started by `run` did not succeed."""
 

@@ -11,6 +11,7 @@ what the contention tests and the benchmark need to see.
 
 from __future__ import annotations
 
+import errno
 import logging
 import socket
 import threading
@@ -21,6 +22,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 
+from lease_ops.errors import PortInUse
 from lease_ops.local_runner.moto_routes import route_moto_executions
 from lease_ops.local_runner.task_tokens import route_moto_callbacks
 
@@ -31,6 +33,25 @@ def free_loopback_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((LOOPBACK, 0))
         return int(probe.getsockname()[1])
+
+
+def ensure_port_free(port: int) -> None:
+    """Raise ``PortInUse`` unless a server can listen on 127.0.0.1:``port`` now.
+
+    werkzeug answers a taken port by printing two lines and exiting the server's thread, which leaves
+    ``ThreadedMotoServer.start`` waiting for a ready signal that never comes: asking first turns that hang
+    into one line.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug's server: TIME_WAIT is free
+        try:
+            probe.bind((LOOPBACK, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUse(f"port {port} on {LOOPBACK} is already in use") from None
+            if exc.errno == errno.EACCES:
+                raise PortInUse(f"port {port} on {LOOPBACK} is reserved for root ({exc.strerror})") from None
+            raise
 
 
 class _OneRequestAtATime:
@@ -84,6 +105,14 @@ class AtomicMotoServer(ThreadedMotoServer):
 
     def __init__(self, port: int | None = None) -> None:
         super().__init__(ip_address=LOOPBACK, port=port or free_loopback_port(), verbose=False)
+        self._startup_error: BaseException | None = None
+
+    def start(self) -> None:
+        """Start serving; raises ``PortInUse`` if the port is taken (never waits for a server that cannot start)."""
+        ensure_port_free(self._port)
+        super().start()
+        if self._startup_error is not None:
+            raise PortInUse(f"cannot listen on {LOOPBACK}:{self._port}") from self._startup_error
 
     def _server_entry(self) -> None:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log line per request
@@ -91,9 +120,14 @@ class AtomicMotoServer(ThreadedMotoServer):
         route_moto_callbacks()  # SendTaskSuccess/Failure/Heartbeat reach the local runner's waiting tasks
         route_moto_executions()  # Describe/Stop/RedriveExecution answer for the local runner's executions
         application = _OneRequestAtATime(DomainDispatcherApplication(create_backend_app))
-        self._server = make_server(
-            self._ip_address, self._port, application, threaded=True, request_handler=MotoRequestHandler
-        )
+        try:
+            self._server = make_server(
+                self._ip_address, self._port, application, threaded=True, request_handler=MotoRequestHandler
+            )
+        except BaseException as exc:  # werkzeug exits (SystemExit) when it cannot bind: taken since the check
+            self._startup_error = exc
+            self._server_ready_event.set()
+            return
         self._server_ready_event.set()
         self._server.serve_forever()
 

@@ -10,7 +10,9 @@ Tasks run apart from their execution, as Lambda functions do: StopExecution or a
 TimeoutSeconds ends the execution's wait, not the call. ``LocalRunner.redrive``
 is RedriveExecution (restart at the state that did not succeed, same ARN,
 ``$$.Execution.RedriveCount`` one higher); ``route_moto_executions`` lets a boto3
-client of the embedded moto Describe, Stop and Redrive these executions.
+client of the embedded moto Describe, Stop and Redrive these executions, and
+``starting_locally`` makes its StartExecution start them (``make sandbox``), their
+tasks run by ``DeployedChaliceLambdas`` on the Chalice apps deployed to it.
 """
 
 from lease_ops.local_runner.definition_check import check_definition
@@ -18,13 +20,17 @@ from lease_ops.local_runner.errors import ExecutionNotRedrivable, StatesError, U
 from lease_ops.local_runner.execution import ExecutionResult, HistoryEvent, TaskContext
 from lease_ops.local_runner.executions import LOCAL_EXECUTIONS, LocalExecutions, status_change_event
 from lease_ops.local_runner.lambda_dispatch import ChaliceLambdaDispatcher, Invocation
+from lease_ops.local_runner.moto_lambdas import ChaliceFunctions, DeployedChaliceLambdas
 from lease_ops.local_runner.moto_routes import route_moto_executions
+from lease_ops.local_runner.moto_starts import StartedExecution, starting_locally, write_back_to_moto
 from lease_ops.local_runner.runner import LocalRunner, RunningExecution, execution_arn
 from lease_ops.local_runner.timing import FakeTimer, ScaledTimer
 
 __all__ = [
     "LOCAL_EXECUTIONS",
+    "ChaliceFunctions",
     "ChaliceLambdaDispatcher",
+    "DeployedChaliceLambdas",
     "ExecutionNotRedrivable",
     "ExecutionResult",
     "FakeTimer",
@@ -34,11 +40,14 @@ __all__ = [
     "LocalRunner",
     "RunningExecution",
     "ScaledTimer",
+    "StartedExecution",
     "StatesError",
     "TaskContext",
     "UnsupportedDefinition",
     "check_definition",
     "execution_arn",
     "route_moto_executions",
+    "starting_locally",
     "status_change_event",
+    "write_back_to_moto",
 ]

@@ -303,8 +303,8 @@ class Execution:
             self._record("ExecutionAborted", state)
         elif outcome == "FAILED":
             self._record("ExecutionFailed", error=error, cause=cause)
-        else:
-            self._record("ExecutionSucceeded")
+        else:  # with its output, as executionSucceededEventDetails has it
+            self._record("ExecutionSucceeded", output=output)
         return ExecutionResult(
             self.arn,
             self.name,

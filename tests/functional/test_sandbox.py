@@ -1,0 +1,272 @@
+"""`make sandbox`: an embedded AWS where the operator path runs as on AWS, executions run by the local runner."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from rich.console import Console
+
+from lease_core import LeaseSemaphore
+from lease_ops.chalice_apps import REPOSITORY_ROOT
+from lease_ops.moto_server import LOOPBACK, free_loopback_port
+from lease_ops.platform_config import load_platform_config
+from lease_ops.sandbox import sandbox
+from tests.helpers import REGION
+from tests.ops import run_ops
+
+ENDPOINT_LINE = "AWS_ENDPOINT_URL="
+FUNCTIONS = f"arn:aws:lambda:{REGION}:123456789012:function"
+
+
+class SandboxProcess:
+    """`python -m lease_ops sandbox` as a user starts it, its output read line by line as it comes."""
+
+    def __init__(self, *arguments: str) -> None:
+        environment = {name: value for name, value in os.environ.items() if name != "AWS_ENDPOINT_URL"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "lease_ops", "sandbox", *arguments],
+            cwd=REPOSITORY_ROOT,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.out: list[str] = []  # every line of stdout read so far
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def _take(self) -> None:
+        while not self.lines.empty():
+            self.out.append(self.lines.get())
+
+    def endpoint(self, timeout: float = 60.0) -> str:
+        """The URL of the line ``AWS_ENDPOINT_URL=...``, once printed."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.process.poll() is None:
+            try:
+                line = self.lines.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            self.out.append(line)
+            if line.startswith(ENDPOINT_LINE):
+                return line.removeprefix(ENDPOINT_LINE)
+        raise AssertionError(f"no {ENDPOINT_LINE} line within {timeout} s: {self.out}")
+
+    def wait(self, sent: signal.Signals | None = None) -> tuple[int, str]:
+        """Send ``sent`` (if any), wait for the exit and all of stdout; returns the exit code and stderr."""
+        if sent is not None and self.process.poll() is None:
+            self.process.send_signal(sent)
+        exit_code = self.process.wait(timeout=60)
+        self._reader.join(timeout=10)
+        self._take()
+        assert self.process.stderr is not None
+        return exit_code, self.process.stderr.read()
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=30)
+
+
+@contextmanager
+def sandbox_process(*arguments: str) -> Iterator[SandboxProcess]:
+    started = SandboxProcess(*arguments)
+    try:
+        yield started
+    finally:
+        started.kill()
+
+
+def logged(lines: list[str], what: str) -> list[str]:
+    """The sandbox's log lines of one kind (``HH:MM:SS started   <machine>:<name>``)."""
+    return [line for line in lines if re.fullmatch(rf"\d\d:\d\d:\d\d {what} +\S+.*", line)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sent", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_the_sandbox_prints_its_endpoint_serves_aws_and_stops_cleanly_on_a_signal(sent: signal.Signals) -> None:
+    port = free_loopback_port()
+    with sandbox_process("--port", str(port)) as server:
+        endpoint = server.endpoint()
+        tables = boto3.client("dynamodb", region_name=REGION, endpoint_url=endpoint).list_tables()["TableNames"]
+
+        exit_code, err = server.wait(sent)
+
+    assert endpoint == f"http://{LOOPBACK}:{port}"
+    assert tables == []  # empty at start
+    assert {"AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing"} <= set(server.out)
+    assert (exit_code, err) == (0, "")
+    assert server.out[-2:] == ["stopping the sandbox", "sandbox stopped"]
+
+
+@pytest.mark.slow
+def test_a_port_in_use_is_one_line_of_error_and_exit_2() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind((LOOPBACK, 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with sandbox_process("--port", str(port)) as server:
+            exit_code, err = server.wait()
+
+    assert exit_code == 2
+    assert server.out == []
+    assert err.count("\n") == 1
+    assert err.startswith(f"error: port {port} on 127.0.0.1 is already in use (a sandbox already running?)")
+    assert "make sandbox PORT=<port>" in err
+
+
+def quiet_console() -> Console:
+    return Console(file=io.StringIO(), width=400)
+
+
+def role(iam: Any) -> str:
+    return str(iam.create_role(RoleName="sandbox-test", AssumeRolePolicyDocument="{}")["Role"]["Arn"])
+
+
+def wait_for(stepfunctions: Any, execution: str, status: str, timeout: float = 20.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        described: dict[str, Any] = stepfunctions.describe_execution(executionArn=execution)
+        if described["status"] == status or time.monotonic() > deadline:
+            return described
+        time.sleep(0.1)
+
+
+def test_an_execution_whose_functions_are_not_the_apps_stays_running_and_the_sandbox_says_why(project: Path) -> None:
+    console = quiet_console()
+    definition = {
+        "StartAt": "Elsewhere",
+        "States": {
+            "Elsewhere": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"FunctionName": "someone-elses-function", "Payload": {}},
+                "End": True,
+            }
+        },
+    }
+    with sandbox(load_platform_config(project), console, port=None) as (endpoint, _):
+        stepfunctions = boto3.client("stepfunctions", region_name=REGION, endpoint_url=endpoint)
+        machine = stepfunctions.create_state_machine(
+            name="foreign", definition=json.dumps(definition), roleArn=role(boto3.client("iam", endpoint_url=endpoint))
+        )["stateMachineArn"]
+        execution = stepfunctions.start_execution(stateMachineArn=machine, name="first")["executionArn"]
+        time.sleep(0.5)
+        status = stepfunctions.describe_execution(executionArn=execution)["status"]
+
+    assert status == "RUNNING"
+    assert (
+        "foreign:first: not run, RUNNING for ever as moto leaves it: state 'Elsewhere' calls someone-elses-function, "
+        "not a function of the Chalice apps of platform.toml" in console.file.getvalue()  # type: ignore[attr-defined]
+    )
+
+
+def test_a_task_calling_an_app_function_that_is_not_deployed_fails_as_on_aws_and_moto_lists_it_failed(
+    project: Path,
+) -> None:
+    # https://docs.aws.amazon.com/step-functions/latest/dg/connect-lambda.html: Lambda's own errors reach the
+    # execution as Lambda.<exception>; Invoke of a function that does not exist is ResourceNotFoundException.
+    console = quiet_console()
+    definition = {
+        "StartAt": "Acquire",
+        "States": {
+            "Acquire": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {
+                    "FunctionName": f"{FUNCTIONS}:shared-lease-platform-batch-qa-acquire",  # no stage qa deployed
+                    "Payload": {"holder.$": "$$.Execution.Id"},
+                },
+                "End": True,
+            }
+        },
+    }
+    with sandbox(load_platform_config(project), console, port=None) as (endpoint, _):
+        stepfunctions = boto3.client("stepfunctions", region_name=REGION, endpoint_url=endpoint)
+        machine = stepfunctions.create_state_machine(
+            name="undeployed",
+            definition=json.dumps(definition),
+            roleArn=role(boto3.client("iam", endpoint_url=endpoint)),
+        )["stateMachineArn"]
+        execution = stepfunctions.start_execution(stateMachineArn=machine, name="first")["executionArn"]
+        described = wait_for(stepfunctions, execution, "FAILED")
+        listed = stepfunctions.list_executions(stateMachineArn=machine)["executions"]
+
+    assert described["status"] == "FAILED"
+    assert described["error"] == "Lambda.ResourceNotFoundException"
+    assert [entry["status"] for entry in listed] == ["FAILED"]
+    assert "failed    undeployed:first (Lambda.ResourceNotFoundException)" in console.file.getvalue()  # type: ignore[attr-defined]
+
+
+@pytest.mark.slow
+def test_the_operator_path_runs_against_the_sandbox_as_against_aws_from_bootstrap_to_destroy(
+    capsys: pytest.CaptureFixture[str], project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = load_platform_config(project)
+    with sandbox_process("--port", str(free_loopback_port()), "--platform-file", str(project)) as server:
+        endpoint = server.endpoint()
+        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+        aws = {s: boto3.client(s, region_name=REGION) for s in ("dynamodb", "lambda", "stepfunctions")}
+        for command in ("bootstrap", "deploy", "caps", "workflows"):
+            outcome = run_ops(capsys, project, command)
+            assert outcome.exit_code == 0, (command, outcome.out, outcome.err)
+
+        ran = run_ops(capsys, project, "run", "--executions", "3", "--seed", "7", "--timeout", "120")
+
+        machines = {
+            m["name"]: m["stateMachineArn"] for m in aws["stepfunctions"].list_state_machines()["stateMachines"]
+        }
+        statuses = {
+            w.name: [
+                execution["status"]
+                for execution in aws["stepfunctions"].list_executions(
+                    stateMachineArn=machines[config.state_machine_name(w)]
+                )["executions"]
+            ]
+            for w in config.workloads.values()
+        }
+        dynamodb = aws["dynamodb"]
+        holders = {
+            w.prefix: LeaseSemaphore(dynamodb, config.table, w.prefix).inspect().holders
+            for w in config.workloads.values()
+        }
+        destroyed = run_ops(capsys, project, "destroy", "--destroy-table")
+        left = (
+            aws["stepfunctions"].list_state_machines()["stateMachines"],
+            aws["lambda"].list_functions()["Functions"],
+            aws["dynamodb"].list_tables()["TableNames"],
+        )
+        exit_code, err = server.wait(signal.SIGTERM)
+
+    assert ran.exit_code == 0, (ran.out, ran.err)
+    assert "started 3 execution(s) of each of analytics, batch" in ran.out
+    assert "│ analytics │ 3         │ 0      │ 0         │ 0       │" in ran.out
+    assert "│ batch     │ 3         │ 0      │ 0         │ 0       │" in ran.out
+    assert statuses == {"analytics": ["SUCCEEDED"] * 3, "batch": ["SUCCEEDED"] * 3}  # moto's own record agrees
+    assert holders == {"analytics": {}, "batch": {}}
+    assert destroyed.exit_code == 0, destroyed.err
+    assert left == ([], [], [])
+    assert (exit_code, err) == (0, "")
+    assert len(logged(server.out, "started")) == len(logged(server.out, "succeeded")) == 6
