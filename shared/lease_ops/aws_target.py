@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 from botocore.config import Config
@@ -53,6 +53,19 @@ def aws_errors(doing: str) -> Iterator[None]:
 
 def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+class ArnScope(Protocol):
+    """Where ARNs and principals point: an account and region (``AwsTarget``), or CloudFormation's pseudo
+    parameters in a template (``lease_ops.platform_template.CLOUDFORMATION_SCOPE``)."""
+
+    region: str
+    partition: Partition
+
+    @property
+    def account_id(self) -> str: ...
+
+    def arn(self, service: str, resource: str, *, region: bool = True) -> str: ...
 
 
 class AwsTarget:

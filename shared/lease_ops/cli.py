@@ -92,15 +92,16 @@ def cmd_vendor(arguments: argparse.Namespace, config: PlatformConfig, console: C
 
 
 def cmd_package(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
-    from lease_ops.deploy import check_lambda_runtime, run_chalice
-    from lease_ops.vendoring import vendor_runtime
+    from lease_ops.packaging import package
 
-    check_lambda_runtime(config)
-    target = _target(arguments, config, account_id="000000000000")
-    for workload in config.workloads.values():
-        vendor_runtime(workload.app_dir)
-        out = (arguments.out / workload.app).resolve()
-        run_chalice(target, workload.app_dir, ["package", "--stage", config.stage, str(out)], console)
+    # chalice package needs a region, never an account: no STS call.
+    package(
+        _target(arguments, config, account_id="000000000000"),
+        config,
+        arguments.out,
+        console,
+        s3_bucket=arguments.s3_bucket,
+    )
 
 
 def cmd_run(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
@@ -176,6 +177,13 @@ def cmd_destroy(arguments: argparse.Namespace, config: PlatformConfig, console: 
 def _account_id(text: str) -> str:
     if not re.fullmatch(r"[0-9]{12}", text):
         raise argparse.ArgumentTypeError(f"an AWS account id is 12 digits, got {text!r}")
+    return text
+
+
+def _bucket(text: str) -> str:
+    # https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", text):
+        raise argparse.ArgumentTypeError(f"not an S3 bucket name: {text!r}")
     return text
 
 
@@ -272,8 +280,19 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--workload", action="append", help="only this workload (repeatable)")
     render.add_argument("--quiet", action="store_true", help="no warnings about derived ARNs")
     _wait_mode_option(render)
-    package = command("package", cmd_package, "`chalice package` each workload app (for cfn-lint), offline.")
+    package = command(
+        "package",
+        cmd_package,
+        "Write deployable CloudFormation templates of the stage, offline: each app (`chalice package`, its functions "
+        "named as `chalice deploy` names them), the lease table and the workflows; print the deploy sequence.",
+    )
     package.add_argument("--out", type=Path, default=Path("out/package"), help="folder (default: out/package)")
+    package.add_argument(
+        "--s3-bucket",
+        type=_bucket,
+        help="S3 bucket (in the region) for the Lambda code, written into the deploy sequence "
+        "(default: the ARTIFACT_BUCKET variable of whoever runs it)",
+    )
     run = command("run", cmd_run, "Start N executions per workflow and follow them; exit 1 if any fails.")
     run.add_argument("--executions", "-n", type=_positive, default=5, help="executions per workflow (default 5)")
     run.add_argument("--workload", action="append", help="only this workload (repeatable)")

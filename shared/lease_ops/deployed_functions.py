@@ -36,6 +36,20 @@ def _from_deployed_record(path: Path) -> dict[str, str]:
     }
 
 
+def chalice_named_arns(
+    workload: WorkloadConfig, stage: str, *, region: str, account_id: str, partition: str
+) -> dict[str, str]:
+    """The ARNs of the workload's four functions as Chalice names them (``<app_name>-<stage>-<function>``): what
+    `chalice deploy` creates, and what the packaged CloudFormation templates name them too
+    (``lease_ops.sam_templates``). ``region``, ``account_id`` and ``partition`` may be CloudFormation's pseudo
+    parameters."""
+    app_name = workload.chalice_config()["app_name"]
+    return {
+        name: f"arn:{partition}:lambda:{region}:{account_id}:function:{app_name}-{stage}-{name}"
+        for name in FUNCTION_NAMES
+    }
+
+
 def resolve_functions(
     workload: WorkloadConfig, stage: str, *, region: str, account_id: str, partition: str
 ) -> ResolvedFunctions:
@@ -45,15 +59,14 @@ def resolve_functions(
     arns = _from_deployed_record(path) if path.is_file() else {}
     missing = [name for name in FUNCTION_NAMES if name not in arns]
     if missing:
-        app_name = workload.chalice_config()["app_name"]
         reason = (
             f"{path.relative_to(workload.app_dir.parent)} has no {', '.join(missing)}"
             if path.is_file()
             else (f"{path.relative_to(workload.app_dir.parent)} does not exist (not deployed with chalice yet?)")
         )
         warnings.append(f"{workload.name}: {reason}; deriving ARNs from Chalice's naming <app_name>-<stage>-<function>")
-        for name in missing:
-            arns[name] = f"arn:{partition}:lambda:{region}:{account_id}:function:{app_name}-{stage}-{name}"
+        derived = chalice_named_arns(workload, stage, region=region, account_id=account_id, partition=partition)
+        arns.update({name: derived[name] for name in missing})
     for name in FUNCTION_NAMES:
         arn_region = arns[name].split(":")[3]
         if arn_region != region:

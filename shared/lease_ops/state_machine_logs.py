@@ -12,11 +12,12 @@ retention and tags, and goes with its state machine on destroy.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from lease_ops.aws_target import AwsTarget, aws_errors, error_code
+from lease_ops.aws_target import ArnScope, AwsTarget, aws_errors, error_code
 from lease_ops.plan import Plan
 from lease_ops.platform_config import PlatformConfig
 from lease_ops.table import MANAGED_BY_TAG
@@ -58,13 +59,22 @@ def role_statements(config: PlatformConfig) -> list[dict[str, Any]]:
 
 
 class StateMachineLogs:
-    """One state machine's logging and tracing settings and its log group."""
+    """One state machine's logging and tracing settings and its log group.
 
-    def __init__(self, target: AwsTarget, config: PlatformConfig, state_machine_name: str) -> None:
+    The settings need only where the group is (``target`` may be CloudFormation's pseudo parameters, for
+    the platform template); reading or changing the group needs an ``AwsTarget``."""
+
+    def __init__(self, target: ArnScope, config: PlatformConfig, state_machine_name: str) -> None:
         self.config = config
-        self.logs = target.client("logs")
+        self.target = target
         self.group = log_group_name(state_machine_name)
         self.group_arn = target.arn("logs", f"log-group:{self.group}:*")
+
+    @cached_property
+    def logs(self) -> Any:
+        if not isinstance(self.target, AwsTarget):
+            raise TypeError(f"log group {self.group} can only be read or changed in an AWS account")
+        return self.target.client("logs")
 
     @property
     def logging_configuration(self) -> dict[str, Any]:

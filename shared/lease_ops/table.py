@@ -30,6 +30,8 @@ ATTRIBUTE_DEFINITIONS = [
     {"AttributeName": "pk", "AttributeType": "S"},
     {"AttributeName": "sk", "AttributeType": "S"},
 ]
+BILLING_MODE = "PAY_PER_REQUEST"  # on demand
+SSE_TYPE = "KMS"  # the AWS-managed KMS key (aws/dynamodb)
 
 
 def describe_table(client: Any, table_name: str) -> dict[str, Any] | None:
@@ -149,22 +151,20 @@ def plan_lease_table(
                 TableName=table_name,
                 KeySchema=KEY_SCHEMA,
                 AttributeDefinitions=ATTRIBUTE_DEFINITIONS,
-                BillingMode="PAY_PER_REQUEST",
-                SSESpecification={"Enabled": True, "SSEType": "KMS"},
+                BillingMode=BILLING_MODE,
+                SSESpecification={"Enabled": True, "SSEType": SSE_TYPE},
                 DeletionProtectionEnabled=deletion_protection,
                 Tags=[{"Key": MANAGED_BY_TAG, "Value": platform}],
             ),
         )
     else:
         plan.unchanged("table exists with key schema pk (S) / sk (S)")
-        if table.get("BillingModeSummary", {}).get("BillingMode") == "PAY_PER_REQUEST":
+        if table.get("BillingModeSummary", {}).get("BillingMode") == BILLING_MODE:
             plan.unchanged("on-demand billing")
         else:
             plan.change(
                 "switch billing to on-demand",
-                lambda: call(
-                    "switching to on-demand", "update_table", TableName=table_name, BillingMode="PAY_PER_REQUEST"
-                ),
+                lambda: call("switching to on-demand", "update_table", TableName=table_name, BillingMode=BILLING_MODE),
             )
         if table.get("SSEDescription", {}).get("Status") in {"ENABLED", "ENABLING"}:
             plan.unchanged("encryption with a KMS key")
@@ -175,7 +175,7 @@ def plan_lease_table(
                     "enabling KMS encryption",
                     "update_table",
                     TableName=table_name,
-                    SSESpecification={"Enabled": True, "SSEType": "KMS"},
+                    SSESpecification={"Enabled": True, "SSEType": SSE_TYPE},
                 ),
             )
         if bool(table.get("DeletionProtectionEnabled")) == deletion_protection:

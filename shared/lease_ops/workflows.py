@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from lease_ops.aws_target import AwsTarget, aws_errors, error_code
+from lease_ops.aws_target import ArnScope, AwsTarget, aws_errors, error_code
 from lease_ops.deployed_functions import resolve_functions
 from lease_ops.errors import ForeignResource
 from lease_ops.plan import Plan
@@ -74,7 +74,7 @@ def invoked_functions(definition: dict[str, Any]) -> list[str]:
     )
 
 
-def trust_policy(target: AwsTarget, state_machine_arn: str) -> dict[str, Any]:
+def trust_policy(target: ArnScope, state_machine_arn: str) -> dict[str, Any]:
     """Step Functions of this account, for this state machine only, may assume the role."""
     return {
         "Version": "2012-10-17",
@@ -101,6 +101,14 @@ def invoke_policy(function_arns: list[str], extra: list[dict[str, Any]] | None =
             *(extra or []),
         ],
     }
+
+
+def role_description(state_machine_name: str) -> str:
+    return f"Step Functions role of {state_machine_name}"
+
+
+def state_machine_tags(config: PlatformConfig, workload: WorkloadConfig) -> dict[str, str]:
+    return {MANAGED_BY_TAG: config.platform, "lease-prefix": workload.prefix}
 
 
 def _tags_say_ours(tags: dict[str, str], platform: str) -> bool:
@@ -210,7 +218,7 @@ class WorkflowProvisioner:
             self.iam.create_role(
                 RoleName=self.role_name,
                 AssumeRolePolicyDocument=json.dumps(trust),
-                Description=f"Step Functions role of {self.state_machine_name}",
+                Description=role_description(self.state_machine_name),
                 Tags=[{"Key": MANAGED_BY_TAG, "Value": self.config.platform}],
             )
 
@@ -298,8 +306,7 @@ class WorkflowProvisioner:
             loggingConfiguration=self.logs.logging_configuration,
             tracingConfiguration=self.logs.tracing_configuration,
             tags=[
-                {"key": MANAGED_BY_TAG, "value": self.config.platform},
-                {"key": "lease-prefix", "value": self.workload.prefix},
+                {"key": key, "value": value} for key, value in state_machine_tags(self.config, self.workload).items()
             ],
         )
 
