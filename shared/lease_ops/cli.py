@@ -167,6 +167,22 @@ def cmd_destroy(arguments: argparse.Namespace, config: PlatformConfig, console: 
     )
 
 
+def cmd_watch(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
+    from lease_ops.watch_view import run_watch
+
+    try:
+        run_watch(
+            _target(arguments, config),
+            config,
+            console,
+            interval=arguments.interval,
+            once=arguments.once,
+            rescan_seconds=arguments.rescan,
+        )
+    except KeyboardInterrupt:
+        return  # Ctrl-C is how a watch ends: exit 0, no traceback
+
+
 def _account_id(text: str) -> str:
     if not re.fullmatch(r"[0-9]{12}", text):
         raise argparse.ArgumentTypeError(f"an AWS account id is 12 digits, got {text!r}")
@@ -317,6 +333,26 @@ def build_parser() -> argparse.ArgumentParser:
         "in the wide layout (a count and one item per lease), as caps above 100 are (default by-cap)",
     )
     _wait_mode_option(chaos)
+    watch = command(
+        "watch",
+        cmd_watch,
+        "Live view of every prefix in the table: holders against the cap, queued executions, the oldest "
+        "holder's age and admissions per second. Reads one item per prefix a refresh (a Query more for a wide "
+        "prefix) and Scans the table for new prefixes every --rescan seconds. Ctrl-C stops it.",
+    )
+    watch.add_argument("--interval", type=_positive_float, default=2.0, help="seconds between refreshes (default 2)")
+    watch.add_argument(
+        "--once",
+        action="store_true",
+        help="read the table twice, --interval apart, print that one frame and exit (for scripts)",
+    )
+    watch.add_argument(
+        "--rescan",
+        type=_positive_float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how often the table is Scanned for new prefixes; a Scan reads every item (default 60)",
+    )
     destroy = command("destroy", cmd_destroy, "Remove state machines, roles and apps; the table only if asked.")
     destroy.add_argument("--destroy-table", action="store_true", help="also delete the table and every lease in it")
     destroy.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
