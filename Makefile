@@ -14,7 +14,7 @@ N ?= 5
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: help install vendor package lint format test lock clean demo local chaos bench burst bootstrap deploy caps workflows run watch destroy
+.PHONY: help install vendor package lint format test lock clean demo local chaos bench burst bootstrap deploy caps workflows run watch dashboard destroy
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -88,7 +88,10 @@ run: $(STAMP) ## Start N executions per workflow (N=5) and follow them; fails if
 watch: $(STAMP) ## Live view of every prefix: holders/cap, queued, oldest holder, admissions/s (ARGS="--interval 5", --once)
 	$(OPS) watch $(OVERRIDES) $(ARGS)
 
-destroy: $(STAMP) ## Remove state machines, roles and apps; the table too with DESTROY_TABLE=1
+dashboard: $(STAMP) ## Create or update the CloudWatch dashboard of the lease metrics (ARGS=--dry-run prints it)
+	$(OPS) dashboard $(OVERRIDES) $(ARGS)
+
+destroy: $(STAMP) ## Remove state machines, roles, apps and the dashboard; the table too with DESTROY_TABLE=1
 	$(OPS) destroy $(OVERRIDES) $(if $(filter 1 yes true,$(DESTROY_TABLE)),--destroy-table) $(ARGS)
 
 lock: ## Re-resolve requirements/dev.txt into requirements/constraints.txt

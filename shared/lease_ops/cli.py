@@ -183,6 +183,14 @@ def cmd_watch(arguments: argparse.Namespace, config: PlatformConfig, console: Co
         return  # Ctrl-C is how a watch ends: exit 0, no traceback
 
 
+def cmd_dashboard(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
+    from lease_ops.dashboard import dashboard_body, plan_dashboard
+
+    if arguments.dry_run:
+        console.print(json.dumps(dashboard_body(config), indent=2), markup=False)
+    plan_dashboard(_target(arguments, config), config).execute(console, dry_run=arguments.dry_run)
+
+
 def _account_id(text: str) -> str:
     if not re.fullmatch(r"[0-9]{12}", text):
         raise argparse.ArgumentTypeError(f"an AWS account id is 12 digits, got {text!r}")
@@ -353,7 +361,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how often the table is Scanned for new prefixes; a Scan reads every item (default 60)",
     )
-    destroy = command("destroy", cmd_destroy, "Remove state machines, roles and apps; the table only if asked.")
+    dashboard = command(
+        "dashboard",
+        cmd_dashboard,
+        "Create or update the CloudWatch dashboard <platform>-<stage>-leases of the lease metrics (safe to rerun).",
+    )
+    dashboard.add_argument(
+        "--dry-run", action="store_true", help="print the dashboard body and the plan, change nothing"
+    )
+    destroy = command(
+        "destroy", cmd_destroy, "Remove state machines, roles, apps and the dashboard; the table only if asked."
+    )
     destroy.add_argument("--destroy-table", action="store_true", help="also delete the table and every lease in it")
     destroy.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     return parser

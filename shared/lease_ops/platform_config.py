@@ -111,6 +111,10 @@ class PlatformConfig:
         """IAM is global, so the role name carries the region: one platform per region and account."""
         return f"{self.platform}-{workload.prefix}-workflow-{self.region}"
 
+    def dashboard_name(self) -> str:
+        """The CloudWatch dashboard of this platform's leases (`make dashboard`): one per stage."""
+        return f"{self.platform}-{self.stage}-leases"
+
     @property
     def app_folders(self) -> list[str]:
         return [self.platform_app, *(workload.app for workload in self.workloads.values())]
