@@ -16,7 +16,8 @@ between two reads, and the view says so:
   renewal, so a long job that renews looks younger than it is until the watch has seen it for longer
   (a lease cleanup brought forward may look older). A holder that appears later is dated the same
   way, but never before the previous read, when it was not there. Without a TTL in the table (a prefix
-  no deploy wrote), a holder is dated when it was first seen.
+  no deploy wrote), a holder is dated when it was first seen, and one already there at the first read
+  is shown as "at least" that old.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class PrefixRow:
     expired: int = 0
     queued: int = 0  # handoff mode's waiters (poll mode's wait in their Wait state, not in the table)
     oldest_age: float | None = None  # seconds; None without holders
+    oldest_age_at_least: bool = False  # the oldest was there at the first read, with no TTL to date it by
     admissions_per_second: float | None = None  # None until measured
     measured_for: float = 0.0  # seconds the rate is over
     problem: str | None = None  # the prefix could not be read
@@ -78,6 +80,7 @@ class PrefixTracker:
         self.prefix = prefix
         self.admissions = AdmissionWindow(first_read, window)
         self._since: dict[str, float] = {}  # holder key -> when its lease began, as far as can be told
+        self._undated: set[str] = set()  # holders of the first read without a TTL: older than their date
         self._last_read: float | None = None
 
     def observe(self, snapshot: LeaseSnapshot, at: float) -> PrefixRow:
@@ -89,16 +92,21 @@ class PrefixTracker:
                 continue
             began = at if snapshot.lease_seconds is None else min(at, lease.expires_at - snapshot.lease_seconds)
             since[key] = began if previous is None else max(began, previous)
+            if previous is None and snapshot.lease_seconds is None:
+                self._undated.add(key)
         if previous is not None:
             self.admissions.record(at, len(since.keys() - self._since.keys()))
         self._since, self._last_read = since, at
+        self._undated &= since.keys()
+        oldest = min(since.values()) if since else None
         return PrefixRow(
             prefix=self.prefix,
             cap=snapshot.cap,
             holders=snapshot.held,
             expired=len(snapshot.expired(int(at))),
             queued=max(0, snapshot.waiting),
-            oldest_age=at - min(since.values()) if since else None,
+            oldest_age=None if oldest is None else at - oldest,
+            oldest_age_at_least=any(since[key] == oldest for key in self._undated),
             admissions_per_second=self.admissions.per_second(at),
             measured_for=self.admissions.measured_for(at),
         )

@@ -82,7 +82,8 @@ def render(frame: WatchFrame, settings: ViewSettings, *, error: str | None = Non
     grid.add_column("oldest holder", justify="right")
     grid.add_column(f"admissions/s (last {settings.window:g} s)", justify="right")
     for row in frame.rows:
-        grid.add_row(escape(row.prefix), holders(row), str(row.queued), age(row.oldest_age), rate(row, settings.window))
+        oldest = ("≥" if row.oldest_age_at_least else "") + age(row.oldest_age)
+        grid.add_row(escape(row.prefix), holders(row), str(row.queued), oldest, rate(row, settings.window))
     notes = [f"[red]{escape(row.prefix)}: {escape(row.problem)}[/red]" for row in frame.rows if row.problem is not None]
     if not frame.rows:
         notes.append("no prefix in the table yet: a prefix appears when a deploy sets its cap or it is first used")
@@ -91,8 +92,8 @@ def render(frame: WatchFrame, settings: ViewSettings, *, error: str | None = Non
     notes += [
         f"[dim]admissions: holders new since the previous refresh (every {settings.interval:g} s), over the last "
         f"{settings.window:g} s, or since the watch started until it has run that long; a lease that began and "
-        "ended between two refreshes is not counted. oldest holder: since its grant or last renewal, or since it "
-        "was first seen. queued: handoff-mode waiters (poll-mode executions wait in Step Functions).[/dim]",
+        "ended between two refreshes is not counted. oldest holder: since its grant or last renewal, or (≥) since "
+        "it was first seen. queued: handoff-mode waiters (poll-mode executions wait in Step Functions).[/dim]",
         "[dim]reads per refresh: one GetItem per prefix (+ a Query of a wide prefix's holders); a Scan for new "
         f"prefixes every {settings.rescan_seconds:g} s. Ctrl-C stops.[/dim]",
     ]

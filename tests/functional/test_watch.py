@@ -79,7 +79,7 @@ def test_the_view_shows_holders_queue_oldest_age_and_admissions_of_every_prefix_
     assert rows(console.export_text()) == {
         "analytics": ["5/15", "0", "2m07s", "1.00/s (over 2.0s)"],
         "batch": ["5/5", "1", "2s", "0.50/s (over 2.0s)"],
-        "reports": ["1/3", "0", "2s", "0.00/s (over 2.0s)"],
+        "reports": ["1/3", "0", "≥2s", "0.00/s (over 2.0s)"],
     }
 
 

@@ -101,13 +101,23 @@ def test_a_holder_that_appears_later_is_dated_no_earlier_than_the_read_that_did_
     assert row.oldest_age == 2
 
 
-def test_without_a_ttl_in_the_table_a_holder_is_dated_when_first_seen() -> None:
+def test_without_a_ttl_in_the_table_a_holder_of_the_first_read_is_at_least_as_old_as_the_watch() -> None:
     tracker = PrefixTracker("batch", first_read=NOW)
     tracker.observe(snapshot("a", lease_seconds=None), NOW)
 
     row = tracker.observe(snapshot("a", lease_seconds=None), NOW + 7)
 
-    assert row.oldest_age == 7
+    assert (row.oldest_age, row.oldest_age_at_least) == (7, True)
+
+
+def test_without_a_ttl_a_holder_that_appears_later_is_dated_by_the_read_that_found_it() -> None:
+    tracker = PrefixTracker("batch", first_read=NOW)
+    tracker.observe(snapshot(lease_seconds=None), NOW)
+    tracker.observe(snapshot("a", lease_seconds=None), NOW + 2)
+
+    row = tracker.observe(snapshot("a", lease_seconds=None), NOW + 9)
+
+    assert (row.oldest_age, row.oldest_age_at_least) == (7, False)
 
 
 def test_a_row_shows_holders_against_the_cap_the_expired_among_them_and_the_queue() -> None:
