@@ -170,6 +170,8 @@ def cmd_destroy(arguments: argparse.Namespace, config: PlatformConfig, console: 
 def cmd_watch(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
     from lease_ops.watch_view import run_watch
 
+    if console.is_terminal:  # redrawn in place: notes must wrap at the terminal's width, not be cropped
+        console = Console(highlight=False)
     try:
         run_watch(
             _target(arguments, config),
