@@ -14,7 +14,7 @@ N ?= 5
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: help install vendor package lint format test lock clean demo local sandbox chaos bench burst bootstrap deploy caps workflows run destroy
+.PHONY: help install vendor package lint format test lock clean demo local sandbox chaos bench burst bootstrap deploy caps workflows run watch dashboard destroy
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -88,7 +88,13 @@ workflows: $(STAMP) ## Create or update each workflow's IAM role and state machi
 run: $(STAMP) ## Start N executions per workflow (N=5) and follow them; fails if any fails
 	$(OPS) run $(OVERRIDES) --executions $(N) $(ARGS)
 
-destroy: $(STAMP) ## Remove state machines, roles and apps; the table too with DESTROY_TABLE=1
+watch: $(STAMP) ## Live view of every prefix: holders/cap, queued, oldest holder, admissions/s (ARGS="--interval 5", --once)
+	$(OPS) watch $(OVERRIDES) $(ARGS)
+
+dashboard: $(STAMP) ## Create or update the CloudWatch dashboard of the lease metrics (ARGS=--dry-run prints it)
+	$(OPS) dashboard $(OVERRIDES) $(ARGS)
+
+destroy: $(STAMP) ## Remove state machines, roles, apps and the dashboard; the table too with DESTROY_TABLE=1
 	$(OPS) destroy $(OVERRIDES) $(if $(filter 1 yes true,$(DESTROY_TABLE)),--destroy-table) $(ARGS)
 
 lock: ## Re-resolve requirements/dev.txt into requirements/constraints.txt

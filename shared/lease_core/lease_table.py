@@ -5,12 +5,16 @@ a Scan for ``sk = "semaphore"`` (one small item per workload), plus, for a prefi
 the wide layout (``wide_layout``), a Query of its holder items. Removing a
 holder always goes through the prefix's ``LeaseSemaphore``, with the same
 conditional writes as everywhere else.
+
+A Scan reads (and is billed for) every item of the table, the queue's and the wide layout's holder
+items included, whatever its filter keeps: ``prefixes`` is for a caller that then reads each prefix
+itself, and wants to Scan seldom (``lease_ops.watch_source``).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,23 +42,39 @@ class LeaseTable:
     def snapshots(self) -> list[LeaseSnapshot]:
         """Every prefix's cap and holders, sorted by prefix (a strongly consistent Scan)."""
         snapshots = []
+        for item in self._semaphore_items(consistent=True):
+            prefix = _prefix_of(item)
+            if is_narrow(item):
+                snapshots.append(snapshot_from_item(prefix, item))
+            elif is_wide(item):  # its holders are items of their own: one Query
+                snapshots.append(self.semaphore(prefix).wide.snapshot(item, with_holders=True))
+        return sorted(snapshots, key=lambda snapshot: snapshot.prefix)
+
+    def prefixes(self) -> list[str]:
+        """The prefix of every semaphore item in the table, sorted, however it is laid out (an eventually
+        consistent Scan: half a read unit per 4 KB scanned; a prefix created a moment ago may be missing)."""
+        return sorted({_prefix_of(item) for item in self._semaphore_items(consistent=False, only_key=True)})
+
+    def _semaphore_items(self, *, consistent: bool, only_key: bool = False) -> Iterator[dict[str, Any]]:
         request: dict[str, Any] = {
             "FilterExpression": "#sk = :semaphore",
             "ExpressionAttributeNames": {"#sk": "sk"},
             "ExpressionAttributeValues": {":semaphore": {"S": SEMAPHORE_SORT_KEY}},
-            "ConsistentRead": True,
+            "ConsistentRead": consistent,
         }
+        if only_key:  # less to send back; DynamoDB bills the items scanned all the same
+            request["ProjectionExpression"] = "pk"
         while True:
             page = self.table.call("scan", **request)
             for raw in page.get("Items", []):
                 item = plain_item(raw)
-                if item is None:
-                    continue
-                prefix = str(item["pk"]).split("#", 1)[0]
-                if is_narrow(item):
-                    snapshots.append(snapshot_from_item(prefix, item))
-                elif is_wide(item):  # its holders are items of their own: one Query
-                    snapshots.append(self.semaphore(prefix).wide.snapshot(item, with_holders=True))
+                if item is not None:
+                    yield item
             if "LastEvaluatedKey" not in page:
-                return sorted(snapshots, key=lambda snapshot: snapshot.prefix)
+                return
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _prefix_of(semaphore_item: dict[str, Any]) -> str:
+    """``<prefix>#semaphore`` (``item_layout.semaphore_key``) → ``<prefix>``."""
+    return str(semaphore_item["pk"]).split("#", 1)[0]

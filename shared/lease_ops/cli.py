@@ -174,6 +174,32 @@ def cmd_destroy(arguments: argparse.Namespace, config: PlatformConfig, console: 
     )
 
 
+def cmd_watch(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
+    from lease_ops.watch_view import run_watch
+
+    if console.is_terminal:  # redrawn in place: notes must wrap at the terminal's width, not be cropped
+        console = Console(highlight=False)
+    try:
+        run_watch(
+            _target(arguments, config),
+            config,
+            console,
+            interval=arguments.interval,
+            once=arguments.once,
+            rescan_seconds=arguments.rescan,
+        )
+    except KeyboardInterrupt:
+        return  # Ctrl-C is how a watch ends: exit 0, no traceback
+
+
+def cmd_dashboard(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
+    from lease_ops.dashboard import dashboard_body, plan_dashboard
+
+    if arguments.dry_run:
+        console.print(json.dumps(dashboard_body(config), indent=2), markup=False)
+    plan_dashboard(_target(arguments, config), config).execute(console, dry_run=arguments.dry_run)
+
+
 def _account_id(text: str) -> str:
     if not re.fullmatch(r"[0-9]{12}", text):
         raise argparse.ArgumentTypeError(f"an AWS account id is 12 digits, got {text!r}")
@@ -361,7 +387,37 @@ def build_parser() -> argparse.ArgumentParser:
         "in the wide layout (a count and one item per lease), as caps above 100 are (default by-cap)",
     )
     _wait_mode_option(chaos)
-    destroy = command("destroy", cmd_destroy, "Remove state machines, roles and apps; the table only if asked.")
+    watch = command(
+        "watch",
+        cmd_watch,
+        "Live view of every prefix in the table: holders against the cap, queued executions, the oldest "
+        "holder's age and admissions per second. Reads one item per prefix a refresh (a Query more for a wide "
+        "prefix) and Scans the table for new prefixes every --rescan seconds. Ctrl-C stops it.",
+    )
+    watch.add_argument("--interval", type=_positive_float, default=2.0, help="seconds between refreshes (default 2)")
+    watch.add_argument(
+        "--once",
+        action="store_true",
+        help="read the table twice, --interval apart, print that one frame and exit (for scripts)",
+    )
+    watch.add_argument(
+        "--rescan",
+        type=_positive_float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how often the table is Scanned for new prefixes; a Scan reads every item (default 60)",
+    )
+    dashboard = command(
+        "dashboard",
+        cmd_dashboard,
+        "Create or update the CloudWatch dashboard <platform>-<stage>-leases of the lease metrics (safe to rerun).",
+    )
+    dashboard.add_argument(
+        "--dry-run", action="store_true", help="print the dashboard body and the plan, change nothing"
+    )
+    destroy = command(
+        "destroy", cmd_destroy, "Remove state machines, roles, apps and the dashboard; the table only if asked."
+    )
     destroy.add_argument("--destroy-table", action="store_true", help="also delete the table and every lease in it")
     destroy.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     return parser

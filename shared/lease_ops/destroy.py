@@ -1,4 +1,4 @@
-"""`make destroy`: remove what bootstrap, deploy and workflows made. Safe to rerun.
+"""`make destroy`: remove what bootstrap, deploy, workflows and dashboard made. Safe to rerun.
 
 The table goes only when asked (``DESTROY_TABLE=1``), and then its deletion
 protection is lifted explicitly first. Nothing that lacks our ``managed-by``
@@ -13,6 +13,7 @@ from pathlib import Path
 from rich.console import Console
 
 from lease_ops.aws_target import AwsTarget, aws_errors
+from lease_ops.dashboard import plan_dashboard_removal
 from lease_ops.deploy import run_chalice
 from lease_ops.deployed_functions import deployed_record
 from lease_ops.errors import ForeignResource
@@ -70,6 +71,7 @@ def has_deployed_resources(app_dir: Path, stage: str) -> bool:
 def destroy(target: AwsTarget, config: PlatformConfig, console: Console, *, destroy_table: bool, dry_run: bool) -> None:
     for workload in config.workloads.values():
         WorkflowProvisioner(target, config, workload).plan_removal().execute(console, dry_run=dry_run)
+    plan_dashboard_removal(target, config).execute(console, dry_run=dry_run)
     for app in reversed(config.app_folders):
         if not has_deployed_resources(config.app_dir(app), config.stage):
             console.print(f"[bold]{app}[/bold]\n  [green]ok[/green]       nothing deployed for stage {config.stage}")

@@ -29,6 +29,10 @@ class AwsCallFailed(OperatorError):
     """An AWS API call failed; the message names the call and AWS's error."""
 
 
+class TableNotFound(OperatorError):
+    """The lease table the command reads does not exist (in that region, at that endpoint)."""
+
+
 class TableSchemaMismatch(OperatorError):
     """A table of the configured name exists with another key schema: it is not ours to change."""
 

@@ -128,6 +128,10 @@ class PlatformConfig:
         """This stage's state machines: the only ones whose failed executions the reclaim rule hears of."""
         return [self.state_machine_name(workload) for workload in self.workloads.values()]
 
+    def dashboard_name(self) -> str:
+        """The CloudWatch dashboard of this platform's leases (`make dashboard`): one per stage."""
+        return f"{self.platform}-{self.stage}-leases"
+
     @property
     def app_folders(self) -> list[str]:
         return [self.platform_app, *(workload.app for workload in self.workloads.values())]

@@ -48,3 +48,23 @@ def test_make_with_a_bad_region_fails_with_one_line(moto_endpoint: str) -> None:
 
     assert result.returncode != 0
     assert "error: unknown AWS region 'mars-north-1'" in result.stderr
+
+
+@pytest.mark.slow
+def test_make_watch_once_reads_the_table_given_on_the_command_line(moto_endpoint: str) -> None:
+    make("bootstrap", "TABLE=wired-through-make")
+
+    watched = make("watch", "TABLE=wired-through-make", "ARGS=--once --interval 0.1")
+    missing = make("watch", "TABLE=not-there", "ARGS=--once")
+
+    assert watched.returncode == 0, watched.stderr
+    assert "leases in wired-through-make (eu-central-1)" in watched.stdout
+    assert "error: table 'not-there' does not exist in eu-central-1" in missing.stderr
+
+
+@pytest.mark.slow
+def test_make_dashboard_names_the_dashboard_after_the_stage(moto_endpoint: str) -> None:
+    result = make("dashboard", "STAGE=prod", "ARGS=--dry-run")
+
+    assert result.returncode == 0, result.stderr
+    assert "would    create dashboard shared-lease-platform-prod-leases" in result.stdout
