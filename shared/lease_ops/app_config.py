@@ -119,11 +119,13 @@ def process_policy(
     }
 
 
-def _write_json_if_changed(path: Path, document: dict[str, Any]) -> bool:
+def _write_json_if_changed(path: Path, document: dict[str, Any], *, dry_run: bool = False) -> bool:
+    """Whether ``path`` differs from ``document`` (then written, unless ``dry_run``)."""
     text = json.dumps(document, indent=2) + "\n"
     if path.is_file() and path.read_text() == text:
         return False
-    path.write_text(text)
+    if not dry_run:
+        path.write_text(text)
     return True
 
 
@@ -136,7 +138,9 @@ def _stage_of(config: dict[str, Any], stage: str, app_dir: Path) -> dict[str, An
     return stages[stage]
 
 
-def sync_workload_app(platform: PlatformConfig, workload: WorkloadConfig, *, partition: str) -> list[str]:
+def sync_workload_app(
+    platform: PlatformConfig, workload: WorkloadConfig, *, partition: str, dry_run: bool = False
+) -> list[str]:
     """Bring one workload app's stage config and policy files in line; returns the files written."""
     chalice_dir = workload.app_dir / ".chalice"
     config = workload.chalice_config()
@@ -170,7 +174,7 @@ def sync_workload_app(platform: PlatformConfig, workload: WorkloadConfig, *, par
         ),
     }
     for path, document in documents.items():
-        if _write_json_if_changed(path, document):
+        if _write_json_if_changed(path, document, dry_run=dry_run):
             written.append(str(path.relative_to(workload.app_dir.parent)))
     return written
 
@@ -211,7 +215,7 @@ def platform_policy(*, partition: str, region: str, table: str, app_name: str, s
     }
 
 
-def sync_platform_app(platform: PlatformConfig, *, partition: str) -> list[str]:
+def sync_platform_app(platform: PlatformConfig, *, partition: str, dry_run: bool = False) -> list[str]:
     """The platform app's stage: the table and its policy file."""
     app_dir = platform.app_dir(platform.platform_app)
     chalice_dir = app_dir / ".chalice"
@@ -234,13 +238,14 @@ def sync_platform_app(platform: PlatformConfig, *, partition: str) -> list[str]:
     )
     written = []
     for path, document in {chalice_dir / "config.json": config, chalice_dir / stage["iam_policy_file"]: policy}.items():
-        if _write_json_if_changed(path, document):
+        if _write_json_if_changed(path, document, dry_run=dry_run):
             written.append(str(path.relative_to(app_dir.parent)))
     return written
 
 
-def sync_all_apps(platform: PlatformConfig, *, partition: str) -> list[str]:
-    written = sync_platform_app(platform, partition=partition)
+def sync_all_apps(platform: PlatformConfig, *, partition: str, dry_run: bool = False) -> list[str]:
+    """The files brought in line (with ``dry_run``: the files that would be)."""
+    written = sync_platform_app(platform, partition=partition, dry_run=dry_run)
     for workload in platform.workloads.values():
-        written += sync_workload_app(platform, workload, partition=partition)
+        written += sync_workload_app(platform, workload, partition=partition, dry_run=dry_run)
     return written

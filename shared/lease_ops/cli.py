@@ -44,9 +44,12 @@ def cmd_bootstrap(arguments: argparse.Namespace, config: PlatformConfig, console
 
 
 def cmd_deploy(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
-    from lease_ops.deploy import deploy
+    from lease_ops.deploy import deploy, preview_deploy
 
-    deploy(_target(arguments, config), config, console)
+    if arguments.dry_run:
+        preview_deploy(_target(arguments, config), config, console)
+    else:
+        deploy(_target(arguments, config), config, console)
 
 
 def cmd_caps(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
@@ -170,7 +173,12 @@ def cmd_destroy(arguments: argparse.Namespace, config: PlatformConfig, console: 
     from lease_ops.destroy import destroy
 
     destroy(
-        _target(arguments, config), config, console, destroy_table=arguments.destroy_table, dry_run=arguments.dry_run
+        _target(arguments, config),
+        config,
+        console,
+        destroy_table=arguments.destroy_table,
+        dry_run=arguments.dry_run,
+        force=arguments.force,
     )
 
 
@@ -294,7 +302,10 @@ def build_parser() -> argparse.ArgumentParser:
         "billing, encryption, deletion protection and backups as they are (default: refuse such a table)",
     )
     command("vendor", cmd_vendor, "Copy shared/lease_core into each app's vendor/ (what chalice packages).")
-    command("deploy", cmd_deploy, "Vendor the core, `chalice deploy` every app, then write the configured caps.")
+    deploy = command(
+        "deploy", cmd_deploy, "Vendor the core, `chalice deploy` every app, then write the configured caps."
+    )
+    deploy.add_argument("--dry-run", action="store_true", help="say what would change, change nothing")
     caps = command("caps", cmd_caps, "Write each workload's configured cap (LEASE_MAX_CONCURRENCY) into the table.")
     caps.add_argument("--dry-run", action="store_true", help="print old → new, change nothing")
     workflows = command("workflows", cmd_workflows, "Create or update each workload's IAM role and state machine.")
@@ -420,6 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     destroy.add_argument("--destroy-table", action="store_true", help="also delete the table and every lease in it")
     destroy.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    destroy.add_argument(
+        "--force", action="store_true", help="delete state machines even while executions of theirs still run"
+    )
     return parser
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -11,8 +12,9 @@ from rich.console import Console
 from lease_ops.app_config import sync_all_apps
 from lease_ops.aws_target import AwsTarget
 from lease_ops.caps import apply_configured_caps
-from lease_ops.errors import DeploymentFailed, RuntimeMismatch
+from lease_ops.errors import DeploymentFailed, PlatformConfigError, RuntimeMismatch
 from lease_ops.platform_config import PlatformConfig
+from lease_ops.table import describe_table
 from lease_ops.vendoring import vendor_runtime
 
 CHALICE = Path(sys.executable).with_name("chalice")
@@ -41,6 +43,41 @@ def check_lambda_runtime(config: PlatformConfig) -> None:
             f"lambda_runtime = {config.lambda_runtime!r}: recreate the environment with that Python "
             f"(make clean && make deploy PYTHON={config.lambda_runtime}), or change lambda_runtime"
         )
+
+
+def preview_deploy(target: AwsTarget, config: PlatformConfig, console: Console) -> None:
+    """What `deploy` would change, changing nothing: the app files it would rewrite, whether each app's stage
+    exists (found by name and tag, as destroy finds it), and the caps it would write."""
+    from lease_ops.leftovers import AppLeftovers, ChaliceNames  # the finding half of destroy's lookups
+
+    check_lambda_runtime(config)
+    for path in sync_all_apps(config, partition=target.partition.name, dry_run=True):
+        console.print(f"  [yellow]would[/yellow]    update {path} for stage {config.stage}, table {config.table}")
+    for app in config.app_folders:
+        app_name = json.loads((config.app_dir(app) / ".chalice" / "config.json").read_text())["app_name"]
+        existing = AppLeftovers(target, ChaliceNames(app_name, config.stage)).functions()
+        console.print(f"[bold]{app}[/bold]")
+        if existing:
+            console.print(
+                f"  [yellow]would[/yellow]    chalice deploy --stage {config.stage}: update its {len(existing)} "
+                f"function(s) ({', '.join(existing)}) and create what is new"
+            )
+        else:
+            console.print(
+                f"  [yellow]would[/yellow]    chalice deploy --stage {config.stage}: create {app_name}-{config.stage} "
+                "(functions, roles, rules, API) from nothing"
+            )
+    if describe_table(target.client("dynamodb"), config.table) is None:
+        console.print(
+            f"[bold]caps[/bold]\n  [yellow]would[/yellow]    fail: table {config.table} does not exist (make bootstrap)"
+        )
+    else:
+        try:
+            apply_configured_caps(target, config, console, dry_run=True)
+        except PlatformConfigError:  # a new stage: its caps are the ones deploy copies from the template stage
+            console.print(
+                f"  [yellow]would[/yellow]    write the caps of stage {config.stage} once deploy has written the stage"
+            )
 
 
 def deploy(target: AwsTarget, config: PlatformConfig, console: Console) -> None:

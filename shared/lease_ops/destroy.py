@@ -3,6 +3,12 @@
 The table goes only when asked (``DESTROY_TABLE=1``), and then its deletion
 protection is lifted explicitly first. Nothing that lacks our ``managed-by``
 tag is deleted, nor a table that was adopted (``bootstrap --adopt``) rather than created.
+
+It refuses to delete a state machine whose executions still run unless told to (``--force``): deleting
+it stops nothing, but its Lambdas and the reclaim rule go with the stage, so those executions would fail
+and leave their leases to expire. After ``chalice delete`` (which needs Chalice's deployed record) it
+removes what each app left behind, found by name and tag (``lease_ops.leftovers``): a failed deploy, or a
+deploy made on another machine, leaves no record.
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ from lease_ops.aws_target import AwsTarget, aws_errors
 from lease_ops.dashboard import plan_dashboard_removal
 from lease_ops.deploy import run_chalice
 from lease_ops.deployed_functions import deployed_record
-from lease_ops.errors import ForeignResource
+from lease_ops.errors import ExecutionsStillRunning, ForeignResource
+from lease_ops.leftovers import AppLeftovers, ChaliceNames
 from lease_ops.plan import Plan
 from lease_ops.platform_config import PlatformConfig
 from lease_ops.table import ADOPTED_TAG, MANAGED_BY_TAG, describe_table
@@ -68,7 +75,57 @@ def has_deployed_resources(app_dir: Path, stage: str) -> bool:
         return True  # a damaged record: let chalice itself report it
 
 
-def destroy(target: AwsTarget, config: PlatformConfig, console: Console, *, destroy_table: bool, dry_run: bool) -> None:
+RUNNING_PAGE = 100
+
+
+def running_executions(target: AwsTarget, config: PlatformConfig) -> dict[str, int]:
+    """State machine name -> how many of its executions run (up to RUNNING_PAGE), for those that have any."""
+    sfn = target.client("stepfunctions")
+    running = {}
+    for workload in config.workloads.values():
+        provisioner = WorkflowProvisioner(target, config, workload)
+        if provisioner.describe_state_machine() is None:
+            continue
+        with aws_errors(f"listing the running executions of {provisioner.state_machine_name}"):
+            executions = sfn.list_executions(
+                stateMachineArn=provisioner.state_machine_arn, statusFilter="RUNNING", maxResults=RUNNING_PAGE
+            )["executions"]
+        if executions:
+            running[provisioner.state_machine_name] = len(executions)
+    return running
+
+
+def check_running_executions(
+    target: AwsTarget, config: PlatformConfig, console: Console, *, force: bool, dry_run: bool
+) -> None:
+    running = running_executions(target, config)
+    if not running:
+        return
+    counts = ", ".join(
+        f"{name} has {'100 or more' if n >= RUNNING_PAGE else n} running" for name, n in sorted(running.items())
+    )
+    warning = (
+        f"{counts}: deleting the stage makes those executions fail at their next task, and their leases wait "
+        "for their expiry"
+    )
+    if force or dry_run:
+        console.print(
+            f"[yellow]warning:[/yellow] {warning}" + ("" if force else " (destroy will refuse without --force)")
+        )
+        return
+    raise ExecutionsStillRunning(f"{warning}; stop them first, or run destroy again with --force (ARGS=--force)")
+
+
+def destroy(
+    target: AwsTarget,
+    config: PlatformConfig,
+    console: Console,
+    *,
+    destroy_table: bool,
+    dry_run: bool,
+    force: bool = False,
+) -> None:
+    check_running_executions(target, config, console, force=force, dry_run=dry_run)
     for workload in config.workloads.values():
         WorkflowProvisioner(target, config, workload).plan_removal().execute(console, dry_run=dry_run)
     plan_dashboard_removal(target, config).execute(console, dry_run=dry_run)
@@ -79,6 +136,8 @@ def destroy(target: AwsTarget, config: PlatformConfig, console: Console, *, dest
             console.print(f"[bold]{app}[/bold]\n  [yellow]would[/yellow]    chalice delete --stage {config.stage}")
         else:
             run_chalice(target, config.app_dir(app), ["delete", "--stage", config.stage], console)
+        app_name = json.loads((config.app_dir(app) / ".chalice" / "config.json").read_text())["app_name"]
+        AppLeftovers(target, ChaliceNames(app_name, config.stage)).plan().execute(console, dry_run=dry_run)
     if destroy_table:
         plan = plan_table_removal(target, config)
     else:

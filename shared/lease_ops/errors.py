@@ -61,3 +61,9 @@ class ExecutionsFailed(OperatorError):
     """Some of the executions started by `run` did not succeed."""
 
     exit_code = 1
+
+
+class ExecutionsStillRunning(OperatorError):
+    """`destroy` would delete state machines whose executions still run (and hold or wait for leases)."""
+
+    exit_code = 1

@@ -199,3 +199,107 @@ def test_dev_and_prod_run_side_by_side_in_one_account_and_each_can_be_destroyed_
 
     after = names_by_stage(aws)
     assert after == {"dev": before["dev"], "prod": set()}
+
+
+def everything_made(aws: dict[str, Any]) -> dict[str, list[str]]:
+    return {
+        "state machines": [m["name"] for m in aws["stepfunctions"].list_state_machines()["stateMachines"]],
+        "functions": [f["FunctionName"] for f in aws["lambda"].list_functions()["Functions"]],
+        "roles": [r["RoleName"] for r in aws["iam"].list_roles()["Roles"]],
+        "rules": [r["Name"] for r in aws["events"].list_rules()["Rules"]],
+        "apis": [a["name"] for a in aws["apigateway"].get_rest_apis()["items"]],
+        "log groups": [g["logGroupName"] for g in aws["logs"].describe_log_groups()["logGroups"]],
+    }
+
+
+@pytest.mark.slow
+def test_destroy_finds_what_a_deploy_left_without_chalices_record_by_name_and_tag(
+    capsys: pytest.CaptureFixture[str], project: Path, aws: dict[str, Any]
+) -> None:
+    for command in ("bootstrap", "deploy", "workflows"):
+        assert run_ops(capsys, project, command).exit_code == 0
+    assert all(everything_made(aws).values())
+    # What a failed deploy, or a deploy from another machine, leaves: resources and no record of them.
+    for app in ("lease_app", "analytics_app", "batch_app"):
+        (project.parent / app / ".chalice" / "deployed" / "dev.json").unlink()
+
+    outcome = run_ops(capsys, project, "destroy")
+
+    assert outcome.exit_code == 0, outcome.err
+    assert "delete function shared-lease-platform-batch-dev-acquire" in outcome.out
+    assert "delete rule shared-lease-platform-dev-reclaim-event" in outcome.out
+    assert everything_made(aws) == {key: [] for key in everything_made(aws)}
+    again = run_ops(capsys, project, "destroy")
+    assert again.exit_code == 0 and "done" not in again.out
+
+
+@pytest.mark.slow
+def test_destroy_leaves_another_stage_and_foreign_functions_of_similar_names_alone(
+    capsys: pytest.CaptureFixture[str], project: Path, aws: dict[str, Any]
+) -> None:
+    assert run_ops(capsys, project, "bootstrap").exit_code == 0
+    assert run_ops(capsys, project, "deploy", "--stage", "prod").exit_code == 0
+    role = aws["iam"].create_role(RoleName="theirs", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    aws["lambda"].create_function(  # a name like ours, without Chalice's tag for this app and stage
+        FunctionName="shared-lease-platform-dev-theirs",
+        Runtime="python3.11",
+        Role=role,
+        Handler="x.y",
+        Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+    )
+    before = everything_made(aws)
+
+    outcome = run_ops(capsys, project, "destroy")
+
+    assert outcome.exit_code == 0, outcome.err
+    assert everything_made(aws) == before
+
+
+@pytest.mark.slow
+def test_destroy_refuses_to_delete_a_state_machine_with_running_executions_unless_forced(
+    capsys: pytest.CaptureFixture[str], project: Path, aws: dict[str, Any]
+) -> None:
+    assert run_ops(capsys, project, "workflows").exit_code == 0
+    arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:shared-lease-platform-dev-batch-workflow"
+    aws["stepfunctions"].start_execution(stateMachineArn=arn, name="still-working")  # moto leaves it RUNNING
+
+    refused = run_ops(capsys, project, "destroy")
+    planned = run_ops(capsys, project, "destroy", "--dry-run")
+
+    assert refused.exit_code == 1
+    assert "shared-lease-platform-dev-batch-workflow has 1 running" in refused.err
+    assert "--force" in refused.err
+    assert len(aws["stepfunctions"].list_state_machines()["stateMachines"]) == 2
+    assert planned.exit_code == 0 and "warning: shared-lease-platform-dev-batch-workflow has 1 running" in planned.out
+
+    forced = run_ops(capsys, project, "destroy", "--force")
+
+    assert forced.exit_code == 0, forced.err
+    assert aws["stepfunctions"].list_state_machines()["stateMachines"] == []
+
+
+@pytest.mark.slow
+def test_deploy_dry_run_says_what_would_change_and_changes_nothing(
+    capsys: pytest.CaptureFixture[str], project: Path, aws: dict[str, Any]
+) -> None:
+    assert run_ops(capsys, project, "bootstrap").exit_code == 0
+    config_file = project.parent / "batch_app" / ".chalice" / "config.json"
+    config_before = config_file.read_text()
+
+    fresh = run_ops(capsys, project, "deploy", "--dry-run")
+    new_stage = run_ops(capsys, project, "deploy", "--dry-run", "--stage", "prod")
+
+    assert fresh.exit_code == 0, fresh.err
+    assert "create shared-lease-platform-batch-dev (functions, roles, rules, API) from nothing" in fresh.out
+    assert "batch: cap (none) → 5" in fresh.out
+    assert new_stage.exit_code == 0, new_stage.err
+    assert "would    update batch_app/.chalice/config.json for stage prod" in new_stage.out
+    assert "write the caps of stage prod once deploy has written the stage" in new_stage.out
+    assert config_file.read_text() == config_before
+    assert everything_made(aws)["functions"] == []
+
+    assert run_ops(capsys, project, "deploy").exit_code == 0
+    again = run_ops(capsys, project, "deploy", "--dry-run")
+
+    assert "update its 4 function(s) (shared-lease-platform-batch-dev-acquire" in again.out
+    assert "batch: cap 5 → 5" in again.out

@@ -1,0 +1,174 @@
+"""What a Chalice app of this platform left in the account for a stage, found by name and tag, not by record.
+
+``chalice delete`` reads ``.chalice/deployed/<stage>.json``, which ``chalice deploy`` does not write when it
+fails half-way, and which another machine does not have. So ``make destroy`` also looks the app's resources
+up by the names Chalice gives them (``<app_name>-<stage>`` and ``<app_name>-<stage>-<name>``) and removes
+what it finds:
+
+- Lambda functions of that name that carry Chalice's ``aws-chalice`` tag for this app and stage;
+- the EventBridge rules ``<app_name>-<stage>-<name>-event`` (their targets first);
+- the REST API named ``<app_name>`` whose integrations call this stage's ``<app_name>-<stage>`` function;
+- the functions' roles (trusted by Lambda, not tagged as a workflow role) and their log groups.
+
+Every lookup is by exact name or by this app's and stage's name prefix, so another app's, another stage's
+or someone else's resources are never touched. Rerunning finds nothing and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from lease_ops.aws_target import AwsTarget, aws_errors, error_code
+from lease_ops.plan import Plan
+from lease_ops.table import MANAGED_BY_TAG
+
+CHALICE_TAG = "aws-chalice"  # chalice tags each function version=<v>:stage=<stage>:app=<app_name>
+
+
+@dataclass(frozen=True)
+class ChaliceNames:
+    """The names Chalice gives one app's resources in one stage."""
+
+    app_name: str
+    stage: str
+
+    @property
+    def base(self) -> str:
+        return f"{self.app_name}-{self.stage}"
+
+    def owns(self, name: str) -> bool:
+        return name == self.base or name.startswith(f"{self.base}-")
+
+    def tagged(self, tags: dict[str, str]) -> bool:
+        return f"stage={self.stage}:app={self.app_name}" in tags.get(CHALICE_TAG, "")
+
+
+def _ignore_missing(call: Any, **arguments: Any) -> None:
+    try:
+        call(**arguments)
+    except ClientError as exc:
+        if error_code(exc) not in {"ResourceNotFoundException", "NoSuchEntity", "NotFoundException"}:
+            raise
+
+
+class AppLeftovers:
+    """Finds and plans the removal of one app's resources of one stage."""
+
+    def __init__(self, target: AwsTarget, names: ChaliceNames) -> None:
+        self.target = target
+        self.names = names
+        self.lambda_ = target.client("lambda")
+        self.events = target.client("events")
+        self.iam = target.client("iam")
+        self.logs = target.client("logs")
+        self.apigateway = target.client("apigateway")
+
+    def plan(self) -> Plan:
+        plan = Plan(f"{self.names.app_name} leftovers of stage {self.names.stage} (found by name and tag)")
+        for rule in self.rules():
+            plan.change(f"delete rule {rule}", lambda rule=rule: self._delete_rule(rule))
+        for api in self.rest_apis():
+            plan.change(f"delete REST API {self.names.app_name} ({api})", lambda api=api: self._delete_api(api))
+        for function in self.functions():
+            plan.change(f"delete function {function}", lambda f=function: self._delete_function(f))
+        for role in self.roles():
+            plan.change(f"delete role {role}", lambda role=role: self._delete_role(role))
+        for group in self.log_groups():
+            plan.change(
+                f"delete log group {group}", lambda g=group: _ignore_missing(self.logs.delete_log_group, logGroupName=g)
+            )
+        if not plan.changes:
+            plan.unchanged(f"nothing of {self.names.base} left")
+        return plan
+
+    # -- finding -----------------------------------------------------------------------------
+
+    def functions(self) -> list[str]:
+        found = []
+        with aws_errors(f"listing the functions of {self.names.base}"):
+            for page in self.lambda_.get_paginator("list_functions").paginate():
+                for function in page["Functions"]:
+                    if self.names.owns(function["FunctionName"]):
+                        tags = self.lambda_.list_tags(Resource=function["FunctionArn"]).get("Tags", {})
+                        if self.names.tagged(tags):
+                            found.append(function["FunctionName"])
+        return sorted(found)
+
+    def rules(self) -> list[str]:
+        with aws_errors(f"listing the rules of {self.names.base}"):
+            rules = self.events.list_rules(NamePrefix=f"{self.names.base}-")["Rules"]
+        return sorted(rule["Name"] for rule in rules if rule["Name"].endswith("-event"))
+
+    def rest_apis(self) -> list[str]:
+        """REST APIs of the app's name whose integrations call this stage's API handler."""
+        handler = f":function:{self.names.base}/invocations"
+        found = []
+        with aws_errors(f"listing the REST APIs of {self.names.app_name}"):
+            for api in self.apigateway.get_rest_apis()["items"]:
+                if api["name"] != self.names.app_name:
+                    continue
+                resources = self.apigateway.get_resources(restApiId=api["id"], embed=["methods"])["items"]
+                uris = [
+                    (method.get("methodIntegration") or {}).get("uri", "")
+                    for resource in resources
+                    for method in resource.get("resourceMethods", {}).values()
+                ]
+                if any(uri.endswith(handler) for uri in uris):
+                    found.append(api["id"])
+        return found
+
+    def roles(self) -> list[str]:
+        found = []
+        with aws_errors(f"listing the roles of {self.names.base}"):
+            for page in self.iam.get_paginator("list_roles").paginate():
+                for role in page["Roles"]:
+                    if self.names.owns(role["RoleName"]) and self._is_function_role(role):
+                        found.append(role["RoleName"])
+        return sorted(found)
+
+    def _is_function_role(self, role: dict[str, Any]) -> bool:
+        """Trusted by Lambda and not a workflow role (those carry our tag and are removed with their workflow)."""
+        document = role["AssumeRolePolicyDocument"]
+        document = json.loads(document) if isinstance(document, str) else document
+        trusted = json.dumps(document.get("Statement", []))
+        if "lambda.amazonaws.com" not in trusted:
+            return False
+        tags = {tag["Key"]: tag["Value"] for tag in self.iam.list_role_tags(RoleName=role["RoleName"])["Tags"]}
+        return MANAGED_BY_TAG not in tags
+
+    def log_groups(self) -> list[str]:
+        prefix = f"/aws/lambda/{self.names.base}"
+        with aws_errors(f"listing the log groups of {self.names.base}"):
+            groups = self.logs.describe_log_groups(logGroupNamePrefix=prefix)["logGroups"]
+        return sorted(
+            g["logGroupName"] for g in groups if self.names.owns(g["logGroupName"].removeprefix("/aws/lambda/"))
+        )
+
+    # -- removing ----------------------------------------------------------------------------
+
+    def _delete_rule(self, rule: str) -> None:
+        with aws_errors(f"deleting rule {rule}"):
+            targets = self.events.list_targets_by_rule(Rule=rule)["Targets"]
+            if targets:
+                self.events.remove_targets(Rule=rule, Ids=[target["Id"] for target in targets])
+            _ignore_missing(self.events.delete_rule, Name=rule)
+
+    def _delete_api(self, api_id: str) -> None:
+        with aws_errors(f"deleting REST API {api_id}"):
+            _ignore_missing(self.apigateway.delete_rest_api, restApiId=api_id)
+
+    def _delete_function(self, function: str) -> None:
+        with aws_errors(f"deleting function {function}"):
+            _ignore_missing(self.lambda_.delete_function, FunctionName=function)
+
+    def _delete_role(self, role: str) -> None:
+        with aws_errors(f"deleting role {role}"):
+            for name in self.iam.list_role_policies(RoleName=role)["PolicyNames"]:
+                self.iam.delete_role_policy(RoleName=role, PolicyName=name)
+            for attached in self.iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
+                self.iam.detach_role_policy(RoleName=role, PolicyArn=attached["PolicyArn"])
+            _ignore_missing(self.iam.delete_role, RoleName=role)
