@@ -157,50 +157,6 @@ def test_run_before_the_workflows_exist_says_to_make_them_first(
     assert "run `make workflows` first" in outcome.err
 
 
-def names_by_stage(aws: dict[str, Any]) -> dict[str, set[str]]:
-    """What the platform made in the account, sorted by the stage its name carries."""
-    made = {
-        "state machines": {m["name"] for m in aws["stepfunctions"].list_state_machines()["stateMachines"]},
-        "functions": {f["FunctionName"] for f in aws["lambda"].list_functions()["Functions"]},
-        "roles": {r["RoleName"] for r in aws["iam"].list_roles()["Roles"]},
-        "rules": {r["Name"] for r in aws["events"].list_rules()["Rules"]},
-    }
-    return {
-        stage: {name for names in made.values() for name in names if f"-{stage}-" in name or name.endswith(f"-{stage}")}
-        for stage in ("dev", "prod")
-    }
-
-
-@pytest.mark.slow
-def test_dev_and_prod_run_side_by_side_in_one_account_and_each_can_be_destroyed_alone(
-    capsys: pytest.CaptureFixture[str], project: Path, aws: dict[str, Any]
-) -> None:
-    assert run_ops(capsys, project, "bootstrap").exit_code == 0
-    for stage in ("dev", "prod"):
-        for command in ("deploy", "workflows"):
-            outcome = run_ops(capsys, project, command, "--stage", stage)
-            assert outcome.exit_code == 0, (stage, command, outcome.out, outcome.err)
-
-    before = names_by_stage(aws)
-    assert {name.replace("-dev-", "-prod-").replace("-dev", "-prod") for name in before["dev"]} == before["prod"]
-    assert "shared-lease-platform-prod-batch-workflow" in before["prod"]
-    sfn = aws["stepfunctions"]
-    for stage in ("dev", "prod"):
-        arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:shared-lease-platform-{stage}-batch-workflow"
-        definition = json.loads(sfn.describe_state_machine(stateMachineArn=arn)["definition"])
-        invoked = {s["Parameters"]["FunctionName"] for s in definition["States"].values() if s["Type"] == "Task"}
-        assert invoked and all(f"-batch-{stage}-" in function for function in invoked), invoked
-        rules = {rule["Name"]: rule for rule in aws["events"].list_rules()["Rules"]}
-        pattern = json.loads(rules[f"shared-lease-platform-{stage}-reclaim-event"]["EventPattern"])
-        assert all(f"-{stage}-" in machine["wildcard"] for machine in pattern["detail"]["stateMachineArn"])
-
-    outcome = run_ops(capsys, project, "destroy", "--stage", "prod")
-    assert outcome.exit_code == 0, outcome.err
-
-    after = names_by_stage(aws)
-    assert after == {"dev": before["dev"], "prod": set()}
-
-
 def everything_made(aws: dict[str, Any]) -> dict[str, list[str]]:
     return {
         "state machines": [m["name"] for m in aws["stepfunctions"].list_state_machines()["stateMachines"]],

@@ -32,6 +32,7 @@ from tests.ops import run_ops
 
 ENDPOINT_LINE = "AWS_ENDPOINT_URL="
 FUNCTIONS = f"arn:aws:lambda:{REGION}:123456789012:function"
+MACHINES = f"arn:aws:states:{REGION}:123456789012:stateMachine"
 
 
 class SandboxProcess:
@@ -270,3 +271,60 @@ def test_the_operator_path_runs_against_the_sandbox_as_against_aws_from_bootstra
     assert left == ([], [], [])
     assert (exit_code, err) == (0, "")
     assert len(logged(server.out, "started")) == len(logged(server.out, "succeeded")) == 6
+
+
+def names_by_stage(aws: dict[str, Any]) -> dict[str, set[str]]:
+    """What the platform made in the account, sorted by the stage its name carries."""
+    made = {
+        "state machines": {m["name"] for m in aws["stepfunctions"].list_state_machines()["stateMachines"]},
+        "functions": {f["FunctionName"] for f in aws["lambda"].list_functions()["Functions"]},
+        "roles": {r["RoleName"] for r in aws["iam"].list_roles()["Roles"]},
+        "rules": {r["Name"] for r in aws["events"].list_rules()["Rules"]},
+    }
+    return {
+        stage: {name for names in made.values() for name in names if f"-{stage}-" in name or name.endswith(f"-{stage}")}
+        for stage in ("dev", "prod")
+    }
+
+
+@pytest.mark.slow
+def test_dev_and_prod_run_side_by_side_in_the_sandbox_and_each_can_be_destroyed_alone(
+    capsys: pytest.CaptureFixture[str], project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with sandbox_process("--port", str(free_loopback_port()), "--platform-file", str(project)) as server:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", server.endpoint())
+        services = ("events", "iam", "lambda", "stepfunctions")
+        aws = {service: boto3.client(service, region_name=REGION) for service in services}
+        assert run_ops(capsys, project, "bootstrap").exit_code == 0
+        for stage in ("dev", "prod"):
+            for command in ("deploy", "workflows"):
+                outcome = run_ops(capsys, project, command, "--stage", stage)
+                assert outcome.exit_code == 0, (stage, command, outcome.out, outcome.err)
+        # Each stage's executions run on its own stage's functions, side by side.
+        runs = [
+            run_ops(capsys, project, "run", "--stage", s, "--executions", "2", "--timeout", "120")
+            for s in ("dev", "prod")
+        ]
+        before = names_by_stage(aws)
+        definitions = {
+            stage: aws["stepfunctions"].describe_state_machine(
+                stateMachineArn=f"{MACHINES}:shared-lease-platform-{stage}-batch-workflow"
+            )["definition"]
+            for stage in ("dev", "prod")
+        }
+        rules = {rule["Name"]: rule for rule in aws["events"].list_rules()["Rules"]}
+        destroyed = run_ops(capsys, project, "destroy", "--stage", "prod")
+        after = names_by_stage(aws)
+        server.wait(signal.SIGTERM)
+
+    assert [run.exit_code for run in runs] == [0, 0], [run.out for run in runs]
+    assert {name.replace("-dev-", "-prod-").replace("-dev", "-prod") for name in before["dev"]} == before["prod"]
+    assert "shared-lease-platform-prod-batch-workflow" in before["prod"]
+    for stage in ("dev", "prod"):
+        definition = json.loads(definitions[stage])
+        invoked = {s["Parameters"]["FunctionName"] for s in definition["States"].values() if s["Type"] == "Task"}
+        assert invoked and all(f"-batch-{stage}-" in function for function in invoked), invoked
+        pattern = json.loads(rules[f"shared-lease-platform-{stage}-reclaim-event"]["EventPattern"])
+        assert all(f"-{stage}-" in machine["wildcard"] for machine in pattern["detail"]["stateMachineArn"])
+    assert destroyed.exit_code == 0, destroyed.err
+    assert after == {"dev": before["dev"], "prod": set()}
