@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -26,6 +27,7 @@ from lease_ops.errors import ExecutionsStillRunning, ForeignResource
 from lease_ops.leftovers import AppLeftovers, ChaliceNames
 from lease_ops.plan import Plan
 from lease_ops.platform_config import PlatformConfig
+from lease_ops.state_machine_logs import log_group_name
 from lease_ops.table import ADOPTED_TAG, MANAGED_BY_TAG, describe_table
 from lease_ops.workflows import WorkflowProvisioner
 
@@ -78,20 +80,78 @@ def has_deployed_resources(app_dir: Path, stage: str) -> bool:
 RUNNING_PAGE = 100
 
 
+def stray_state_machines(target: AwsTarget, config: PlatformConfig) -> list[dict[str, str]]:
+    """This stage's state machines, by name and tag, of workloads no longer in platform.toml."""
+    sfn = target.client("stepfunctions")
+    stage_prefix = f"{config.platform}-{config.stage}-"
+    found = []
+    with aws_errors("listing the state machines"):
+        for page in sfn.get_paginator("list_state_machines").paginate():
+            for machine in page["stateMachines"]:
+                name = machine["name"]
+                if not name.startswith(stage_prefix) or name in config.state_machine_names:
+                    continue
+                tags = {
+                    t["key"]: t["value"]
+                    for t in sfn.list_tags_for_resource(resourceArn=machine["stateMachineArn"])["tags"]
+                }
+                if tags.get(MANAGED_BY_TAG) == config.platform:
+                    found.append(machine)
+    return found
+
+
+def plan_stray_workflow_removal(target: AwsTarget, config: PlatformConfig) -> Plan:
+    """A workload taken out of platform.toml leaves its state machine, log group and role: found by name and tag."""
+    plan = Plan(f"workflows of stage {config.stage} no longer in platform.toml (found by name and tag)")
+    sfn, iam, logs = target.client("stepfunctions"), target.client("iam"), target.client("logs")
+    for machine in stray_state_machines(target, config):
+        arn, name = machine["stateMachineArn"], machine["name"]
+        plan.change(f"delete state machine {name}", lambda arn=arn: sfn.delete_state_machine(stateMachineArn=arn))
+        group = log_group_name(name)
+        if logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]:
+            plan.change(f"delete log group {group}", lambda group=group: logs.delete_log_group(logGroupName=group))
+    configured = {config.role_name(workload) for workload in config.workloads.values()}
+    with aws_errors("listing the roles"):
+        for page in iam.get_paginator("list_roles").paginate(PathPrefix="/"):
+            for role in page["Roles"]:
+                name = role["RoleName"]
+                if (
+                    not name.startswith(f"{config.platform}-{config.stage}-")
+                    or "-workflow" not in name
+                    or name in configured
+                ):
+                    continue
+                tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=name)["Tags"]}
+                if tags.get(MANAGED_BY_TAG) == config.platform:
+                    plan.change(f"delete role {name}", lambda name=name: _delete_role(iam, name))
+    if not plan.changes:
+        plan.unchanged("none")
+    return plan
+
+
+def _delete_role(iam: Any, name: str) -> None:
+    with aws_errors(f"deleting role {name}"):
+        for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]:
+            iam.delete_role_policy(RoleName=name, PolicyName=policy)
+        iam.delete_role(RoleName=name)
+
+
 def running_executions(target: AwsTarget, config: PlatformConfig) -> dict[str, int]:
     """State machine name -> how many of its executions run (up to RUNNING_PAGE), for those that have any."""
     sfn = target.client("stepfunctions")
     running = {}
+    machines = {m["name"]: m["stateMachineArn"] for m in stray_state_machines(target, config)}
     for workload in config.workloads.values():
         provisioner = WorkflowProvisioner(target, config, workload)
-        if provisioner.describe_state_machine() is None:
-            continue
-        with aws_errors(f"listing the running executions of {provisioner.state_machine_name}"):
-            executions = sfn.list_executions(
-                stateMachineArn=provisioner.state_machine_arn, statusFilter="RUNNING", maxResults=RUNNING_PAGE
-            )["executions"]
+        if provisioner.describe_state_machine() is not None:
+            machines[provisioner.state_machine_name] = provisioner.state_machine_arn
+    for name, arn in machines.items():
+        with aws_errors(f"listing the running executions of {name}"):
+            executions = sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING", maxResults=RUNNING_PAGE)[
+                "executions"
+            ]
         if executions:
-            running[provisioner.state_machine_name] = len(executions)
+            running[name] = len(executions)
     return running
 
 
@@ -128,6 +188,7 @@ def destroy(
     check_running_executions(target, config, console, force=force, dry_run=dry_run)
     for workload in config.workloads.values():
         WorkflowProvisioner(target, config, workload).plan_removal().execute(console, dry_run=dry_run)
+    plan_stray_workflow_removal(target, config).execute(console, dry_run=dry_run)
     plan_dashboard_removal(target, config).execute(console, dry_run=dry_run)
     for app in reversed(config.app_folders):
         if not has_deployed_resources(config.app_dir(app), config.stage):

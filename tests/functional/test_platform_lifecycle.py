@@ -259,3 +259,23 @@ def test_deploy_dry_run_says_what_would_change_and_changes_nothing(
 
     assert "update its 4 function(s) (shared-lease-platform-batch-dev-acquire" in again.out
     assert "batch: cap 5 → 5" in again.out
+
+
+def test_destroy_removes_the_workflow_of_a_workload_taken_out_of_platform_toml_by_name_and_tag(
+    capsys: pytest.CaptureFixture[str], project: Path, aws: dict[str, Any]
+) -> None:
+    assert run_ops(capsys, project, "workflows").exit_code == 0
+    text = project.read_text()
+    project.write_text(text[: text.index("[workloads.batch]")])  # batch is gone from the configuration
+    arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:shared-lease-platform-dev-batch-workflow"
+    aws["stepfunctions"].start_execution(stateMachineArn=arn, name="still-working")
+
+    refused = run_ops(capsys, project, "destroy")
+    forced = run_ops(capsys, project, "destroy", "--force")
+
+    assert refused.exit_code == 1 and "shared-lease-platform-dev-batch-workflow has 1 running" in refused.err
+    assert forced.exit_code == 0, forced.err
+    assert "delete state machine shared-lease-platform-dev-batch-workflow" in forced.out
+    assert aws["stepfunctions"].list_state_machines()["stateMachines"] == []
+    assert [r["RoleName"] for r in aws["iam"].list_roles()["Roles"]] == []
+    assert aws["logs"].describe_log_groups(logGroupNamePrefix="/aws/vendedlogs/states/")["logGroups"] == []
