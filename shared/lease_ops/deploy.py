@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -54,8 +53,8 @@ def preview_deploy(target: AwsTarget, config: PlatformConfig, console: Console) 
     for path in sync_all_apps(config, partition=target.partition.name, dry_run=True):
         console.print(f"  [yellow]would[/yellow]    update {path} for stage {config.stage}, table {config.table}")
     for app in config.app_folders:
-        app_name = json.loads((config.app_dir(app) / ".chalice" / "config.json").read_text())["app_name"]
-        existing = AppLeftovers(target, ChaliceNames(app_name, config.stage)).functions()
+        names = ChaliceNames.of_app(config.app_dir(app), config.stage)
+        existing = AppLeftovers(target, names).functions()
         console.print(f"[bold]{app}[/bold]")
         if existing:
             console.print(
@@ -64,7 +63,7 @@ def preview_deploy(target: AwsTarget, config: PlatformConfig, console: Console) 
             )
         else:
             console.print(
-                f"  [yellow]would[/yellow]    chalice deploy --stage {config.stage}: create {app_name}-{config.stage} "
+                f"  [yellow]would[/yellow]    chalice deploy --stage {config.stage}: create {names.base} "
                 "(functions, roles, rules, API) from nothing"
             )
     if describe_table(target.client("dynamodb"), config.table) is None:

@@ -197,8 +197,9 @@ def destroy(
             console.print(f"[bold]{app}[/bold]\n  [yellow]would[/yellow]    chalice delete --stage {config.stage}")
         else:
             run_chalice(target, config.app_dir(app), ["delete", "--stage", config.stage], console)
-        app_name = json.loads((config.app_dir(app) / ".chalice" / "config.json").read_text())["app_name"]
-        AppLeftovers(target, ChaliceNames(app_name, config.stage)).plan().execute(console, dry_run=dry_run)
+        AppLeftovers(target, ChaliceNames.of_app(config.app_dir(app), config.stage)).plan().execute(
+            console, dry_run=dry_run
+        )
     if destroy_table:
         plan = plan_table_removal(target, config)
     else:

@@ -10,19 +10,22 @@ what it finds:
 - the REST API named ``<app_name>`` whose integrations call this stage's ``<app_name>-<stage>`` function;
 - the functions' roles (trusted by Lambda, not tagged as a workflow role) and their log groups.
 
-Every lookup is by exact name or by this app's and stage's name prefix, so another app's, another stage's
-or someone else's resources are never touched. Rerunning finds nothing and changes nothing.
+Every lookup is by an exact name, computed from the app's own functions (a prefix could match another
+platform's or app's names), so another app's, another stage's or someone else's resources are never touched.
+Rerunning finds nothing and changes nothing.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from lease_ops.aws_target import AwsTarget, aws_errors, error_code
+from lease_ops.chalice_apps import load_chalice_app
 from lease_ops.plan import Plan
 from lease_ops.table import MANAGED_BY_TAG
 
@@ -31,20 +34,46 @@ CHALICE_TAG = "aws-chalice"  # chalice tags each function version=<v>:stage=<sta
 
 @dataclass(frozen=True)
 class ChaliceNames:
-    """The names Chalice gives one app's resources in one stage."""
+    """The exact names Chalice gives one app's resources in one stage (never a prefix: another platform or app
+    may have a name that starts like ours)."""
 
     app_name: str
     stage: str
+    functions: frozenset[str]  # the app's Lambda functions and event handlers, by their name in the app
+    has_api: bool = False
+
+    @classmethod
+    def of_app(cls, app_dir: Path, stage: str) -> ChaliceNames:
+        app = load_chalice_app(app_dir)
+        names = {function.name for function in app.pure_lambda_functions} | {e.name for e in app.event_sources}
+        return cls(app.app_name, stage, frozenset(names), has_api=bool(app.routes))
 
     @property
     def base(self) -> str:
         return f"{self.app_name}-{self.stage}"
 
-    def owns(self, name: str) -> bool:
-        return name == self.base or name.startswith(f"{self.base}-")
+    @property
+    def function_names(self) -> set[str]:
+        return {f"{self.base}-{name}" for name in self.functions} | ({self.base} if self.has_api else set())
+
+    @property
+    def role_names(self) -> set[str]:
+        """Chalice's role per function (iam_policy_file per function), the API handler's, and the app's default."""
+        return {f"{self.base}-{name}" for name in self.functions} | {f"{self.base}-api_handler", self.base}
+
+    @property
+    def log_group_names(self) -> set[str]:
+        handler = {f"/aws/lambda/{self.base}-api_handler"} if self.has_api else set()
+        return {f"/aws/lambda/{self.base}-{name}" for name in self.functions} | handler
+
+    @property
+    def rule_names(self) -> set[str]:
+        return {f"{self.base}-{name}-event" for name in self.functions}
 
     def tagged(self, tags: dict[str, str]) -> bool:
-        return f"stage={self.stage}:app={self.app_name}" in tags.get(CHALICE_TAG, "")
+        """Chalice's own tag says this app and stage (``version=<v>:stage=<stage>:app=<app_name>``)."""
+        fields = dict(part.split("=", 1) for part in tags.get(CHALICE_TAG, "").split(":") if "=" in part)
+        return fields.get("stage") == self.stage and fields.get("app") == self.app_name
 
 
 def _ignore_missing(call: Any, **arguments: Any) -> None:
@@ -92,26 +121,30 @@ class AppLeftovers:
         with aws_errors(f"listing the functions of {self.names.base}"):
             for page in self.lambda_.get_paginator("list_functions").paginate():
                 for function in page["Functions"]:
-                    if self.names.owns(function["FunctionName"]):
+                    if function["FunctionName"] in self.names.function_names:
                         tags = self.lambda_.list_tags(Resource=function["FunctionArn"]).get("Tags", {})
                         if self.names.tagged(tags):
                             found.append(function["FunctionName"])
         return sorted(found)
 
     def rules(self) -> list[str]:
+        found = []
         with aws_errors(f"listing the rules of {self.names.base}"):
-            rules = self.events.list_rules(NamePrefix=f"{self.names.base}-")["Rules"]
-        return sorted(rule["Name"] for rule in rules if rule["Name"].endswith("-event"))
+            for page in self.events.get_paginator("list_rules").paginate(NamePrefix=f"{self.names.base}-"):
+                found += [rule["Name"] for rule in page["Rules"] if rule["Name"] in self.names.rule_names]
+        return sorted(found)
 
     def rest_apis(self) -> list[str]:
         """REST APIs of the app's name whose integrations call this stage's API handler."""
         handler = f":function:{self.names.base}/invocations"
         found = []
         with aws_errors(f"listing the REST APIs of {self.names.app_name}"):
-            for api in self.apigateway.get_rest_apis()["items"]:
-                if api["name"] != self.names.app_name:
+            apis = [a for page in self.apigateway.get_paginator("get_rest_apis").paginate() for a in page["items"]]
+            for api in apis:
+                if api["name"] != self.names.app_name or not self.names.has_api:
                     continue
-                resources = self.apigateway.get_resources(restApiId=api["id"], embed=["methods"])["items"]
+                pages = self.apigateway.get_paginator("get_resources").paginate(restApiId=api["id"], embed=["methods"])
+                resources = [resource for page in pages for resource in page["items"]]
                 uris = [
                     (method.get("methodIntegration") or {}).get("uri", "")
                     for resource in resources
@@ -126,7 +159,7 @@ class AppLeftovers:
         with aws_errors(f"listing the roles of {self.names.base}"):
             for page in self.iam.get_paginator("list_roles").paginate():
                 for role in page["Roles"]:
-                    if self.names.owns(role["RoleName"]) and self._is_function_role(role):
+                    if role["RoleName"] in self.names.role_names and self._is_function_role(role):
                         found.append(role["RoleName"])
         return sorted(found)
 
@@ -143,10 +176,9 @@ class AppLeftovers:
     def log_groups(self) -> list[str]:
         prefix = f"/aws/lambda/{self.names.base}"
         with aws_errors(f"listing the log groups of {self.names.base}"):
-            groups = self.logs.describe_log_groups(logGroupNamePrefix=prefix)["logGroups"]
-        return sorted(
-            g["logGroupName"] for g in groups if self.names.owns(g["logGroupName"].removeprefix("/aws/lambda/"))
-        )
+            pages = self.logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=prefix)
+            groups = [group["logGroupName"] for page in pages for group in page["logGroups"]]
+        return sorted(group for group in groups if group in self.names.log_group_names)
 
     # -- removing ----------------------------------------------------------------------------
 
