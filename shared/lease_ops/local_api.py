@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 from rich.console import Console
@@ -126,7 +127,11 @@ def serve_local(config: PlatformConfig, console: Console, *, port: int, running:
             start_new_session=True,  # its own process group: stopping it stops everything it started
         )
         try:
-            server.wait()
+            # Polled, not server.wait(): Ctrl-C may be delivered to another of this process's threads, and then
+            # nothing interrupts a blocking wait; Python raises KeyboardInterrupt in the main thread at its next
+            # step, which a short sleep gives it.
+            while server.poll() is None:
+                time.sleep(0.2)
         except KeyboardInterrupt:
             console.print("stopping")
         finally:
