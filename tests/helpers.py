@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import signal
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from types import ModuleType
@@ -179,3 +180,9 @@ def start_moto_lease_table() -> tuple[Any, Any]:
     client = boto3.client("dynamodb", region_name=REGION)
     create_lease_table(client, DEFAULT_TABLE_NAME)
     return mock, client
+
+
+def interruptible() -> None:
+    """``preexec_fn`` of a subprocess a test stops with SIGINT: a shell's background job (``make test &``, CI
+    runners) starts with SIGINT ignored, which its children inherit, and Python then installs no Ctrl-C handler."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -17,9 +17,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
 from rich.console import Console
 
-from lease_ops.aws_target import AwsTarget, aws_errors
+from lease_ops.aws_target import AwsTarget, aws_errors, error_code
 from lease_ops.dashboard import plan_dashboard_removal
 from lease_ops.deploy import run_chalice
 from lease_ops.deployed_functions import deployed_record
@@ -27,7 +28,7 @@ from lease_ops.errors import ExecutionsStillRunning, ForeignResource
 from lease_ops.leftovers import AppLeftovers, ChaliceNames
 from lease_ops.plan import Plan
 from lease_ops.platform_config import PlatformConfig
-from lease_ops.state_machine_logs import log_group_name
+from lease_ops.state_machine_logs import StateMachineLogs
 from lease_ops.table import ADOPTED_TAG, MANAGED_BY_TAG, describe_table
 from lease_ops.workflows import WorkflowProvisioner
 
@@ -101,29 +102,33 @@ def stray_state_machines(target: AwsTarget, config: PlatformConfig) -> list[dict
 
 
 def plan_stray_workflow_removal(target: AwsTarget, config: PlatformConfig) -> Plan:
-    """A workload taken out of platform.toml leaves its state machine, log group and role: found by name and tag."""
+    """A workload taken out of platform.toml leaves its state machine, log group and role: found by name and tag.
+
+    The role is the one the state machine in this region runs as (IAM is global: a scan of role names would
+    also find the same stage's roles of other regions), and only if it carries our tag.
+    """
     plan = Plan(f"workflows of stage {config.stage} no longer in platform.toml (found by name and tag)")
-    sfn, iam, logs = target.client("stepfunctions"), target.client("iam"), target.client("logs")
+    sfn, iam = target.client("stepfunctions"), target.client("iam")
     for machine in stray_state_machines(target, config):
         arn, name = machine["stateMachineArn"], machine["name"]
-        plan.change(f"delete state machine {name}", lambda arn=arn: sfn.delete_state_machine(stateMachineArn=arn))
-        group = log_group_name(name)
-        if logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]:
-            plan.change(f"delete log group {group}", lambda group=group: logs.delete_log_group(logGroupName=group))
-    configured = {config.role_name(workload) for workload in config.workloads.values()}
-    with aws_errors("listing the roles"):
-        for page in iam.get_paginator("list_roles").paginate(PathPrefix="/"):
-            for role in page["Roles"]:
-                name = role["RoleName"]
-                if (
-                    not name.startswith(f"{config.platform}-{config.stage}-")
-                    or "-workflow" not in name
-                    or name in configured
-                ):
-                    continue
-                tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=name)["Tags"]}
-                if tags.get(MANAGED_BY_TAG) == config.platform:
-                    plan.change(f"delete role {name}", lambda name=name: _delete_role(iam, name))
+        with aws_errors(f"reading state machine {name}"):
+            role = sfn.describe_state_machine(stateMachineArn=arn)["roleArn"].rsplit("/", 1)[-1]
+
+        def delete_state_machine(arn: str = arn, name: str = name) -> None:
+            with aws_errors(f"deleting state machine {name}"):
+                sfn.delete_state_machine(stateMachineArn=arn)
+
+        plan.change(f"delete state machine {name}", delete_state_machine)
+        StateMachineLogs(target, config, name).plan_group_removal(plan)
+        with aws_errors(f"reading the tags of role {role}"):
+            try:
+                tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=role)["Tags"]}
+            except ClientError as exc:
+                if error_code(exc) != "NoSuchEntity":
+                    raise
+                tags = {}
+        if tags.get(MANAGED_BY_TAG) == config.platform:
+            plan.change(f"delete role {role}", lambda role=role: _delete_role(iam, role))
     if not plan.changes:
         plan.unchanged("none")
     return plan

@@ -63,7 +63,8 @@ class ChaliceNames:
 
     @property
     def log_group_names(self) -> set[str]:
-        handler = {f"/aws/lambda/{self.base}-api_handler"} if self.has_api else set()
+        # Lambda writes the API handler's logs to its function's group; chalice also makes an "-api_handler" one.
+        handler = {f"/aws/lambda/{self.base}-api_handler", f"/aws/lambda/{self.base}"} if self.has_api else set()
         return {f"/aws/lambda/{self.base}-{name}" for name in self.functions} | handler
 
     @property
@@ -102,9 +103,10 @@ class AppLeftovers:
             plan.change(f"delete rule {rule}", lambda rule=rule: self._delete_rule(rule))
         for api in self.rest_apis():
             plan.change(f"delete REST API {self.names.app_name} ({api})", lambda api=api: self._delete_api(api))
-        for function in self.functions():
+        functions = self.functions()
+        for function in functions:
             plan.change(f"delete function {function}", lambda f=function: self._delete_function(f))
-        for role in self.roles():
+        for role in self.roles(deployed_here=bool(functions)):
             plan.change(f"delete role {role}", lambda role=role: self._delete_role(role))
         for group in self.log_groups():
             plan.change(
@@ -154,14 +156,23 @@ class AppLeftovers:
                     found.append(api["id"])
         return found
 
-    def roles(self) -> list[str]:
+    def roles(self, *, deployed_here: bool) -> list[str]:
+        """Chalice's roles of the app and stage. Their names carry no region and IAM is global, so one goes only
+        when the stage's functions were found in this region or the role was last used here, and never when it
+        was last used in another region (the same stage deployed there)."""
         found = []
         with aws_errors(f"listing the roles of {self.names.base}"):
             for page in self.iam.get_paginator("list_roles").paginate():
                 for role in page["Roles"]:
                     if role["RoleName"] in self.names.role_names and self._is_function_role(role):
-                        found.append(role["RoleName"])
+                        used_in = self._last_used_region(role["RoleName"])
+                        if used_in in (None, self.target.region) and (deployed_here or used_in == self.target.region):
+                            found.append(role["RoleName"])
         return sorted(found)
+
+    def _last_used_region(self, role: str) -> str | None:
+        last_used = self.iam.get_role(RoleName=role)["Role"].get("RoleLastUsed") or {}
+        return last_used.get("Region")
 
     def _is_function_role(self, role: dict[str, Any]) -> bool:
         """Trusted by Lambda and not a workflow role (those carry our tag and are removed with their workflow)."""

@@ -15,6 +15,7 @@ import pytest
 
 from lease_ops.chalice_apps import REPOSITORY_ROOT
 from lease_ops.moto_server import free_loopback_port
+from tests.helpers import interruptible
 
 
 def request(url: str, method: str = "GET", body: dict[str, Any] | None = None) -> tuple[int, Any]:
@@ -45,6 +46,7 @@ def test_make_local_serves_the_api_with_leases_held_and_stops_on_interrupt() -> 
             "batch=7",
         ],
         cwd=REPOSITORY_ROOT,
+        preexec_fn=interruptible,
         env=environment,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -279,3 +279,21 @@ def test_destroy_removes_the_workflow_of_a_workload_taken_out_of_platform_toml_b
     assert aws["stepfunctions"].list_state_machines()["stateMachines"] == []
     assert [r["RoleName"] for r in aws["iam"].list_roles()["Roles"]] == []
     assert aws["logs"].describe_log_groups(logGroupNamePrefix="/aws/vendedlogs/states/")["logGroups"] == []
+
+
+def test_destroy_in_one_region_leaves_the_same_stages_workflow_roles_of_another_region_alone(
+    capsys: pytest.CaptureFixture[str], project: Path, aws: dict[str, Any]
+) -> None:
+    # IAM is global: the us-east-1 workflows' roles are in the same list as eu-central-1's.
+    for region in (REGION, "us-east-1"):
+        assert run_ops(capsys, project, "workflows", "--region", region).exit_code == 0
+    text = project.read_text()
+    project.write_text(text[: text.index("[workloads.batch]")])
+
+    outcome = run_ops(capsys, project, "destroy")
+
+    assert outcome.exit_code == 0, outcome.err
+    assert sorted(r["RoleName"] for r in aws["iam"].list_roles()["Roles"]) == [
+        "shared-lease-platform-dev-analytics-workflow-us-east-1",
+        "shared-lease-platform-dev-batch-workflow-us-east-1",
+    ]

@@ -27,7 +27,7 @@ from lease_ops.chalice_apps import REPOSITORY_ROOT
 from lease_ops.moto_server import LOOPBACK, free_loopback_port
 from lease_ops.platform_config import load_platform_config
 from lease_ops.sandbox import sandbox
-from tests.helpers import REGION
+from tests.helpers import REGION, interruptible
 from tests.ops import run_ops
 
 ENDPOINT_LINE = "AWS_ENDPOINT_URL="
@@ -43,6 +43,7 @@ class SandboxProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "lease_ops", "sandbox", *arguments],
             cwd=REPOSITORY_ROOT,
+            preexec_fn=interruptible,
             env=environment,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -21,7 +21,7 @@ from lease_ops.embedded_platform import EmbeddedPlatform, embedded_platform
 from lease_ops.platform_config import PLATFORM_FILE, load_platform_config
 from lease_ops.table import DEFAULT_TABLE_NAME, create_lease_table
 from lease_ops.watch_view import run_watch
-from tests.helpers import NOW, REGION, FakeClock, layout_is_wide, wide_above
+from tests.helpers import NOW, REGION, FakeClock, interruptible, layout_is_wide, wide_above
 from tests.ops import run_ops
 
 ANALYTICS_TTL, BATCH_TTL = 600, 1200  # their LEASE_TTL_SECONDS, which the deploy writes into the table
@@ -121,6 +121,7 @@ def test_ctrl_c_ends_the_watch_with_exit_0_and_no_traceback(moto_endpoint: str) 
     watch = subprocess.Popen(
         [sys.executable, "-m", "lease_ops", "watch", "--interval", "0.2"],
         cwd=REPOSITORY_ROOT,
+        preexec_fn=interruptible,
         env=os.environ.copy(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
