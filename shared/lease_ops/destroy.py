@@ -24,8 +24,8 @@ from lease_ops.aws_target import AwsTarget, aws_errors, error_code
 from lease_ops.dashboard import plan_dashboard_removal
 from lease_ops.deploy import run_chalice
 from lease_ops.deployed_functions import deployed_record
-from lease_ops.errors import ExecutionsStillRunning, ForeignResource
-from lease_ops.leftovers import AppLeftovers, ChaliceNames
+from lease_ops.errors import ExecutionsStillRunning, ForeignResource, TableStillInUse
+from lease_ops.leftovers import CHALICE_TAG, AppLeftovers, ChaliceNames
 from lease_ops.plan import Plan
 from lease_ops.platform_config import PlatformConfig
 from lease_ops.state_machine_logs import StateMachineLogs
@@ -33,7 +33,30 @@ from lease_ops.table import ADOPTED_TAG, MANAGED_BY_TAG, describe_table
 from lease_ops.workflows import WorkflowProvisioner
 
 
-def plan_table_removal(target: AwsTarget, config: PlatformConfig) -> Plan:
+def stages_using_table(target: AwsTarget, config: PlatformConfig) -> set[str]:
+    """The stages whose deployed Lambdas (by Chalice's tag) have this table in their environment."""
+    lambda_ = target.client("lambda")
+    stages = set()
+    with aws_errors("listing the functions that use the table"):
+        for page in lambda_.get_paginator("list_functions").paginate():
+            for function in page["Functions"]:
+                if (function.get("Environment") or {}).get("Variables", {}).get("LEASE_TABLE_NAME") != config.table:
+                    continue
+                chalice_tag = lambda_.list_tags(Resource=function["FunctionArn"]).get("Tags", {}).get(CHALICE_TAG, "")
+                fields = dict(part.split("=", 1) for part in chalice_tag.split(":") if "=" in part)
+                if "stage" in fields:
+                    stages.add(fields["stage"])
+    return stages
+
+
+def plan_table_removal(target: AwsTarget, config: PlatformConfig, *, force: bool = False) -> Plan:
+    """The table is every stage's that points at it: refused while another stage's Lambdas use it."""
+    others = sorted(stages_using_table(target, config) - {config.stage})
+    if others and not force:
+        raise TableStillInUse(
+            f"table {config.table} is still used by stage(s) {', '.join(others)}: destroy them first, or run "
+            "destroy again with --force to delete it under them"
+        )
     plan = Plan(f"table {config.table}")
     dynamodb = target.client("dynamodb")
     table = describe_table(dynamodb, config.table)
@@ -206,7 +229,7 @@ def destroy(
             console, dry_run=dry_run
         )
     if destroy_table:
-        plan = plan_table_removal(target, config)
+        plan = plan_table_removal(target, config, force=force)
     else:
         plan = Plan(f"table {config.table}")
         plan.unchanged("kept (DESTROY_TABLE=1 deletes it and every lease in it)")

@@ -67,3 +67,9 @@ class ExecutionsStillRunning(OperatorError):
     """`destroy` would delete state machines whose executions still run (and hold or wait for leases)."""
 
     exit_code = 1
+
+
+class TableStillInUse(OperatorError):
+    """`destroy --destroy-table` of one stage while another stage's Lambdas still use the table."""
+
+    exit_code = 1

@@ -32,6 +32,7 @@ from rich.console import Console
 from lease_ops.app_config import sync_all_apps
 from lease_ops.aws_target import AwsTarget
 from lease_ops.deploy import check_lambda_runtime, run_chalice
+from lease_ops.errors import PlatformConfigError
 from lease_ops.platform_config import PlatformConfig, bounded_name
 from lease_ops.platform_template import table_template, workflows_template
 from lease_ops.sam_templates import chalice_functions, name_functions
@@ -168,6 +169,11 @@ def package(
 ) -> list[Stack]:
     """Write every template of ``config.stage`` under ``out``, and the deploy sequence; returns its stacks."""
     check_lambda_runtime(config)
+    for app in config.app_folders:  # each app's output folder is emptied first: never an app folder itself
+        if (out / app).resolve() == config.app_dir(app).resolve():
+            raise PlatformConfigError(
+                f"--out {out} would write the templates over the app folder {app}/: choose another folder"
+            )
     for path in sync_all_apps(config, partition=target.partition.name):
         console.print(f"updated {path} for stage {config.stage}, table {config.table}, region {config.region}")
     for app in config.app_folders:

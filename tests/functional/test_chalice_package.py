@@ -298,3 +298,13 @@ def test_the_deploy_sequence_goes_table_apps_caps_then_workflows_and_is_written_
     # A new stage is written into each app's config, as make deploy writes it, so `make caps` finds its caps.
     config = json.loads((packaged.root / "analytics_app" / ".chalice" / "config.json").read_text())
     assert config["stages"][STAGE]["environment_variables"]["LEASE_MAX_CONCURRENCY"] == "15"
+
+
+def test_package_refuses_an_output_folder_that_would_overwrite_the_app_folders(
+    capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    outcome = run_ops(capsys, project, "package", "--out", str(project.parent))
+
+    assert outcome.exit_code == 2
+    assert "would write the templates over the app folder lease_app/" in outcome.err
+    assert (project.parent / "lease_app" / "app.py").is_file()

@@ -316,6 +316,9 @@ def test_dev_and_prod_run_side_by_side_in_the_sandbox_and_each_can_be_destroyed_
         rules = {rule["Name"]: rule for rule in aws["events"].list_rules()["Rules"]}
         destroyed = run_ops(capsys, project, "destroy", "--stage", "prod")
         after = names_by_stage(aws)
+        # The table is dev's too: prod may not take it away.
+        table_kept = run_ops(capsys, project, "destroy", "--stage", "prod", "--destroy-table")
+        tables = boto3.client("dynamodb", region_name=REGION).list_tables()["TableNames"]
         server.wait(signal.SIGTERM)
 
     assert [run.exit_code for run in runs] == [0, 0], [run.out for run in runs]
@@ -329,3 +332,6 @@ def test_dev_and_prod_run_side_by_side_in_the_sandbox_and_each_can_be_destroyed_
         assert all(f"-{stage}-" in machine["wildcard"] for machine in pattern["detail"]["stateMachineArn"])
     assert destroyed.exit_code == 0, destroyed.err
     assert after == {"dev": before["dev"], "prod": set()}
+    assert table_kept.exit_code == 1
+    assert "table regional-concurrency-leases is still used by stage(s) dev" in table_kept.err
+    assert tables == ["regional-concurrency-leases"]
