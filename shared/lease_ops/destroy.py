@@ -25,7 +25,7 @@ from lease_ops.dashboard import plan_dashboard_removal
 from lease_ops.deploy import run_chalice
 from lease_ops.deployed_functions import deployed_record
 from lease_ops.errors import ExecutionsStillRunning, ForeignResource, TableStillInUse
-from lease_ops.leftovers import CHALICE_TAG, AppLeftovers, ChaliceNames
+from lease_ops.leftovers import AppLeftovers, ChaliceNames, chalice_tag_fields
 from lease_ops.plan import Plan
 from lease_ops.platform_config import PlatformConfig
 from lease_ops.state_machine_logs import StateMachineLogs
@@ -42,8 +42,7 @@ def stages_using_table(target: AwsTarget, config: PlatformConfig) -> set[str]:
             for function in page["Functions"]:
                 if (function.get("Environment") or {}).get("Variables", {}).get("LEASE_TABLE_NAME") != config.table:
                     continue
-                chalice_tag = lambda_.list_tags(Resource=function["FunctionArn"]).get("Tags", {}).get(CHALICE_TAG, "")
-                fields = dict(part.split("=", 1) for part in chalice_tag.split(":") if "=" in part)
+                fields = chalice_tag_fields(lambda_.list_tags(Resource=function["FunctionArn"]).get("Tags", {}))
                 if "stage" in fields:
                     stages.add(fields["stage"])
     return stages

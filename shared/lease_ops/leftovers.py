@@ -32,6 +32,11 @@ from lease_ops.table import MANAGED_BY_TAG
 CHALICE_TAG = "aws-chalice"  # chalice tags each function version=<v>:stage=<stage>:app=<app_name>
 
 
+def chalice_tag_fields(tags: dict[str, str]) -> dict[str, str]:
+    """Chalice's tag of a function as fields: ``{"version": ..., "stage": ..., "app": ...}`` (empty if untagged)."""
+    return dict(part.split("=", 1) for part in tags.get(CHALICE_TAG, "").split(":") if "=" in part)
+
+
 @dataclass(frozen=True)
 class ChaliceNames:
     """The exact names Chalice gives one app's resources in one stage (never a prefix: another platform or app
@@ -73,7 +78,7 @@ class ChaliceNames:
 
     def tagged(self, tags: dict[str, str]) -> bool:
         """Chalice's own tag says this app and stage (``version=<v>:stage=<stage>:app=<app_name>``)."""
-        fields = dict(part.split("=", 1) for part in tags.get(CHALICE_TAG, "").split(":") if "=" in part)
+        fields = chalice_tag_fields(tags)
         return fields.get("stage") == self.stage and fields.get("app") == self.app_name
 
 
