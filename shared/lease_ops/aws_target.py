@@ -68,6 +68,20 @@ class ArnScope(Protocol):
     def arn(self, service: str, resource: str, *, region: bool = True) -> str: ...
 
 
+def delete_role(iam: Any, name: str) -> None:
+    """Delete an IAM role: its inline and attached policies first, as IAM requires; gone already is fine."""
+    with aws_errors(f"deleting role {name}"):
+        try:
+            for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]:
+                iam.delete_role_policy(RoleName=name, PolicyName=policy)
+            for attached in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
+                iam.detach_role_policy(RoleName=name, PolicyArn=attached["PolicyArn"])
+            iam.delete_role(RoleName=name)
+        except ClientError as exc:
+            if error_code(exc) != "NoSuchEntity":
+                raise
+
+
 class AwsTarget:
     """Clients for one region (and optional endpoint), with the account and partition they act in."""
 

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from botocore.exceptions import ClientError
 from rich.console import Console
 
-from lease_ops.aws_target import AwsTarget, aws_errors, error_code
+from lease_ops.aws_target import AwsTarget, aws_errors, delete_role, error_code
 from lease_ops.dashboard import plan_dashboard_removal
 from lease_ops.deploy import run_chalice
 from lease_ops.deployed_functions import deployed_record
@@ -150,17 +149,10 @@ def plan_stray_workflow_removal(target: AwsTarget, config: PlatformConfig) -> Pl
                     raise
                 tags = {}
         if tags.get(MANAGED_BY_TAG) == config.platform:
-            plan.change(f"delete role {role}", lambda role=role: _delete_role(iam, role))
+            plan.change(f"delete role {role}", lambda role=role: delete_role(iam, role))
     if not plan.changes:
         plan.unchanged("none")
     return plan
-
-
-def _delete_role(iam: Any, name: str) -> None:
-    with aws_errors(f"deleting role {name}"):
-        for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]:
-            iam.delete_role_policy(RoleName=name, PolicyName=policy)
-        iam.delete_role(RoleName=name)
 
 
 def running_executions(target: AwsTarget, config: PlatformConfig) -> dict[str, int]:

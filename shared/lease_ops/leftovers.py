@@ -24,7 +24,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from lease_ops.aws_target import AwsTarget, aws_errors, error_code
+from lease_ops.aws_target import AwsTarget, aws_errors, delete_role, error_code
 from lease_ops.chalice_apps import load_chalice_app
 from lease_ops.plan import Plan
 from lease_ops.table import MANAGED_BY_TAG
@@ -112,7 +112,7 @@ class AppLeftovers:
         for function in functions:
             plan.change(f"delete function {function}", lambda f=function: self._delete_function(f))
         for role in self.roles(deployed_here=bool(functions)):
-            plan.change(f"delete role {role}", lambda role=role: self._delete_role(role))
+            plan.change(f"delete role {role}", lambda role=role: delete_role(self.iam, role))
         for group in self.log_groups():
             plan.change(
                 f"delete log group {group}", lambda g=group: _ignore_missing(self.logs.delete_log_group, logGroupName=g)
@@ -212,11 +212,3 @@ class AppLeftovers:
     def _delete_function(self, function: str) -> None:
         with aws_errors(f"deleting function {function}"):
             _ignore_missing(self.lambda_.delete_function, FunctionName=function)
-
-    def _delete_role(self, role: str) -> None:
-        with aws_errors(f"deleting role {role}"):
-            for name in self.iam.list_role_policies(RoleName=role)["PolicyNames"]:
-                self.iam.delete_role_policy(RoleName=role, PolicyName=name)
-            for attached in self.iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
-                self.iam.detach_role_policy(RoleName=role, PolicyArn=attached["PolicyArn"])
-            _ignore_missing(self.iam.delete_role, RoleName=role)

@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from lease_ops.aws_target import ArnScope, AwsTarget, aws_errors, error_code
+from lease_ops.aws_target import ArnScope, AwsTarget, aws_errors, delete_role, error_code
 from lease_ops.deployed_functions import resolve_functions
 from lease_ops.errors import ForeignResource
 from lease_ops.plan import Plan
@@ -163,7 +163,7 @@ class WorkflowProvisioner:
             plan.unchanged(f"role {self.role_name} is gone")
         else:
             self.check_role_is_ours()
-            plan.change(f"delete role {self.role_name}", self._delete_role)
+            plan.change(f"delete role {self.role_name}", lambda: delete_role(self.iam, self.role_name))
         return plan
 
     # -- role ---------------------------------------------------------------------------------
@@ -225,12 +225,6 @@ class WorkflowProvisioner:
     def _update_trust(self, trust: dict[str, Any]) -> None:
         with aws_errors(f"updating the trust policy of {self.role_name}"):
             self.iam.update_assume_role_policy(RoleName=self.role_name, PolicyDocument=json.dumps(trust))
-
-    def _delete_role(self) -> None:
-        with aws_errors(f"deleting role {self.role_name}"):
-            for name in self.iam.list_role_policies(RoleName=self.role_name)["PolicyNames"]:
-                self.iam.delete_role_policy(RoleName=self.role_name, PolicyName=name)
-            self.iam.delete_role(RoleName=self.role_name)
 
     def _get_inline_policy(self) -> dict[str, Any] | None:
         with aws_errors(f"reading the policy of role {self.role_name}"):
