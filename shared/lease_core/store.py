@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
@@ -44,12 +44,17 @@ PROTOCOL_CANCELLATIONS = frozenset({"None", CONDITION_FAILED, "TransactionConfli
 @dataclass
 class TransactionCancelled(Exception):
     """A TransactWriteItems was cancelled; ``reasons`` has each item's code ("None", "ConditionalCheckFailed",
-    "TransactionConflict", ...), in the order of the items."""
+    "TransactionConflict", ...), in the order of the items; ``items`` the item a failed condition saw, where the
+    action asked for it (``ReturnValuesOnConditionCheckFailure=ALL_OLD``), else None."""
 
     reasons: list[str]
+    items: list[dict[str, Any] | None] = field(default_factory=list)
 
     def reason_of(self, index: int) -> str:
         return self.reasons[index] if index < len(self.reasons) else "None"
+
+    def item_of(self, index: int) -> dict[str, Any] | None:
+        return self.items[index] if index < len(self.items) else None
 
 
 def used_names(names: dict[str, str], *expressions: str) -> dict[str, str]:
@@ -107,13 +112,15 @@ class DynamoTable:
             if code == "TransactionConflictException":
                 raise _Conflict from exc
             if code == "TransactionCanceledException":
-                reasons = [reason.get("Code", "None") for reason in exc.response.get("CancellationReasons", [])]
+                cancellations = exc.response.get("CancellationReasons", [])
+                reasons = [reason.get("Code", "None") for reason in cancellations]
                 unexpected = sorted(set(reasons) - PROTOCOL_CANCELLATIONS)
                 if unexpected:  # throttled, invalid, too large...: not a lost race, an error to raise
                     raise LeaseStoreUnavailable(
                         f"DynamoDB {operation} on table {self.name!r} was cancelled: {', '.join(unexpected)}"
                     ) from exc
-                raise TransactionCancelled(reasons) from exc
+                refused_by = [plain_item(reason.get("Item")) for reason in cancellations]
+                raise TransactionCancelled(reasons, refused_by) from exc
             raise LeaseStoreUnavailable(
                 f"DynamoDB {operation} on table {self.name!r} failed: {code}: {error.get('Message', '')}"
             ) from exc

@@ -171,15 +171,16 @@ class WideLeases:
                     return Acquired(holder, self.prefix, expires_at)
                 return seen
             condition = f"{IS_WIDE} AND #n < #cap" + (f" AND {NOBODY_WAITING}" if behind_waiters else "")
+            count_up = self._count_action("ADD #n :one", condition, {":one": ONE, ":zero": ZERO})
+            count_up["Update"]["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"  # the count that refused us
             try:
-                self._transact(
-                    [
-                        self._count_action("ADD #n :one", condition, {":one": ONE, ":zero": ZERO}),
-                        self._create_action(key, Entry(expires_at)),
-                    ]
-                )
+                self._transact([count_up, self._create_action(key, Entry(expires_at))])
                 return Acquired(holder, self.prefix, expires_at)
             except TransactionCancelled as cancelled:
+                refused_by = cancelled.item_of(0)
+                if cancelled.reason_of(0) == CONDITION_FAILED and refused_by is not None and COUNT in refused_by:
+                    # A "wait" after the last lost race reports the semaphore as it refused, not as read before.
+                    seen = MustWait(active=int(refused_by[COUNT]), cap=int(refused_by[CAP]))
                 if cancelled.reason_of(1) == CONDITION_FAILED and self._renew(key, expires_at):
                     return Acquired(holder, self.prefix, expires_at)
                 if CONDITION_FAILED not in cancelled.reasons and conflicts < MAX_CONFLICT_ROUNDS:

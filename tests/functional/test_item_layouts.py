@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 from lease_core import Acquired, LeaseSemaphore, MustWait
-from lease_core.item_layout import WIDE_ABOVE_CAP
+from lease_core.item_layout import CAP, COUNT, WIDE_ABOVE_CAP
 from lease_core.races import MAX_ACQUIRE_ROUNDS
 from lease_core.store import TransactionCancelled
 from lease_core.wide_layout import WideLeases
@@ -123,4 +123,26 @@ def test_a_wide_admission_that_meets_other_transactions_on_the_semaphore_item_is
 
         monkeypatch.setattr(WideLeases, "_transact", conflicting)
         assert isinstance(leases.acquire("run-2"), Acquired)
+        assert set(holders_in_table(dynamodb, "analytics")) == keys_of("run-1", "run-2")
+
+
+def test_a_wide_admission_that_loses_every_race_reports_the_count_that_refused_it_not_the_one_it_read(
+    dynamodb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every read shows a free slot that other admissions take before the transaction lands: after the last lost
+    # race the answer is "wait" with the semaphore as its failed condition saw it (cap reached), returned by
+    # ReturnValuesOnConditionCheckFailure=ALL_OLD with the cancellation, not the stale count read before.
+    clock = FakeClock()
+    with wide_above(0):
+        leases = semaphore(dynamodb, clock, cap=2)
+        assert isinstance(leases.acquire("run-1"), Acquired) and isinstance(leases.acquire("run-2"), Acquired)
+        read = WideLeases.read
+
+        def one_slot_free(self: WideLeases, *args: Any, **kwargs: Any) -> dict[str, Any]:
+            item = dict(read(self, *args, **kwargs))
+            item[COUNT] = item[CAP] - 1
+            return item
+
+        monkeypatch.setattr(WideLeases, "read", one_slot_free)
+        assert leases.acquire("run-3") == MustWait(active=2, cap=2)
         assert set(holders_in_table(dynamodb, "analytics")) == keys_of("run-1", "run-2")
