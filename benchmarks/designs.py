@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from benchmarks.baselines.count_then_put import CountThenPut
 from benchmarks.baselines.counter_owner import CounterOwner
 from lease_core import Acquired, LeaseSemaphore
-from lease_ops.table import create_lease_table
+from lease_ops.aws.table import create_lease_table
 
 
 class Design(Protocol):

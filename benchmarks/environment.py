@@ -15,8 +15,8 @@ from botocore.config import Config
 
 from benchmarks.capacity import CapacityMeter
 from lease_core.aws_clients import CLIENT_CONFIG
-from lease_ops.embedded_aws import embedded_aws
-from lease_ops.embedded_platform import quiet_lambda_telemetry
+from lease_ops.sandbox.embedded_aws import embedded_aws
+from lease_ops.sandbox.embedded_platform import quiet_lambda_telemetry
 
 REGION = "eu-central-1"
 

@@ -35,8 +35,9 @@ from benchmarks.baselines.counter_owner import CounterOwner
 from benchmarks.designs import create_design_table
 from benchmarks.environment import BenchEnvironment
 from lease_core import LeaseSemaphore
-from lease_ops.chalice_apps import REPOSITORY_ROOT
-from lease_ops.demo_process import ProcessObserver
+from lease_ops.config.chalice_apps import REPOSITORY_ROOT
+from lease_ops.config.platform_config import load_platform_config
+from lease_ops.definitions.workflow_builder import POLL_WAIT_STATES, LeaseFunctions
 from lease_ops.local_runner import (
     ChaliceLambdaDispatcher,
     ExecutionResult,
@@ -46,9 +47,8 @@ from lease_ops.local_runner import (
     TaskContext,
 )
 from lease_ops.local_runner.task_tokens import TASK_TOKENS
-from lease_ops.platform_config import load_platform_config
-from lease_ops.workflow_builder import POLL_WAIT_STATES, LeaseFunctions
-from lease_ops.workflows import render_definition
+from lease_ops.provisioning.workflows import render_definition
+from lease_ops.sandbox.process_steps import ProcessObserver
 
 ACCOUNT_ARN = "arn:aws:lambda:eu-central-1:123456789012:function:"
 MACHINE_ARN = "arn:aws:states:eu-central-1:123456789012:stateMachine:"

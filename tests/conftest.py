@@ -13,9 +13,9 @@ import pytest
 from moto import mock_aws
 
 from lease_core import aws_clients
-from lease_ops.chalice_apps import REPOSITORY_ROOT, app_folder, load_chalice_app
-from lease_ops.moto_server import AtomicMotoServer
-from lease_ops.table import DEFAULT_TABLE_NAME, create_lease_table
+from lease_ops.aws.table import DEFAULT_TABLE_NAME, create_lease_table
+from lease_ops.config.chalice_apps import REPOSITORY_ROOT, app_folder, load_chalice_app
+from lease_ops.sandbox.moto_server import AtomicMotoServer
 from tests import dynamodb_request_rules
 from tests.helpers import wide_above
 

@@ -15,8 +15,8 @@ from moto import mock_aws
 
 from lease_core import LeaseSemaphore, UnknownPrefix, item_layout
 from lease_core.item_layout import COUNT, ENTRY, HOLDERS, Entry, holder_key, holders_partition, semaphore_key
-from lease_ops.chalice_apps import REPOSITORY_ROOT
-from lease_ops.table import DEFAULT_TABLE_NAME, create_lease_table
+from lease_ops.aws.table import DEFAULT_TABLE_NAME, create_lease_table
+from lease_ops.config.chalice_apps import REPOSITORY_ROOT
 
 REGION = "eu-central-1"
 # The fixed "now" of tests on a fake clock (2027-01-15), well after item_layout.EPOCH.

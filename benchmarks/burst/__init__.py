@@ -17,7 +17,7 @@ How it fits together:
   sits in each client's ``before-send`` event and adds per-partition throughput (token buckets of 1,000
   WCU/s and 3,000 RCU/s per partition key), TransactionConflict for overlapping transactions, the 400 KB
   item size, latencies, and a meter that bills every request by DynamoDB's rules.
-- ``step_functions``: the rendered analytics definition (``lease_ops.workflows.render_definition``) gives
+- ``step_functions``: the rendered analytics definition (``lease_ops.provisioning.workflows.render_definition``) gives
   the Retry, Catch, wait ladder and handoff re-check the simulated executions follow; a callback service
   answers the core's SendTaskSuccess.
 - ``executions``: one simulated execution per start: Acquire, CheckLease, Wait, Process (its lease check,

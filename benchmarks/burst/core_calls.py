@@ -11,7 +11,7 @@ What it calls, unmodified:
   and tell it).
 - ``check_process``: ``LeaseSemaphore.check_held(holder, for_seconds=...)``, the Process guard.
 - ``set_up``: ``LeaseSemaphore.set_cap`` and ``configure_timings`` (what ``make caps`` writes), and
-  ``lease_ops.table.create_lease_table`` (what ``make bootstrap`` creates).
+  ``lease_ops.aws.table.create_lease_table`` (what ``make bootstrap`` creates).
 - ``holders_in_table``: ``len(LeaseSemaphore.inspect().holders)``, read with a client the DynamoDB model
   does not see (not billed, no simulated time): the observer's cap check.
 - ``lambda_client_config``: ``lease_core.aws_clients.CLIENT_CONFIG``, the botocore settings (timeouts,
@@ -38,7 +38,7 @@ import lease_core
 from lease_core import lease_operations
 from lease_core.aws_clients import CLIENT_CONFIG
 from lease_core.semaphore import LeaseSemaphore
-from lease_ops.table import create_lease_table
+from lease_ops.aws.table import create_lease_table
 
 
 def lambda_client_config() -> Config:

@@ -41,7 +41,7 @@ from benchmarks.burst.step_functions import (
     Workflow,
     catch_target,
 )
-from lease_ops.workflow_builder import (
+from lease_ops.definitions.workflow_builder import (
     ACQUIRE,
     CHECK_LEASE,
     FAILED,

@@ -40,7 +40,7 @@ from benchmarks.burst.fast_paths import fast_parser, faster_moto
 from benchmarks.burst.observer import PrefixObserver
 from benchmarks.burst.simulation import Simulation, simulated_time
 from benchmarks.burst.step_functions import StepFunctionsModel, render_workflow
-from lease_ops.embedded_platform import quiet_lambda_telemetry
+from lease_ops.sandbox.embedded_platform import quiet_lambda_telemetry
 
 # The core's own client settings (its retries: botocore's standard mode); requests are not signed (moto
 # checks no signature, and signing is ~0.3 ms of CPU a request that changes nothing simulated).

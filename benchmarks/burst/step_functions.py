@@ -1,10 +1,11 @@
 """Step Functions as the burst benchmark runs it: the real rendered definition's parameters, and a callback
 service for ``.waitForTaskToken`` tasks.
 
-``render_workflow`` renders the analytics workload's definition with ``lease_ops.workflows.render_definition``
+``render_workflow`` renders the analytics workload's definition with
+``lease_ops.provisioning.workflows.render_definition``
 (the code ``make workflows`` deploys) in the wait mode asked for, and the simulation reads from it
 everything that decides timing and failure: each task's ``Retry`` and ``Catch``, the ``CheckLease``
-Choice rules (poll mode's wait ladder, ``lease_ops.workflow_builder.WAIT_LADDER``), the ``Seconds`` of
+Choice rules (poll mode's wait ladder, ``lease_ops.definitions.workflow_builder.WAIT_LADDER``), the ``Seconds`` of
 each Wait state, and the handoff Acquire task's ``TimeoutSeconds`` (its re-check). Retry follows
 https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html: the n-th retry waits
 ``IntervalSeconds * BackoffRate**(n-1)``, at most ``MaxDelaySeconds``, and with ``JitterStrategy``
@@ -33,9 +34,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from benchmarks.burst.simulation import Simulation
-from lease_ops.chalice_apps import function_timeout
-from lease_ops.platform_config import load_platform_config
-from lease_ops.workflow_builder import (
+from lease_ops.config.chalice_apps import function_timeout
+from lease_ops.config.platform_config import load_platform_config
+from lease_ops.config.workload_settings import INVOKE_MARGIN_SECONDS
+from lease_ops.definitions.workflow_builder import (
     ACQUIRE,
     CHECK_LEASE,
     PROCESS,
@@ -43,8 +45,7 @@ from lease_ops.workflow_builder import (
     RELEASE_AFTER_FAILURE,
     LeaseFunctions,
 )
-from lease_ops.workflows import render_definition
-from lease_ops.workload_settings import INVOKE_MARGIN_SECONDS
+from lease_ops.provisioning.workflows import render_definition
 
 ALL = "States.ALL"
 TASK_FAILED = "States.TaskFailed"

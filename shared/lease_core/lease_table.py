@@ -8,7 +8,7 @@ conditional writes as everywhere else.
 
 A Scan reads (and is billed for) every item of the table, the queue's and the wide layout's holder
 items included, whatever its filter keeps: ``prefixes`` is for a caller that then reads each prefix
-itself, and wants to Scan seldom (``lease_ops.watch_source``).
+itself, and wants to Scan seldom (``lease_ops.observability.watch_source``).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ The poll-mode Acquire task passes ``"waiting_since.$": "$$.Execution.StartTime"`
 object's start time of the execution, in ISO 8601 (``"2019-03-26T20:14:13.192Z"``; see
 https://docs.aws.amazon.com/step-functions/latest/dg/input-output-contextobject.html). A wait
 answer then says ``waited``, the whole seconds since then, and the workflow's CheckLease waits
-longer between polls the longer an execution has waited (``lease_ops.workflow_builder.WAIT_LADDER``),
+longer between polls the longer an execution has waited (``lease_ops.definitions.workflow_builder.WAIT_LADDER``),
 which keeps a long wait inside the execution history quota.
 """
 

@@ -18,9 +18,9 @@ from typing import NoReturn
 from rich.console import Console
 
 from lease_core.settings import WAIT_MODES
-from lease_ops.aws_target import AwsTarget
+from lease_ops.aws.aws_target import AwsTarget
+from lease_ops.config.platform_config import PLATFORM_FILE, PlatformConfig, load_platform_config, with_overrides
 from lease_ops.errors import OperatorError
-from lease_ops.platform_config import PLATFORM_FILE, PlatformConfig, load_platform_config, with_overrides
 
 Handler = Callable[[argparse.Namespace, PlatformConfig, Console], None]
 
@@ -30,7 +30,7 @@ def _target(arguments: argparse.Namespace, config: PlatformConfig, account_id: s
 
 
 def cmd_bootstrap(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
-    from lease_ops.table import plan_lease_table
+    from lease_ops.aws.table import plan_lease_table
 
     target = _target(arguments, config)
     plan = plan_lease_table(
@@ -44,7 +44,7 @@ def cmd_bootstrap(arguments: argparse.Namespace, config: PlatformConfig, console
 
 
 def cmd_deploy(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
-    from lease_ops.deploy import deploy, preview_deploy
+    from lease_ops.provisioning.deploy import deploy, preview_deploy
 
     if arguments.dry_run:
         preview_deploy(_target(arguments, config), config, console)
@@ -53,13 +53,13 @@ def cmd_deploy(arguments: argparse.Namespace, config: PlatformConfig, console: C
 
 
 def cmd_caps(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
-    from lease_ops.caps import apply_configured_caps
+    from lease_ops.provisioning.caps import apply_configured_caps
 
     apply_configured_caps(_target(arguments, config), config, console, dry_run=arguments.dry_run)
 
 
 def cmd_workflows(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
-    from lease_ops.workflows import WorkflowProvisioner
+    from lease_ops.provisioning.workflows import WorkflowProvisioner
 
     target = _target(arguments, config)
     provisioners = [WorkflowProvisioner(target, config, w) for w in config.select(arguments.workload)]
@@ -72,7 +72,7 @@ def cmd_workflows(arguments: argparse.Namespace, config: PlatformConfig, console
 
 
 def cmd_render(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
-    from lease_ops.workflows import WorkflowProvisioner
+    from lease_ops.provisioning.workflows import WorkflowProvisioner
 
     target = _target(arguments, config, account_id=arguments.account_id)
     config = config.with_wait_mode(arguments.wait_mode)
@@ -87,7 +87,7 @@ def cmd_render(arguments: argparse.Namespace, config: PlatformConfig, console: C
 
 
 def cmd_vendor(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
-    from lease_ops.vendoring import vendor_runtime
+    from lease_ops.provisioning.vendoring import vendor_runtime
 
     for app in config.app_folders:
         copy = vendor_runtime(config.app_dir(app))
@@ -95,7 +95,7 @@ def cmd_vendor(arguments: argparse.Namespace, config: PlatformConfig, console: C
 
 
 def cmd_package(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
-    from lease_ops.packaging import package
+    from lease_ops.packaging.chalice_package import package
 
     # chalice package needs a region, never an account: no STS call.
     package(
@@ -108,7 +108,7 @@ def cmd_package(arguments: argparse.Namespace, config: PlatformConfig, console: 
 
 
 def cmd_run(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
-    from lease_ops.run_executions import run_executions
+    from lease_ops.provisioning.run_executions import run_executions
 
     run_executions(
         _target(arguments, config),
@@ -122,7 +122,7 @@ def cmd_run(arguments: argparse.Namespace, config: PlatformConfig, console: Cons
 
 
 def cmd_demo(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
-    from lease_ops.demo import DemoOptions, run_demo
+    from lease_ops.demo.run import DemoOptions, run_demo
 
     for name, _ in arguments.executions:
         config.workload(name)
@@ -140,7 +140,7 @@ def cmd_demo(arguments: argparse.Namespace, config: PlatformConfig, console: Con
 
 
 def cmd_local(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
-    from lease_ops.local_api import serve_local
+    from lease_ops.sandbox.local_api import serve_local
 
     for name, _ in arguments.executions:
         config.workload(name)
@@ -150,7 +150,7 @@ def cmd_local(arguments: argparse.Namespace, config: PlatformConfig, console: Co
 
 
 def cmd_sandbox(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
-    from lease_ops.sandbox import serve_sandbox
+    from lease_ops.sandbox.server import serve_sandbox
 
     serve_sandbox(config, console, port=arguments.port, time_scale=arguments.time_scale)  # None: the defaults
 
@@ -170,7 +170,7 @@ def cmd_chaos(arguments: argparse.Namespace, config: PlatformConfig, console: Co
 
 
 def cmd_destroy(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
-    from lease_ops.destroy import destroy
+    from lease_ops.provisioning.destroy import destroy
 
     destroy(
         _target(arguments, config),
@@ -183,7 +183,7 @@ def cmd_destroy(arguments: argparse.Namespace, config: PlatformConfig, console: 
 
 
 def cmd_watch(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
-    from lease_ops.watch_view import run_watch
+    from lease_ops.observability.watch_view import run_watch
 
     if console.is_terminal:  # redrawn in place: notes must wrap at the terminal's width, not be cropped
         console = Console(highlight=False)
@@ -201,7 +201,7 @@ def cmd_watch(arguments: argparse.Namespace, config: PlatformConfig, console: Co
 
 
 def cmd_dashboard(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
-    from lease_ops.dashboard import dashboard_body, plan_dashboard
+    from lease_ops.provisioning.dashboard import dashboard_body, plan_dashboard
 
     if arguments.dry_run:
         console.print(json.dumps(dashboard_body(config), indent=2), markup=False)

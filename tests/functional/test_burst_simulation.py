@@ -38,7 +38,7 @@ from benchmarks.burst.report import evaluate_targets, prefix_rows, render_markdo
 from benchmarks.burst.scenarios import PrefixPlan, RunPlan, run_plan
 from benchmarks.burst.simulation import Simulation, simulated_time
 from benchmarks.capacity import item_size
-from lease_ops.table import create_lease_table
+from lease_ops.aws.table import create_lease_table
 
 REGION = "eu-central-1"
 TABLE = "regional-concurrency-leases"

@@ -22,9 +22,9 @@ import boto3
 import pytest
 
 from lease_core.reclaim_rule import execution_ended_pattern
-from lease_ops.chalice_apps import REPOSITORY_ROOT
-from lease_ops.platform_config import PlatformConfig, load_platform_config, with_overrides
-from lease_ops.platform_template import logical_id
+from lease_ops.config.chalice_apps import REPOSITORY_ROOT
+from lease_ops.config.platform_config import PlatformConfig, load_platform_config, with_overrides
+from lease_ops.packaging.platform_template import logical_id
 from tests.ops import run_ops
 
 STAGE = "qa"

@@ -16,14 +16,14 @@ from typing import Any
 import pytest
 
 from lease_core import LeaseSemaphore, execution_cleanup, item_layout, process_guard
-from lease_ops.chalice_apps import REPOSITORY_ROOT
 from lease_ops.chaos import suite
 from lease_ops.chaos.machine import cpu_hog
 from lease_ops.chaos.report import write_outputs
 from lease_ops.chaos.scale_scenario import run_scale_scenario
 from lease_ops.chaos.suite import SCENARIO_NAMES
 from lease_ops.chaos.workflow_scenarios import WORKFLOW_SCENARIOS, ScenarioResult, run_workflow_scenario
-from lease_ops.platform_config import load_platform_config
+from lease_ops.config.chalice_apps import REPOSITORY_ROOT
+from lease_ops.config.platform_config import load_platform_config
 from tests.ops import run_ops
 
 

@@ -20,8 +20,8 @@ import pytest
 
 from lease_core import Acquired, LeaseSemaphore, MustWait
 from lease_core.aws_clients import CLIENT_CONFIG
-from lease_ops.moto_server import AtomicMotoServer
-from lease_ops.table import create_lease_table
+from lease_ops.aws.table import create_lease_table
+from lease_ops.sandbox.moto_server import AtomicMotoServer
 from tests.helpers import layout_is_wide, race
 
 THREADS = 32

@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from lease_core import observability
-from lease_ops.platform_config import PLATFORM_FILE
+from lease_ops.config.platform_config import PLATFORM_FILE
 from tests.helpers import REGION
 from tests.ops import run_ops
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lease_core import item_layout
-from lease_ops.chalice_apps import REPOSITORY_ROOT
+from lease_ops.config.chalice_apps import REPOSITORY_ROOT
 from tests.ops import run_ops
 
 PLATFORM = REPOSITORY_ROOT / "platform.toml"

@@ -33,9 +33,9 @@ from lease_core.semaphore import MAX_ROUNDS
 from lease_core.settings import invocation_environment
 from lease_core.store import DynamoTable
 from lease_core.waiting_room import WaitingRoom
+from lease_ops.aws.table import DEFAULT_TABLE_NAME, create_lease_table
 from lease_ops.local_runner.task_tokens import TASK_TOKENS
-from lease_ops.moto_server import AtomicMotoServer
-from lease_ops.table import DEFAULT_TABLE_NAME, create_lease_table
+from lease_ops.sandbox.moto_server import AtomicMotoServer
 from tests.helpers import layout_is_wide, race
 
 THREADS = 24

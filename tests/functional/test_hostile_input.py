@@ -15,8 +15,8 @@ from chalice.test import Client
 from lease_core import InvalidLeaseRequest, LeaseSemaphore
 from lease_core.item_layout import holder_key
 from lease_core.settings import invocation_environment
-from lease_ops.chalice_apps import REPOSITORY_ROOT, app_folder
-from lease_ops.table import DEFAULT_TABLE_NAME
+from lease_ops.aws.table import DEFAULT_TABLE_NAME
+from lease_ops.config.chalice_apps import REPOSITORY_ROOT, app_folder
 from tests.helpers import holders_in_table, load_module, table_items
 from tests.ops import run_ops
 

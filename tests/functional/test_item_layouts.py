@@ -17,7 +17,7 @@ from lease_core.item_layout import CAP, COUNT, WIDE_ABOVE_CAP
 from lease_core.races import MAX_ACQUIRE_ROUNDS
 from lease_core.store import TransactionCancelled
 from lease_core.wide_layout import WideLeases
-from lease_ops.table import DEFAULT_TABLE_NAME
+from lease_ops.aws.table import DEFAULT_TABLE_NAME
 from tests.helpers import REGION, FakeClock, holders_in_table, keys_of, layout_is_wide, wide_above
 
 

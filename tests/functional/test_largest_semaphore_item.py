@@ -37,7 +37,7 @@ from lease_core.item_layout import (
 )
 from lease_core.validation import MAX_CAP, MAX_HOLDER_BYTES, MAX_TTL_SECONDS, validate_cap, validate_holder
 from lease_core.waiting_room import WaitingRoom
-from lease_ops.table import DEFAULT_TABLE_NAME, create_lease_table
+from lease_ops.aws.table import DEFAULT_TABLE_NAME, create_lease_table
 from tests.dynamodb_item_size import MAX_ITEM_BYTES, MAX_NUMBER_BYTES, item_size, number_size
 from tests.dynamodb_request_rules import request_violations
 from tests.helpers import NOW, REGION, FakeClock, execution_arn

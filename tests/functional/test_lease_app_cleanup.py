@@ -21,8 +21,8 @@ from lease_core.item_layout import holder_key
 from lease_core.lease_table import LeaseTable
 from lease_core.reclaim_rule import execution_ended_pattern, state_machine_names
 from lease_core.reconciler import Reconciler
-from lease_ops.chalice_apps import app_folder
-from lease_ops.table import DEFAULT_TABLE_NAME
+from lease_ops.aws.table import DEFAULT_TABLE_NAME
+from lease_ops.config.chalice_apps import app_folder
 from tests.helpers import execution_arn, holders_in_table, keys_of, start, status_change, sweep, table_items
 
 # Each test runs on both semaphore layouts (tests/conftest.py) unless marked narrow_layout_only.

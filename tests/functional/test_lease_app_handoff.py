@@ -11,9 +11,9 @@ from chalice.test import Client
 
 from lease_core import LeaseSemaphore
 from lease_core.waiting_room import WaitingRoom
-from lease_ops.chalice_apps import app_folder
+from lease_ops.aws.table import DEFAULT_TABLE_NAME
+from lease_ops.config.chalice_apps import app_folder
 from lease_ops.local_runner.task_tokens import TASK_TOKENS, route_moto_callbacks
-from lease_ops.table import DEFAULT_TABLE_NAME
 from tests.helpers import holders_in_table, keys_of, start, status_change, sweep
 
 # Each test runs on both semaphore layouts (tests/conftest.py) unless marked narrow_layout_only.

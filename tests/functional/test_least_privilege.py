@@ -16,11 +16,11 @@ from lease_core.lease_table import LeaseTable
 from lease_core.reconciler import Reconciler
 from lease_core.task_callbacks import serve_waiting
 from lease_core.waiting_room import WaitingRoom
-from lease_ops.chalice_apps import REPOSITORY_ROOT
-from lease_ops.platform_config import load_platform_config
-from lease_ops.table import DEFAULT_TABLE_NAME
-from lease_ops.workflow_builder import LeaseFunctions
-from lease_ops.workflows import invoke_policy, invoked_functions, render_definition
+from lease_ops.aws.table import DEFAULT_TABLE_NAME
+from lease_ops.config.chalice_apps import REPOSITORY_ROOT
+from lease_ops.config.platform_config import load_platform_config
+from lease_ops.definitions.workflow_builder import LeaseFunctions
+from lease_ops.provisioning.workflows import invoke_policy, invoked_functions, render_definition
 
 POLICY_FILES = sorted(REPOSITORY_ROOT.glob("*_app/.chalice/policy-*.json"))
 # parliament 1.6.4's IAM data lists only the Express execution resource for states:DescribeExecution;
@@ -129,7 +129,7 @@ def test_parliament_would_catch_a_wildcard_or_a_misspelt_action() -> None:
 
 
 def test_handoff_mode_adds_the_queue_actions_on_the_own_prefix_and_send_task_success_and_nothing_else() -> None:
-    from lease_ops.app_config import lease_functions_policy
+    from lease_ops.config.app_config import lease_functions_policy
 
     names = dict(partition="aws", region="eu-central-1", table="regional-concurrency-leases", prefix="batch")
     poll = lease_functions_policy(**names, app_name="shared-lease-platform-batch", stage="dev")

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from lease_ops.chalice_apps import REPOSITORY_ROOT
-from lease_ops.moto_server import free_loopback_port
+from lease_ops.config.chalice_apps import REPOSITORY_ROOT
+from lease_ops.sandbox.moto_server import free_loopback_port
 from tests.helpers import interruptible
 
 

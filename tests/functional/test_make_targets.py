@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from lease_ops.chalice_apps import REPOSITORY_ROOT
+from lease_ops.config.chalice_apps import REPOSITORY_ROOT
 
 
 def make(*arguments: str) -> subprocess.CompletedProcess[str]:

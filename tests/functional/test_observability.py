@@ -12,7 +12,7 @@ from chalice.test import Client
 
 from lease_core import LeaseLost, LeaseStoreUnavailable
 from lease_core.settings import invocation_environment
-from lease_ops.chalice_apps import app_folder
+from lease_ops.config.chalice_apps import app_folder
 
 
 @pytest.fixture

@@ -22,8 +22,8 @@ from lease_core.lease_table import LeaseTable
 from lease_core.reconciler import Reconciler
 from lease_core.task_callbacks import still_running
 from lease_core.waiting_room import WaitingRoom
-from lease_ops.chalice_apps import app_folder
-from lease_ops.table import DEFAULT_TABLE_NAME
+from lease_ops.aws.table import DEFAULT_TABLE_NAME
+from lease_ops.config.chalice_apps import app_folder
 from tests.helpers import execution_arn, holders_in_table, status_change, sweep
 
 # Each test runs on both semaphore layouts (tests/conftest.py) unless marked narrow_layout_only.

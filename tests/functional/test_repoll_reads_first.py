@@ -14,7 +14,7 @@ import pytest
 
 from lease_core import Acquired, LeaseSemaphore, MustWait
 from lease_core.lease_operations import POLL, acquire
-from lease_ops.table import DEFAULT_TABLE_NAME
+from lease_ops.aws.table import DEFAULT_TABLE_NAME
 from tests.helpers import NOW, FakeClock
 
 # Each test runs on both semaphore layouts (tests/conftest.py) unless marked narrow_layout_only.

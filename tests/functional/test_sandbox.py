@@ -23,10 +23,10 @@ import pytest
 from rich.console import Console
 
 from lease_core import LeaseSemaphore
-from lease_ops.chalice_apps import REPOSITORY_ROOT
-from lease_ops.moto_server import LOOPBACK, free_loopback_port
-from lease_ops.platform_config import load_platform_config
-from lease_ops.sandbox import sandbox
+from lease_ops.config.chalice_apps import REPOSITORY_ROOT
+from lease_ops.config.platform_config import load_platform_config
+from lease_ops.sandbox.moto_server import LOOPBACK, free_loopback_port
+from lease_ops.sandbox.server import sandbox
 from tests.helpers import REGION, interruptible
 from tests.ops import run_ops
 

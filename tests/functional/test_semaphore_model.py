@@ -13,7 +13,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from lease_core import Acquired, LeaseLost, LeaseSemaphore
 from lease_core.item_layout import WIDE_ABOVE_CAP
-from lease_ops.table import DEFAULT_TABLE_NAME
+from lease_ops.aws.table import DEFAULT_TABLE_NAME
 from tests.helpers import NOW, holders_in_table, keyed, keys_of, layout_is_wide, start_moto_lease_table, wide_above
 from tests.semaphore_spec import HOLDERS, TTL, SemaphoreModel
 

@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from lease_core import Acquired, LeaseLost, LeaseSemaphore, LeaseStoreUnavailable, MustWait
+from lease_ops.aws.table import create_lease_table
 from lease_ops.chaos.dynamodb_faults import DynamoFaults
-from lease_ops.moto_server import AtomicMotoServer
-from lease_ops.table import create_lease_table
+from lease_ops.sandbox.moto_server import AtomicMotoServer
 from tests.helpers import holders_in_table, keyed
 from tests.semaphore_spec import HOLDERS, TTL, SemaphoreModel
 

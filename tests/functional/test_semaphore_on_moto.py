@@ -9,7 +9,7 @@ import pytest
 from lease_core import Acquired, LeaseLost, LeaseSemaphore, LeaseStoreUnavailable, MustWait, UnknownPrefix
 from lease_core.item_layout import DIGEST_CHARACTERS, holder_key, holders_partition, run_key, semaphore_key
 from lease_core.semaphore import HeldLease
-from lease_ops.table import DEFAULT_TABLE_NAME
+from lease_ops.aws.table import DEFAULT_TABLE_NAME
 from tests.helpers import FakeClock, execution_arn, holders_in_table, keyed, keys_of, table_items
 
 # Each test runs on both semaphore layouts (tests/conftest.py) unless marked narrow_layout_only.

@@ -12,7 +12,7 @@ from lease_core import LeaseSemaphore
 from lease_core.lease_table import LeaseTable
 from lease_core.task_callbacks import pass_on, serve_waiting
 from lease_core.waiting_room import WaitingRoom
-from lease_ops.table import DEFAULT_TABLE_NAME
+from lease_ops.aws.table import DEFAULT_TABLE_NAME
 from tests.helpers import execution_arn, holders_in_table, keys_of
 
 

@@ -19,7 +19,7 @@ from lease_core.queue_items import ABANDONED_WAITER_SECONDS
 from lease_core.waiter_count import WaiterCount
 from lease_core.waiting_room import WaitingRoom
 from lease_core.wide_layout import WideLeases
-from lease_ops.table import DEFAULT_TABLE_NAME
+from lease_ops.aws.table import DEFAULT_TABLE_NAME
 from tests.helpers import REGION, holders_in_table, keys_of, wide_above
 
 # Each test runs on both semaphore layouts (tests/conftest.py) unless marked narrow_layout_only.

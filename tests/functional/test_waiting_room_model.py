@@ -16,7 +16,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from lease_core import Acquired, LeaseSemaphore, MustWait
 from lease_core.item_layout import WIDE_ABOVE_CAP, holder_key, index_partition
 from lease_core.waiting_room import Admission, WaitingRoom
-from lease_ops.table import DEFAULT_TABLE_NAME
+from lease_ops.aws.table import DEFAULT_TABLE_NAME
 from tests.helpers import NOW, holders_in_table, keyed, keys_of, start_moto_lease_table, wide_above
 
 HOLDERS = st.sampled_from([f"arn:aws:states:eu-central-1:1:execution:wf:run-{n}#0" for n in range(7)])

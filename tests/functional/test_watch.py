@@ -16,11 +16,11 @@ from rich.console import Console
 
 from lease_core import LeaseSemaphore
 from lease_core.lease_operations import acquire_or_queue
-from lease_ops.chalice_apps import REPOSITORY_ROOT
-from lease_ops.embedded_platform import EmbeddedPlatform, embedded_platform
-from lease_ops.platform_config import PLATFORM_FILE, load_platform_config
-from lease_ops.table import DEFAULT_TABLE_NAME, create_lease_table
-from lease_ops.watch_view import run_watch
+from lease_ops.aws.table import DEFAULT_TABLE_NAME, create_lease_table
+from lease_ops.config.chalice_apps import REPOSITORY_ROOT
+from lease_ops.config.platform_config import PLATFORM_FILE, load_platform_config
+from lease_ops.observability.watch_view import run_watch
+from lease_ops.sandbox.embedded_platform import EmbeddedPlatform, embedded_platform
 from tests.helpers import NOW, REGION, FakeClock, interruptible, layout_is_wide, wide_above
 from tests.ops import run_ops
 

@@ -9,9 +9,9 @@ from typing import Any
 import boto3
 import pytest
 
-from lease_ops.platform_config import load_platform_config
-from lease_ops.workflow_builder import LeaseFunctions
-from lease_ops.workflows import render_definition
+from lease_ops.config.platform_config import load_platform_config
+from lease_ops.definitions.workflow_builder import LeaseFunctions
+from lease_ops.provisioning.workflows import render_definition
 from tests.ops import run_ops
 
 ACCOUNT = "123456789012"

@@ -13,7 +13,7 @@ from chalice.test import Client
 from lease_core import InvalidLeaseRequest, LeaseLost
 from lease_core.item_layout import holder_key
 from lease_core.settings import invocation_environment
-from lease_ops.chalice_apps import app_folder
+from lease_ops.config.chalice_apps import app_folder
 from tests.helpers import execution_arn, holders_in_table, table_items
 
 # Each test runs on both semaphore layouts (tests/conftest.py) unless marked narrow_layout_only.

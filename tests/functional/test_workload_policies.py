@@ -9,8 +9,8 @@ import pytest
 
 from lease_core import LeaseSemaphore, lease_operations
 from lease_core.item_layout import WIDE_ABOVE_CAP
-from lease_ops.chalice_apps import app_folder
-from lease_ops.table import DEFAULT_TABLE_NAME
+from lease_ops.aws.table import DEFAULT_TABLE_NAME
+from lease_ops.config.chalice_apps import app_folder
 from tests.helpers import FakeClock, layout_is_wide, wide_above
 
 WORKLOADS = {"analytics_app": "analytics", "batch_app": "batch"}

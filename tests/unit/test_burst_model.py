@@ -13,7 +13,7 @@ from benchmarks.burst.observer import PrefixObserver, percentile
 from benchmarks.burst.scenarios import mix_prefixes
 from benchmarks.burst.simulation import InvocationTimedOut, Simulation
 from benchmarks.burst.step_functions import RetryCounts, catch_target, render_workflow
-from lease_ops.workflow_builder import ACQUIRE, RELEASE, RELEASE_AFTER_FAILURE, WAIT_FOR_LEASE, WAIT_LADDER
+from lease_ops.definitions.workflow_builder import ACQUIRE, RELEASE, RELEASE_AFTER_FAILURE, WAIT_FOR_LEASE, WAIT_LADDER
 
 
 def test_events_run_in_time_order_and_workers_pause_in_simulated_time() -> None:

@@ -8,8 +8,8 @@ import re
 import pytest
 
 from lease_core import observability
-from lease_ops.dashboard import DIMENSION_SETS, dashboard_body, search
-from lease_ops.platform_config import load_platform_config
+from lease_ops.config.platform_config import load_platform_config
+from lease_ops.provisioning.dashboard import DIMENSION_SETS, dashboard_body, search
 
 EMITTED = {
     value

@@ -5,7 +5,7 @@ A Standard execution has at most 25,000 history events
 with the event types https://docs.aws.amazon.com/step-functions/latest/apireference/API_HistoryEvent.html
 lists for it (a Lambda Task of ``arn:aws:states:::lambda:invoke``: TaskStateEntered, TaskScheduled,
 TaskStarted, TaskSubmitted, TaskSucceeded, TaskStateExited; a Choice and a Wait: entered and exited),
-see ``lease_ops.history_quota``.
+see ``lease_ops.definitions.history_quota``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ import pytest
 
 from lease_core.semaphore import MustWait
 from lease_core.wait_time import parse_waiting_since, seconds_waited
-from lease_ops.history_quota import (
+from lease_ops.config.platform_config import PlatformConfig, WorkloadConfig, load_platform_config
+from lease_ops.definitions.history_quota import (
     HISTORY_QUOTA,
     SEVEN_DAYS,
     STATE_EVENTS,
@@ -29,10 +30,9 @@ from lease_ops.history_quota import (
     retries_left,
     wait_loop,
 )
+from lease_ops.definitions.workflow_builder import POLL_WAIT_STATES, LeaseFunctions
 from lease_ops.local_runner import FakeTimer, LocalRunner, TaskContext
-from lease_ops.platform_config import PlatformConfig, WorkloadConfig, load_platform_config
-from lease_ops.workflow_builder import POLL_WAIT_STATES, LeaseFunctions
-from lease_ops.workflows import render_definition
+from lease_ops.provisioning.workflows import render_definition
 from tests.helpers import load_module
 
 FUNCTIONS = LeaseFunctions(
@@ -45,7 +45,7 @@ FUNCTIONS = LeaseFunctions(
 MOST_EVENTS = 20_000
 # The most items the batch process takes (its own check); with platform.toml's chunk_size, the most chunks.
 MAX_BATCH_ITEMS = load_module("batch_app/chalicelib/transformation.py").MAX_ITEMS
-# platform.toml's allowed ranges (lease_ops.platform_config).
+# platform.toml's allowed ranges (lease_ops.config.platform_config).
 WAIT_SECONDS_ALLOWED = range(1, 3601)
 DAY = 86_400
 

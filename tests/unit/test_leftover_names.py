@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from lease_ops.chalice_apps import app_folder
-from lease_ops.leftovers import ChaliceNames
+from lease_ops.config.chalice_apps import app_folder
+from lease_ops.provisioning.leftovers import ChaliceNames
 
 
 def test_the_platform_apps_leftovers_are_its_own_functions_rules_roles_and_log_groups_by_exact_name() -> None:

@@ -590,7 +590,7 @@ def test_an_execution_aborted_while_its_token_task_waits_ends_aborted() -> None:
 def test_an_app_loaded_twice_in_one_process_keeps_every_routes_method_and_authorizer() -> None:
     # Chalice pops a Blueprint's route options when it registers them: a second app from the same Blueprint
     # object would get GET routes only. Each load imports the core's Blueprint modules afresh.
-    from lease_ops.chalice_apps import app_folder, load_chalice_app
+    from lease_ops.config.chalice_apps import app_folder, load_chalice_app
 
     first, second = (load_chalice_app(app_folder("lease_app")) for _ in range(2))
 

@@ -10,16 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from lease_ops.app_config import sync_all_apps
-from lease_ops.chalice_apps import REPOSITORY_ROOT
-from lease_ops.deploy import check_lambda_runtime
-from lease_ops.errors import PlatformConfigError, RuntimeMismatch, UnknownRegion, UnknownWorkload
-from lease_ops.platform_config import (
+from lease_ops.config.app_config import sync_all_apps
+from lease_ops.config.chalice_apps import REPOSITORY_ROOT
+from lease_ops.config.platform_config import (
     ROLE_NAME_LIMIT,
     STATE_MACHINE_NAME_LIMIT,
     load_platform_config,
     with_overrides,
 )
+from lease_ops.errors import PlatformConfigError, RuntimeMismatch, UnknownRegion, UnknownWorkload
+from lease_ops.provisioning.deploy import check_lambda_runtime
 
 
 @pytest.fixture

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
+from lease_ops.config.platform_config import load_platform_config
+from lease_ops.definitions.workflow_builder import HOLDER_ID, INVOKE_OUTCOME_UNKNOWN_ERRORS, LeaseFunctions
 from lease_ops.errors import PlatformConfigError
-from lease_ops.platform_config import load_platform_config
-from lease_ops.workflow_builder import HOLDER_ID, INVOKE_OUTCOME_UNKNOWN_ERRORS, LeaseFunctions
-from lease_ops.workflows import process_lambda_timeout, render_definition
+from lease_ops.provisioning.workflows import process_lambda_timeout, render_definition
 
 FUNCTIONS = LeaseFunctions(
     *(

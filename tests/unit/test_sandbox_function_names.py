@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lease_ops.chalice_apps import REPOSITORY_ROOT
+from lease_ops.config.chalice_apps import REPOSITORY_ROOT
 from lease_ops.local_runner.moto_lambdas import ChaliceFunction, ChaliceFunctions, FunctionAddress, function_address
 
 

@@ -7,8 +7,8 @@ from rich.console import Console
 
 from lease_core.item_layout import holder_key
 from lease_core.outcomes import HeldLease, LeaseSnapshot
-from lease_ops.watch import AdmissionWindow, PrefixTracker, TableRead, Watch
-from lease_ops.watch_view import ViewSettings, age, render
+from lease_ops.observability.watch import AdmissionWindow, PrefixTracker, TableRead, Watch
+from lease_ops.observability.watch_view import ViewSettings, age, render
 from tests.helpers import NOW
 
 TTL = 600

@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 
-from lease_ops.local_runner.choice import matches
-from lease_ops.platform_config import load_platform_config
-from lease_ops.workflow_builder import (
+from lease_ops.config.platform_config import load_platform_config
+from lease_ops.definitions.workflow_builder import (
     HOLDER,
     INVOKE_OUTCOME_UNKNOWN_ERRORS,
     POLL_WAIT_STATES,
@@ -18,8 +17,9 @@ from lease_ops.workflow_builder import (
     LeaseStates,
     lease_guarded_definition,
 )
-from lease_ops.workflow_graph import UnsafeWorkflow, assert_process_needs_a_lease, reachable
-from lease_ops.workflows import invoked_functions, render_definition
+from lease_ops.definitions.workflow_graph import UnsafeWorkflow, assert_process_needs_a_lease, reachable
+from lease_ops.local_runner.choice import matches
+from lease_ops.provisioning.workflows import invoked_functions, render_definition
 
 FUNCTIONS = LeaseFunctions(
     *(

@@ -20,7 +20,7 @@ from typing import Any
 
 from rich.table import Table
 
-from lease_ops.chalice_apps import REPOSITORY_ROOT
+from lease_ops.config.chalice_apps import REPOSITORY_ROOT
 
 RECORD_DIR = REPOSITORY_ROOT / "benchmarks" / "chaos"  # the results files of the last complete runs, per wait mode
 SUMMARY = REPOSITORY_ROOT / "benchmarks" / "CHAOS.md"

@@ -24,11 +24,11 @@ from botocore.config import Config
 
 from lease_core import Acquired, LeaseLost, LeaseSemaphore, LeaseStoreUnavailable, UnknownPrefix
 from lease_core.aws_clients import CLIENT_CONFIG
+from lease_ops.aws.table import DEFAULT_TABLE_NAME, create_lease_table
 from lease_ops.chaos.dynamodb_faults import DynamoFaults
 from lease_ops.chaos.invariants import WindowedCapMonitor
 from lease_ops.chaos.workflow_scenarios import ScenarioResult
-from lease_ops.embedded_aws import embedded_aws
-from lease_ops.table import DEFAULT_TABLE_NAME, create_lease_table
+from lease_ops.sandbox.embedded_aws import embedded_aws
 
 CAP_RANGES = {"analytics": (8, 15), "batch": (2, 5)}
 LEASE_SECONDS = 2  # short, so that crashed holders expire within the run

@@ -21,8 +21,8 @@ from lease_ops.chaos.machine import LoadMeter, machine
 from lease_ops.chaos.report import CLOCK, RECORD_DIR, SUMMARY, commit, results_table, write_outputs
 from lease_ops.chaos.scale_scenario import run_scale_scenario
 from lease_ops.chaos.workflow_scenarios import WORKFLOW_SCENARIOS, ScenarioResult, run_workflow_scenario
+from lease_ops.config.platform_config import PlatformConfig
 from lease_ops.errors import OperatorError
-from lease_ops.platform_config import PlatformConfig
 
 SCALE = "concurrency-at-scale"
 BY_CAP = "by-cap"  # item layouts: each prefix in its cap's (the default), or "wide" for every prefix

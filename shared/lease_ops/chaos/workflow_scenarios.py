@@ -37,20 +37,20 @@ from typing import Any
 from rich.console import Console
 
 from lease_core.aws_clients import client_for
-from lease_ops.chalice_apps import load_chalice_app
 from lease_ops.chaos.control_plane import ControlPlane
 from lease_ops.chaos.dynamodb_faults import DynamoFaults
 from lease_ops.chaos.invariants import CapMonitor, leftover_holders, leftover_waiters
 from lease_ops.chaos.lambda_faults import CrashAfterWrite, ProcessGuard, UncatchableProcessFailure
 from lease_ops.chaos.world_clock import emulator_client, world_on
-from lease_ops.embedded_platform import embedded_platform
+from lease_ops.config.chalice_apps import load_chalice_app
+from lease_ops.config.platform_config import PlatformConfig
+from lease_ops.config.samples import sample_input
+from lease_ops.config.workload_settings import configured_settings
 from lease_ops.local_runner import ExecutionResult, HistoryEvent, LocalRunner
 from lease_ops.local_runner.lambda_dispatch import stage_environment
 from lease_ops.local_runner.timing import VirtualClock
-from lease_ops.platform_config import PlatformConfig
-from lease_ops.samples import sample_input
-from lease_ops.workflows import process_lambda_timeout, process_timeout_seconds
-from lease_ops.workload_settings import configured_settings
+from lease_ops.provisioning.workflows import process_lambda_timeout, process_timeout_seconds
+from lease_ops.sandbox.embedded_platform import embedded_platform
 
 ACCOUNT = "123456789012"  # moto's default account
 WORK_SECONDS = (20.0, 40.0)  # workflow seconds per Process call: long enough that executions queue

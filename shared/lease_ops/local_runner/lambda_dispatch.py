@@ -21,7 +21,7 @@ from chalice import Chalice
 from chalice.local import LambdaContext
 
 from lease_core.settings import invocation_environment
-from lease_ops.chalice_apps import function_timeout, load_chalice_app
+from lease_ops.config.chalice_apps import function_timeout, load_chalice_app
 from lease_ops.local_runner.errors import StatesError
 from lease_ops.local_runner.execution import TaskContext
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from lease_ops.chalice_apps import load_chalice_app
+from lease_ops.config.chalice_apps import load_chalice_app
 from lease_ops.local_runner.definition_check import is_lambda_function_arn
 from lease_ops.local_runner.errors import StatesError
 from lease_ops.local_runner.execution import TaskContext

@@ -1,0 +1,1 @@
+"""What the operator configures: platform.toml, the Chalice apps' folders and stages, regions."""

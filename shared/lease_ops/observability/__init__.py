@@ -1,0 +1,1 @@
+"""`make watch`: a live view of the table's leases and queues."""

@@ -1,0 +1,1 @@
+"""`make package`: CloudFormation templates of the apps and the platform."""

@@ -1,0 +1,1 @@
+"""What `make bootstrap`, `deploy`, `caps`, `workflows`, `run` and `destroy` create, change and remove."""

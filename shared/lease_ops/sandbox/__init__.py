@@ -1,0 +1,1 @@
+"""The embedded AWS (a moto server with the local runner) and what runs on it: `make local`, `make sandbox`."""
