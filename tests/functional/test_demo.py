@@ -1,14 +1,19 @@
-"""`make demo` end to end, small and fast: the report, the plot, failure injection, and that it can fail."""
+"""`make demo` end to end, small and fast: the report, the plot and its own check, failure injection, and that it
+can fail."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from lease_core import item_layout
+from lease_core import LeaseSemaphore, LeaseSnapshot, item_layout
 from lease_ops.config.chalice_apps import REPOSITORY_ROOT
+from lease_ops.demo import monitor, run
+from lease_ops.demo.timeline_check import unleased_steps
 from tests.ops import run_ops
 
 PLATFORM = REPOSITORY_ROOT / "platform.toml"
@@ -21,10 +26,25 @@ def demo(capsys: pytest.CaptureFixture[str], out: Path, *arguments: str):  # typ
     return outcome, report
 
 
+def plotted_series(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """What the demo hands to its plot, kept for the test to look at."""
+    kept: dict[str, Any] = {}
+    plot = run.plot_timeline
+
+    def keep(path: Path, caps: dict[str, int], holder_samples: list, process_samples: list, time_scale: float) -> None:
+        kept.update(holder_samples=list(holder_samples), process_samples=list(process_samples))
+        plot(path, caps, holder_samples, process_samples, time_scale)
+
+    monkeypatch.setattr(run, "plot_timeline", keep)
+    return kept
+
+
 @pytest.mark.slow
 def test_a_small_demo_reaches_both_caps_never_exceeds_them_and_leaves_no_lease(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    plotted = plotted_series(monkeypatch)
+
     outcome, report = demo(capsys, tmp_path)
 
     assert outcome.exit_code == 0, outcome.err
@@ -38,6 +58,33 @@ def test_a_small_demo_reaches_both_caps_never_exceeds_them_and_leaves_no_lease(
     assert report["leaked_holders"] == 0 and report["duration_s"] > 0
     assert (tmp_path / "timeline.png").read_bytes().startswith(b"\x89PNG")
     assert "analytics: cap 15 reached, never exceeded" in outcome.out
+    # The plotted series pass the demo's own check, which has teeth on them: a read lower by one fails it.
+    reads, steps = plotted["holder_samples"], plotted["process_samples"]
+    assert {s.prefix for s in reads} == {"analytics", "batch"} and len(steps) >= 2 * (24 + 10)
+    assert unleased_steps(reads, steps) == []
+    lower = [dataclasses.replace(s, holders=s.holders - 1) for s in reads]
+    assert {finding.read.prefix for finding in unleased_steps(lower, steps)} == {"analytics", "batch"}
+
+
+@pytest.mark.slow
+def test_the_demo_fails_when_its_timeline_would_show_process_steps_above_the_holders(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class OneHolderMissed(LeaseSemaphore):
+        """The sampler's reads miss one holder: the plot would show a step running without its lease."""
+
+        def inspect(self) -> LeaseSnapshot:
+            snapshot = super().inspect()
+            return dataclasses.replace(snapshot, holders=dict(list(snapshot.holders.items())[1:]))
+
+    monkeypatch.setattr(monitor, "LeaseSemaphore", OneHolderMissed)
+
+    outcome, report = demo(capsys, tmp_path)
+
+    assert outcome.exit_code == 1
+    assert outcome.err.count("\n") == 1 and "the timeline draws at least" in outcome.err
+    assert "analytics: from " in outcome.err or "analytics: at " in outcome.err
+    assert report["leaked_holders"] == 0 and (tmp_path / "timeline.png").exists()
 
 
 @pytest.mark.slow

@@ -16,9 +16,21 @@ from lease_ops.local_runner.timing import Timer
 WAITING_STATES = {"Acquire", "CheckLease", *POLL_WAIT_STATES, "PrepareChunks"}
 
 
-@dataclass
+@dataclass(frozen=True)
 class HolderSample:
-    time: float  # workflow seconds on the runner's timer
+    """One read of a prefix's holders, stamped with both ends of the request (workflow seconds).
+
+    The table answers from one instant (a strongly consistent GetItem of the semaphore item; the Query
+    of a wide prefix's holders), but which instant is unknown: any time after the request was sent and
+    before its answer came back, which under load is long after. Neither end alone is honest: a
+    stamp at ``sent`` claims the count held from then (the old plot drew a late answer back to its
+    request, then held it until the next one), a stamp at ``answered`` claims it was still true then.
+    So a sample is known only over ``[sent, answered]``, drawn and checked over that interval, and
+    nothing is claimed between two reads.
+    """
+
+    sent: float
+    answered: float
     prefix: str
     holders: int
 
@@ -69,14 +81,13 @@ class DemoMonitor:
         semaphores = {prefix: LeaseSemaphore(self.dynamodb, self.table, prefix) for prefix in self.prefixes.values()}
         while not self._stop.is_set():
             for prefix, semaphore in semaphores.items():
-                # Stamped before the read: the table was read at or after this time, so a sample never
-                # shows holders earlier than they existed (the read may be answered late under load).
-                asked_at = self.timer.now()
+                sent = self.timer.now()
                 try:
                     holders = len(semaphore.inspect().holders)
                 except (UnknownPrefix, LeaseStoreUnavailable):
                     continue
+                sample = HolderSample(sent, self.timer.now(), prefix, holders)
                 with self._lock:
                     self.latest_holders[prefix] = holders
-                    self.holder_samples.append(HolderSample(asked_at, prefix, holders))
+                    self.holder_samples.append(sample)
             self._stop.wait(self.sample_every)

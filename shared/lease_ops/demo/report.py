@@ -1,4 +1,4 @@
-"""The demo's report (JSON) and timeline (PNG), from what the run recorded."""
+"""The demo's report (JSON), from what the run recorded; its timeline (PNG) is ``timeline_plot``."""
 
 from __future__ import annotations
 
@@ -8,15 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display needed
-import matplotlib.pyplot as plt
-
 from lease_ops.definitions.workflow_builder import POLL_WAIT_STATES
-from lease_ops.demo.monitor import HolderSample
 from lease_ops.local_runner import ExecutionResult
-from lease_ops.sandbox.process_steps import ProcessSample
 
 
 @dataclass(frozen=True)
@@ -89,39 +82,3 @@ def problems_of(report: dict[str, Any], runs: list[WorkflowRun]) -> list[str]:
 def write_report(path: Path, report: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2) + "\n")
-
-
-def plot_timeline(
-    path: Path,
-    caps: dict[str, int],
-    holder_samples: list[HolderSample],
-    process_samples: list[ProcessSample],
-    time_scale: float,
-) -> None:
-    """One panel per prefix: holders in the table and Process steps running, against the cap."""
-    prefixes = sorted(caps)
-    figure, axes = plt.subplots(len(prefixes), 1, figsize=(10, 3.2 * len(prefixes)), sharex=True, squeeze=False)
-    for axis, prefix in zip(axes[:, 0], prefixes, strict=True):
-        table = [s for s in holder_samples if s.prefix == prefix]
-        running = [s for s in process_samples if s.prefix == prefix]
-        axis.step(
-            [s.time / time_scale for s in table], [s.holders for s in table], where="post", label="holders in the table"
-        )
-        axis.step(
-            [s.time / time_scale for s in running],
-            [s.running for s in running],
-            where="post",
-            label="Process steps running",
-            alpha=0.8,
-        )
-        axis.axhline(caps[prefix], color="red", linestyle="--", label=f"cap {caps[prefix]}")
-        axis.set_ylim(0, caps[prefix] * 1.3 + 1)
-        axis.set_ylabel(prefix)
-        axis.legend(loc="upper right", fontsize="small")
-        axis.grid(alpha=0.3)
-    axes[-1, 0].set_xlabel("seconds since the demo started (wall clock)")
-    figure.suptitle("Leases held per prefix against its cap")
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)

@@ -25,7 +25,9 @@ from lease_core.waiting_room import WaitingRoom
 from lease_ops.config.platform_config import PlatformConfig, WorkloadConfig
 from lease_ops.config.samples import sample_input
 from lease_ops.demo.monitor import DemoMonitor
-from lease_ops.demo.report import WorkflowRun, plot_timeline, problems_of, workflow_summary, write_report
+from lease_ops.demo.report import WorkflowRun, problems_of, workflow_summary, write_report
+from lease_ops.demo.timeline_check import timeline_problems
+from lease_ops.demo.timeline_plot import plot_timeline
 from lease_ops.errors import OperatorError
 from lease_ops.local_runner import LocalRunner, RunningExecution, ScaledTimer
 from lease_ops.sandbox.embedded_platform import embedded_platform
@@ -39,7 +41,8 @@ DEFAULT_WORK_SECONDS = (10.0, 20.0)
 
 
 class DemoFailed(OperatorError):
-    """A cap was exceeded, a lease leaked, or an execution failed without an injected fault."""
+    """A cap was exceeded, a lease leaked, an execution failed without an injected fault, or the timeline
+    shows Process steps running without leases (``timeline_check``)."""
 
     exit_code = 1
 
@@ -217,7 +220,9 @@ def run_demo(config: PlatformConfig, options: DemoOptions, console: Console) -> 
         f"leaked holders: {leaked}; took {duration:.1f} s; wrote {options.out / 'report.json'} and "
         f"{options.out / 'timeline.png'}"
     )
-    problems = problems_of(report, runs)
+    problems = problems_of(report, runs) + timeline_problems(
+        monitor.holder_samples, observer.samples, options.time_scale
+    )
     if problems:
         raise DemoFailed("the demo found problems: " + "; ".join(problems))
     for prefix, summary in report["workflows"].items():

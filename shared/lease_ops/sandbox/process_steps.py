@@ -26,7 +26,14 @@ class InjectedProcessFailure(Exception):
 
 @dataclass
 class ProcessSample:
-    time: float  # workflow seconds
+    """The count of a prefix's Process steps running from ``time`` on (workflow seconds).
+
+    Stamped as the count changes, under the observer's lock: up after the handler found its lease held,
+    down before the task returns, so before its Release. The demo's timeline check relies on it: a step
+    is counted only while its lease is in the table.
+    """
+
+    time: float
     prefix: str
     running: int
 
