@@ -403,17 +403,28 @@ LEASE_ANSWER_PATH = "$.lease"
 FRAGMENT_RESULT_PATHS = (LEASE_ANSWER_PATH, "$.released", "$.releasedAfterFailure", "$.error", "$.releaseError")
 
 
+def work_catch(*, drains: bool) -> list[dict[str, Any]]:
+    """The Catch of the guarded work: an error that may leave it running first waits in WaitForProcessToStop
+    (when ``drains``), and every error goes through ReleaseAfterFailure with the original error in ``$.error``."""
+    may_still_run = {
+        "ErrorEquals": list(PROCESS_MAY_STILL_RUN_ERRORS),
+        "ResultPath": "$.error",
+        "Next": WAIT_FOR_PROCESS_TO_STOP,
+    }
+    return [*([may_still_run] if drains else []), *catch_into_failure_path()]
+
+
 def lease_fragments(
-    states: LeaseStates, *, work: str = PROCESS, after_release: str = COMPLETE
+    states: LeaseStates, *, work: str = PROCESS, after_release: str = COMPLETE, drain_seconds: int | None = None
 ) -> dict[str, dict[str, Any]]:
     """The lease states to splice around a piece of work, by name, in the order a reader follows them.
 
     The contract (``fragment_contract``): enter at ``Acquire``; ``CheckLease`` sends an acquired answer
     to ``work``, a state the caller adds; the work's last state goes on to ``Release``, which goes on to
-    ``after_release`` (``Complete``, a Succeed included here, unless the caller names its own state); every
-    Catch of the work goes to ``ReleaseAfterFailure`` with ResultPath ``$.error``, which ends in ``Failed``.
-    Our own workflows are these states around ``Process`` (``lease_guarded_definition``): what a team
-    splices into its state machine is what we run.
+    ``after_release`` (``Complete``, a Succeed included here, unless the caller names its own state); the
+    work's Catch is ``work_catch``: through ``WaitForProcessToStop`` (``drain_seconds``, when given) to
+    ``ReleaseAfterFailure``, which ends in ``Failed``. Our own workflows are these states around
+    ``Process`` (``lease_guarded_definition``): what a team splices into its state machine is what we run.
     """
     fragments = {
         ACQUIRE: states.acquire(),
@@ -428,17 +439,21 @@ def lease_fragments(
         fragments[COMPLETE] = states.complete()
     fragments[RELEASE_AFTER_FAILURE] = states.release_after_failure()
     fragments[FAILED] = states.failed()
+    if drain_seconds is not None:
+        fragments[WAIT_FOR_PROCESS_TO_STOP] = wait_for_process_to_stop(drain_seconds)
     return fragments
 
 
-def fragment_contract(states: LeaseStates, *, work: str = PROCESS, after_release: str = COMPLETE) -> dict[str, Any]:
+def fragment_contract(
+    states: LeaseStates, *, work: str = PROCESS, after_release: str = COMPLETE, drain_seconds: int | None = None
+) -> dict[str, Any]:
     """How a definition splices in ``lease_fragments``, as data a team's CDK or Terraform code can read."""
     return {
         "EnterAt": ACQUIRE,
         "Work": work,
         "WorkEnteredBy": f"{CHECK_LEASE}.Choices[0].Next",
         "WorkNext": RELEASE,
-        "WorkCatch": catch_into_failure_path(),
+        "WorkCatch": work_catch(drains=drain_seconds is not None),
         "LeaseAnswer": LEASE_ANSWER_PATH,
         "WrittenPaths": list(FRAGMENT_RESULT_PATHS),
         "Holder": HOLDER_ID,
@@ -471,18 +486,9 @@ def lease_guarded_definition(
     process_state["Next"] = MORE_CHUNKS if chunked else RELEASE
     process_state["Catch"] = [
         {"ErrorEquals": ["LeaseLost"], "ResultPath": None, "Next": ACQUIRE},
-        *catch_into_failure_path(),
+        *work_catch(drains=drain_seconds is not None),
     ]
-    if drain_seconds is not None:
-        process_state["Catch"].insert(
-            1,
-            {
-                "ErrorEquals": list(PROCESS_MAY_STILL_RUN_ERRORS),
-                "ResultPath": "$.error",
-                "Next": WAIT_FOR_PROCESS_TO_STOP,
-            },
-        )
-    lease = lease_fragments(states, work=PROCESS)
+    lease = lease_fragments(states, work=PROCESS, drain_seconds=drain_seconds)
     body: dict[str, Any] = {}
     if chunked:
         body[PREPARE_CHUNKS] = states.prepare_chunks()
@@ -495,9 +501,7 @@ def lease_guarded_definition(
     if chunked:
         body[MORE_CHUNKS] = states.more_chunks()
         body[RENEW] = states.renew()
-    body.update(lease)  # Release, Complete, ReleaseAfterFailure, Failed
-    if drain_seconds is not None:
-        body[WAIT_FOR_PROCESS_TO_STOP] = wait_for_process_to_stop(drain_seconds)
+    body.update(lease)  # Release, Complete, ReleaseAfterFailure, Failed, WaitForProcessToStop
     definition = {"Comment": comment, "StartAt": PREPARE_CHUNKS if chunked else ACQUIRE, "States": body}
     assert_process_needs_a_lease(definition)
     return definition
