@@ -88,6 +88,23 @@ def cmd_render(arguments: argparse.Namespace, config: PlatformConfig, console: C
         console.print(f"rendered {path}")
 
 
+def cmd_fragments(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
+    from lease_ops.provisioning.fragments import workload_fragments
+
+    config = config.with_wait_mode(arguments.wait_mode)
+    document, warnings = workload_fragments(
+        _target(arguments, config, account_id=arguments.account_id),
+        config,
+        config.workload(arguments.workload),
+        work=arguments.work,
+        after_release=arguments.after_release,
+        drain_seconds=arguments.drain_seconds,
+    )
+    for warning in warnings:  # stdout is the JSON alone, ready to redirect into a file
+        print(f"warning: {warning}", file=sys.stderr)
+    print(json.dumps(document, indent=2))
+
+
 def cmd_check(arguments: argparse.Namespace) -> int:
     from lease_ops.definitions.lease_check import InvalidDefinition, LeaseTaskNames, check_lease_flow
 
@@ -257,6 +274,17 @@ def _bucket(text: str) -> str:
     return text
 
 
+def _seconds(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected whole seconds, got {text!r}") from None
+    # https://docs.aws.amazon.com/step-functions/latest/dg/state-wait.html: at most 99999999 seconds.
+    if not 0 <= value <= 99_999_999:
+        raise argparse.ArgumentTypeError(f"expected 0 to 99999999 seconds, got {value}")
+    return value
+
+
 def _state_name(text: str) -> str:
     # https://docs.aws.amazon.com/step-functions/latest/dg/statemachine-structure.html: at most 80 characters.
     if not 1 <= len(text) <= 80 or not text.isprintable():
@@ -364,6 +392,41 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--workload", action="append", help="only this workload (repeatable)")
     render.add_argument("--quiet", action="store_true", help="no warnings about derived ARNs")
     _wait_mode_option(render)
+    fragments = command(
+        "fragments",
+        cmd_fragments,
+        "Print a workload's lease states (acquire, wait, release, release on the failure path) as ASL JSON, with "
+        "the contract for splicing them into your own state machine: the same states our workflows are built from.",
+    )
+    fragments.add_argument("--workload", required=True, help="the workload (platform.toml) whose lease the states take")
+    fragments.add_argument(
+        "--work",
+        type=_state_name,
+        default="Process",
+        metavar="STATE",
+        help="your first guarded state, where CheckLease sends an acquired lease (default Process)",
+    )
+    fragments.add_argument(
+        "--after-release",
+        type=_state_name,
+        default="Complete",
+        metavar="STATE",
+        help="where Release goes on to: a state of yours, or Complete, a Succeed the fragments include (default)",
+    )
+    fragments.add_argument(
+        "--drain-seconds",
+        type=_seconds,
+        metavar="SECONDS",
+        help="how long your work may run on after Step Functions gave up on it (a timeout, an invoke error that "
+        "does not say it stopped): WaitForProcessToStop keeps the lease that long before releasing it "
+        "(default: the workload's process Lambda timeout; 0: no such state)",
+    )
+    fragments.add_argument("--account-id", type=_account_id, help="account of derived ARNs; skips STS")
+    fragments.add_argument(
+        "--wait-mode",
+        choices=WAIT_MODES,
+        help="poll (Wait, ask again) or handoff (queue, be handed a slot); default: the workload's in platform.toml",
+    )
     check_description = (
         "Check the lease flow of any state machine definition, offline: every guarded state is reached only with "
         "an acquired lease, every way from a lease to an end (Catch and timeouts included) passes a release, the "
