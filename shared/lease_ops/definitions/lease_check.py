@@ -514,16 +514,16 @@ class _Analysis:
             if role is not None:
                 self._retries(prefix, name, state, role)
             if name in self.guarded and state["Type"] == "Task":
-                retried = [
-                    f"{error} (Retry[{match[0]}])"
-                    for error in MAY_STILL_RUN
-                    if (match := _first_match(state.get("Retry", []), error))
-                    and match[1].get("MaxAttempts", DEFAULT_MAX_ATTEMPTS) > 0
-                ]
-                if retried:
+                by_retrier: dict[int, list[str]] = {}
+                for error in MAY_STILL_RUN:
+                    match = _first_match(state.get("Retry", []), error)
+                    if match is not None and match[1].get("MaxAttempts", DEFAULT_MAX_ATTEMPTS) > 0:
+                        by_retrier.setdefault(match[0], []).append(error)
+                if by_retrier:
+                    retried = "; ".join(f"{', '.join(errors)} (Retry[{i}])" for i, errors in by_retrier.items())
                     self.findings.append(
-                        f"{prefix}guarded state {name!r} retries {', '.join(retried)}: the first attempt may still "
-                        "be running, and the retry would run beside it under one lease"
+                        f"{prefix}guarded state {name!r} retries {retried}: the first attempt may still be running, "
+                        "and the retry would run beside it under one lease"
                     )
             if role == "acquire" and scope.inline_map is not None and _names_the_execution(state):
                 self.findings.append(

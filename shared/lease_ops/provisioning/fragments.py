@@ -4,7 +4,7 @@ Teams write their state machines in CDK, Terraform or SAM and want the lease aro
 The states printed here are ``workflow_builder.lease_fragments`` with the workload's functions, wait mode
 and waits: the very objects ``render_definition`` assembles our own workflow from, so a splice runs what
 our workflows run. The ``Contract`` beside them says where to enter, where the work goes and where its
-errors go (docs/bring-your-own-workflow.md).
+errors go (docs/fragments.md).
 """
 
 from __future__ import annotations
