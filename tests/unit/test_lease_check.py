@@ -427,12 +427,28 @@ def test_lease_tasks_are_found_by_the_function_they_invoke_or_the_names_given() 
         ({"StartAt": "A", "States": {"A": {"Type": "Pass"}}}, "state 'A' has neither Next nor End"),
         ({"StartAt": "A", "States": {"A": {"Type": "Sleep"}}}, "state 'A' has no known Type"),
         ({"QueryLanguage": "JSONata", "StartAt": "A", "States": {"A": {"Type": "Succeed"}}}, "JSONata"),
+        ({"StartAt": "A", "States": {"A": {"Type": ["Pass"]}}}, "state 'A' has no known Type"),
+        (
+            {
+                "StartAt": "A",
+                "States": {"A": {"Type": "Task", "End": True, "Retry": [{"ErrorEquals": ["E"], "MaxAttempts": "3"}]}},
+            },
+            "'A'.Retry is not a list of rules with ErrorEquals",
+        ),
         ({"StartAt": "A", "States": {"A": {"Type": "Succeed"}}}, "--guarded names no state of the definition: Work"),
     ],
 )
 def test_a_definition_it_cannot_read_is_an_error_not_a_finding(definition: Any, message: str) -> None:
     with pytest.raises(InvalidDefinition, match=message.replace("[", r"\[").replace("(", r"\(")):
         check_lease_flow(definition, ["Work"])
+
+
+def test_odd_but_valid_json_in_a_state_is_read_not_a_crash() -> None:
+    definition = spliced()
+    definition["States"]["Aggregate"]["Parameters"] = ["not", "an", "object"]
+    definition["States"]["CheckLease"]["Choices"][0] = {"And": ["not a rule"], "Next": "Count"}
+
+    assert "Acquire's answer is not tested for 'acquired'" in findings(definition, "Count,Aggregate")[0]
 
 
 def test_the_drain_catch_covers_every_error_that_leaves_work_running() -> None:

@@ -108,11 +108,16 @@ def invoked_function(state: dict[str, Any]) -> str | None:
     if not isinstance(resource, str):
         return None
     if ":states:::lambda:invoke" in resource:
-        function = (state.get("Parameters") or {}).get("FunctionName")
+        function = _parameters(state).get("FunctionName")
         return _function_name(function) if isinstance(function, str) else None
     if resource.startswith("arn:") and ":lambda:" in resource:
         return _function_name(resource)
     return None
+
+
+def _parameters(state: dict[str, Any]) -> dict[str, Any]:
+    parameters = state.get("Parameters")
+    return parameters if isinstance(parameters, dict) else {}
 
 
 def _function_name(reference: str) -> str:
@@ -208,7 +213,8 @@ def _collect(scope: _Scope, scopes: list[_Scope]) -> None:
         elif state["Type"] == "Map":
             key = "ItemProcessor" if "ItemProcessor" in state else "Iterator"
             child = _scope(state.get(key), f"{within}{name!r}.{key}")
-            mode = (state[key].get("ProcessorConfig") or {}).get("Mode", "INLINE")
+            config = state[key].get("ProcessorConfig")
+            mode = config.get("Mode", "INLINE") if isinstance(config, dict) else "INLINE"
             child.subject = "the iteration"
             child.inline_map = name if mode != "DISTRIBUTED" else None  # a distributed child has its own execution
             scope.children.append((name, child))
@@ -216,7 +222,7 @@ def _collect(scope: _Scope, scopes: list[_Scope]) -> None:
 
 
 def _validate_state(scope: _Scope, name: str, state: Any) -> None:
-    if not isinstance(state, dict) or state.get("Type") not in STATE_TYPES:
+    if not isinstance(state, dict) or not isinstance(state.get("Type"), str) or state["Type"] not in STATE_TYPES:
         raise InvalidDefinition(f"state {name!r} has no known Type")
     if state.get("QueryLanguage") == "JSONata":
         raise InvalidDefinition(f"state {name!r} is JSONata: the check reads JSONPath Choice rules only")
@@ -236,9 +242,7 @@ def _validate_state(scope: _Scope, name: str, state: Any) -> None:
             raise InvalidDefinition(f"state {name!r} has neither Next nor End")
     for field_name in ("Retry", "Catch"):
         rules = state.get(field_name, [])
-        if not isinstance(rules, list) or not all(
-            isinstance(rule, dict) and isinstance(rule.get("ErrorEquals"), list) for rule in rules
-        ):
+        if not isinstance(rules, list) or not all(_error_rule(rule) for rule in rules):
             raise InvalidDefinition(f"{name!r}.{field_name} is not a list of rules with ErrorEquals")
     targets += [(f"Catch[{index}].Next", rule.get("Next")) for index, rule in enumerate(state.get("Catch", []))]
     for label, target in targets:
@@ -248,6 +252,16 @@ def _validate_state(scope: _Scope, name: str, state: Any) -> None:
         raise InvalidDefinition(f"Parallel {name!r} has no Branches")
     if kind == "Map" and not isinstance(state.get("ItemProcessor", state.get("Iterator")), dict):
         raise InvalidDefinition(f"Map {name!r} has no ItemProcessor")
+
+
+def _error_rule(rule: Any) -> bool:
+    """A retrier or catcher: string error names, and a whole number of attempts if any."""
+    if not isinstance(rule, dict) or not isinstance(rule.get("ErrorEquals"), list):
+        return False
+    attempts = rule.get("MaxAttempts", DEFAULT_MAX_ATTEMPTS)
+    return all(isinstance(error, str) for error in rule["ErrorEquals"]) and (
+        isinstance(attempts, int) and not isinstance(attempts, bool)
+    )
 
 
 # -- what a state does to the lease --------------------------------------------------------------------
@@ -360,8 +374,10 @@ def _edges(name: str, state: dict[str, Any], lease: Lease, role: str | None, *, 
             )
 
 
-def _possible(rule: dict[str, Any], status_path: str) -> tuple[frozenset[bool], frozenset[bool]]:
+def _possible(rule: Any, status_path: str) -> tuple[frozenset[bool], frozenset[bool]]:
     """Whether the lease can be acquired when ``rule`` holds, and when it does not (a three-valued reading)."""
+    if not isinstance(rule, dict):
+        return BOTH, BOTH
     if isinstance(rule.get("And"), list) or isinstance(rule.get("Or"), list):
         parts = [_possible(part, status_path) for part in rule.get("And", rule.get("Or"))]
         trues, falses = [part[0] for part in parts], [part[1] for part in parts]
@@ -549,7 +565,7 @@ class _Analysis:
 
 
 def _names_the_execution(state: dict[str, Any]) -> bool:
-    payload = (state.get("Parameters") or {}).get("Payload")
+    payload = _parameters(state).get("Payload")
     if not isinstance(payload, dict):
         return False
     return "holder" in payload or "$$.Execution.Id" in str(payload.get("holder.$", ""))
