@@ -129,7 +129,7 @@ def _function_name(reference: str) -> str:
 
 
 def check_lease_flow(definition: Any, guarded: Collection[str], names: LeaseTaskNames | None = None) -> CheckReport:
-    """Every finding of the three rules, one line each (none: the flow is sound). Raises ``InvalidDefinition``."""
+    """Every finding of the four rules, one line each (none: the flow is sound). Raises ``InvalidDefinition``."""
     names = names or LeaseTaskNames()
     scopes = _validate(definition)
     known = {state_name for scope in scopes for state_name in scope.states}
