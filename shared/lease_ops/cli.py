@@ -23,6 +23,8 @@ from lease_ops.config.platform_config import PLATFORM_FILE, PlatformConfig, load
 from lease_ops.errors import OperatorError
 
 Handler = Callable[[argparse.Namespace, PlatformConfig, Console], None]
+# A command that reads no platform.toml (``check`` runs in any team's CI): it returns its exit code.
+Standalone = Callable[[argparse.Namespace], int]
 
 
 def _target(arguments: argparse.Namespace, config: PlatformConfig, account_id: str | None = None) -> AwsTarget:
@@ -84,6 +86,57 @@ def cmd_render(arguments: argparse.Namespace, config: PlatformConfig, console: C
         for warning in provisioner.warnings if not arguments.quiet else []:
             console.print(f"[yellow]warning:[/yellow] {warning}")
         console.print(f"rendered {path}")
+
+
+def cmd_fragments(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
+    from lease_ops.provisioning.fragments import workload_fragments
+
+    config = config.with_wait_mode(arguments.wait_mode)
+    document, warnings = workload_fragments(
+        _target(arguments, config, account_id=arguments.account_id),
+        config,
+        config.workload(arguments.workload),
+        work=arguments.work,
+        after_release=arguments.after_release,
+        drain_seconds=arguments.drain_seconds,
+    )
+    for warning in warnings:  # stdout is the JSON alone, ready to redirect into a file
+        print(f"warning: {warning}", file=sys.stderr)
+    print(json.dumps(document, indent=2))
+
+
+def cmd_check(arguments: argparse.Namespace) -> int:
+    from lease_ops.definitions.lease_check import InvalidDefinition, LeaseTaskNames, check_lease_flow
+
+    source = "<stdin>" if str(arguments.definition) == "-" else str(arguments.definition)
+    defaults = LeaseTaskNames()
+    names = LeaseTaskNames(
+        acquire=tuple(arguments.acquire_function or defaults.acquire),
+        release=tuple(arguments.release_function or defaults.release),
+        renew=tuple(arguments.renew_function or defaults.renew),
+    )
+    try:
+        text = sys.stdin.read() if source == "<stdin>" else arguments.definition.read_text(encoding="utf-8")
+        report = check_lease_flow(json.loads(text), arguments.guarded, names)
+    except OSError as exc:
+        print(f"error: cannot read {source}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except InvalidDefinition as exc:
+        print(f"error: {source}: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # json's errors, and bytes that are not UTF-8
+        print(f"error: {source} is not JSON: {exc}", file=sys.stderr)
+        return 2
+    except RecursionError:
+        print(f"error: {source} is nested too deeply to read", file=sys.stderr)
+        return 2
+    for finding in report.findings:
+        print(f"{source}: {finding}")
+    if report.findings:
+        return 1
+    tasks = "; ".join(f"{role}: {', '.join(states)}" for role, states in report.lease_tasks.items())
+    print(f"{source}: OK: lease flow of {report.states} states (guarded: {', '.join(arguments.guarded)}; {tasks})")
+    return 0
 
 
 def cmd_vendor(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
@@ -221,6 +274,28 @@ def _bucket(text: str) -> str:
     return text
 
 
+def _seconds(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected whole seconds, got {text!r}") from None
+    # https://docs.aws.amazon.com/step-functions/latest/dg/state-wait.html: at most 99999999 seconds.
+    if not 0 <= value <= 99_999_999:
+        raise argparse.ArgumentTypeError(f"expected 0 to 99999999 seconds, got {value}")
+    return value
+
+
+def _state_name(text: str) -> str:
+    # https://docs.aws.amazon.com/step-functions/latest/dg/statemachine-structure.html: at most 80 characters.
+    if not 1 <= len(text) <= 80 or not text.isprintable():
+        raise argparse.ArgumentTypeError(f"a state name is 1 to 80 printable characters, got {text!r}")
+    return text
+
+
+def _state_names(text: str) -> list[str]:
+    return [_state_name(name.strip()) for name in text.split(",")]
+
+
 def _workload_count(text: str) -> tuple[str, int]:
     name, separator, count = text.partition("=")
     if not separator:
@@ -317,6 +392,70 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--workload", action="append", help="only this workload (repeatable)")
     render.add_argument("--quiet", action="store_true", help="no warnings about derived ARNs")
     _wait_mode_option(render)
+    fragments = command(
+        "fragments",
+        cmd_fragments,
+        "Print a workload's lease states (acquire, wait, release, release on the failure path) as ASL JSON, with "
+        "the contract for splicing them into your own state machine: the same states our workflows are built from.",
+    )
+    fragments.add_argument("--workload", required=True, help="the workload (platform.toml) whose lease the states take")
+    fragments.add_argument(
+        "--work",
+        type=_state_name,
+        default="Process",
+        metavar="STATE",
+        help="your first guarded state, where CheckLease sends an acquired lease (default Process)",
+    )
+    fragments.add_argument(
+        "--after-release",
+        type=_state_name,
+        default="Complete",
+        metavar="STATE",
+        help="where Release goes on to: a state of yours, or Complete, a Succeed the fragments include (default)",
+    )
+    fragments.add_argument(
+        "--drain-seconds",
+        type=_seconds,
+        metavar="SECONDS",
+        help="how long your work may run on after Step Functions gave up on it (a timeout, an invoke error that "
+        "does not say it stopped): WaitForProcessToStop keeps the lease that long before releasing it "
+        "(default: the workload's process Lambda timeout; 0: no such state)",
+    )
+    fragments.add_argument("--account-id", type=_account_id, help="account of derived ARNs; skips STS")
+    fragments.add_argument(
+        "--wait-mode",
+        choices=WAIT_MODES,
+        help="poll (Wait, ask again) or handoff (queue, be handed a slot); default: the workload's in platform.toml",
+    )
+    check_description = (
+        "Check the lease flow of any state machine definition, offline: every guarded state is reached only with "
+        "an acquired lease, every way from a lease to an end (Catch and timeouts included) passes a release, the "
+        "lease tasks retry LeaseStoreUnavailable and never InvalidLeaseRequest, and no Catch or lease-check Default "
+        "leads into a guarded state; Parallel branches and Map iterations included. Exit 0 and one OK line, 1 and "
+        "one line per finding, 2 on a file it cannot read. Needs no platform.toml and no AWS."
+    )
+    check = commands.add_parser(
+        "check", help="Lint the lease flow of a state machine definition.", description=check_description
+    )
+    check.set_defaults(standalone=cmd_check)
+    check.add_argument(
+        "definition", type=Path, metavar="DEFINITION.json", help="the definition, ASL JSON (- reads stdin)"
+    )
+    check.add_argument(
+        "--guarded",
+        required=True,
+        type=_state_names,
+        metavar="STATE[,STATE...]",
+        help="the states that may run only while the execution holds an acquired lease",
+    )
+    for role in ("acquire", "release", "renew"):
+        check.add_argument(
+            f"--{role}-function",
+            action="append",
+            metavar="GLOB",
+            help=f"a Task invoking a function whose name matches GLOB counts as the lease {role} (repeatable; "
+            f"default: {role} and *-{role}, as our functions are named)",
+        )
     package = command(
         "package",
         cmd_package,
@@ -448,6 +587,9 @@ def _wait_mode_option(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
+    if "standalone" in arguments:
+        standalone: Standalone = arguments.standalone
+        return standalone(arguments)
     console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 120)
     try:
         config = with_overrides(

@@ -13,9 +13,10 @@ when no lease was granted) and ends in ``Failed``, which reports the original
 error. ``LeaseStoreUnavailable`` and Lambda service errors are retried with
 backoff and full jitter; ``InvalidLeaseRequest`` and ``LeaseLost`` never are.
 
-``lease_guarded_definition`` accepts any Process state, so a team can wrap its
-own task (an ECS run, a Glue job) in the same lease. The result is checked by
-``workflow_graph.assert_process_needs_a_lease`` before it is returned.
+``lease_fragments`` are the lease states alone (``python -m lease_ops fragments`` prints them for a team's
+own state machine, with ``fragment_contract``); ``lease_guarded_definition`` assembles our workflows from
+them around any Process state, so a team can also wrap its own task (an ECS run, a Glue job) in the same
+lease. The result is checked by ``workflow_graph.assert_process_needs_a_lease`` before it is returned.
 """
 
 from __future__ import annotations
@@ -340,14 +341,14 @@ class LeaseStates:
             comment="Push the lease's expiry out; LeaseLost ends the work.",
         )
 
-    def release(self) -> dict[str, Any]:
+    def release(self, next_state: str = COMPLETE) -> dict[str, Any]:
         state = lambda_task(
             self.partition,
             self.functions.release,
             HOLDER,
             result_selector={"status.$": "$.Payload.status"},
             result_path="$.released",
-            next_state=COMPLETE,
+            next_state=next_state,
             comment="Give the slot back.",
             caught=False,
             max_attempts=RELEASE_MAX_ATTEMPTS,
@@ -396,6 +397,72 @@ def wait_for_process_to_stop(seconds: int) -> dict[str, Any]:
     }
 
 
+LEASE_ANSWER_PATH = "$.lease"
+"""Where Acquire puts its answer: ``{"status": "acquired" | "wait", "detail": <the acquire Lambda's answer>}``."""
+# Every path of the execution's input the fragments write; a user's input must be a JSON object without them.
+FRAGMENT_RESULT_PATHS = (LEASE_ANSWER_PATH, "$.released", "$.releasedAfterFailure", "$.error", "$.releaseError")
+
+
+def work_catch(*, drains: bool) -> list[dict[str, Any]]:
+    """The Catch of the guarded work: an error that may leave it running first waits in WaitForProcessToStop
+    (when ``drains``), and every error goes through ReleaseAfterFailure with the original error in ``$.error``."""
+    may_still_run = {
+        "ErrorEquals": list(PROCESS_MAY_STILL_RUN_ERRORS),
+        "ResultPath": "$.error",
+        "Next": WAIT_FOR_PROCESS_TO_STOP,
+    }
+    return [*([may_still_run] if drains else []), *catch_into_failure_path()]
+
+
+def lease_fragments(
+    states: LeaseStates, *, work: str = PROCESS, after_release: str = COMPLETE, drain_seconds: int | None = None
+) -> dict[str, dict[str, Any]]:
+    """The lease states to splice around a piece of work, by name, in the order a reader follows them.
+
+    The contract (``fragment_contract``): enter at ``Acquire``; ``CheckLease`` sends an acquired answer
+    to ``work``, a state the caller adds; the work's last state goes on to ``Release``, which goes on to
+    ``after_release`` (``Complete``, a Succeed included here, unless the caller names its own state); the
+    work's Catch is ``work_catch``: through ``WaitForProcessToStop`` (``drain_seconds``, when given) to
+    ``ReleaseAfterFailure``, which ends in ``Failed``. Our own workflows are these states around
+    ``Process`` (``lease_guarded_definition``): what a team splices into its state machine is what we run.
+    """
+    fragments = {
+        ACQUIRE: states.acquire(),
+        CHECK_LEASE: states.check_lease(work),
+        LEASE_STATUS_UNKNOWN: states.lease_status_unknown(),
+    }
+    if states.polls:
+        fragments[WAIT_FOR_LEASE] = states.wait_for_lease()
+        fragments.update(states.longer_waits())
+    fragments[RELEASE] = states.release(after_release)
+    if after_release == COMPLETE:
+        fragments[COMPLETE] = states.complete()
+    fragments[RELEASE_AFTER_FAILURE] = states.release_after_failure()
+    fragments[FAILED] = states.failed()
+    if drain_seconds is not None:
+        fragments[WAIT_FOR_PROCESS_TO_STOP] = wait_for_process_to_stop(drain_seconds)
+    return fragments
+
+
+def fragment_contract(
+    states: LeaseStates, *, work: str = PROCESS, after_release: str = COMPLETE, drain_seconds: int | None = None
+) -> dict[str, Any]:
+    """How a definition splices in ``lease_fragments``, as data a team's CDK or Terraform code can read."""
+    return {
+        "EnterAt": ACQUIRE,
+        "Work": work,
+        "WorkEnteredBy": f"{CHECK_LEASE}.Choices[0].Next",
+        "WorkNext": RELEASE,
+        "WorkCatch": work_catch(drains=drain_seconds is not None),
+        "LeaseAnswer": LEASE_ANSWER_PATH,
+        "WrittenPaths": list(FRAGMENT_RESULT_PATHS),
+        "Holder": HOLDER_ID,
+        "AfterRelease": after_release,
+        "FailsAt": FAILED,
+        "Functions": {"acquire": states.functions.acquire, "release": states.functions.release},
+    }
+
+
 def lease_guarded_definition(
     states: LeaseStates,
     process_state: dict[str, Any],
@@ -419,44 +486,22 @@ def lease_guarded_definition(
     process_state["Next"] = MORE_CHUNKS if chunked else RELEASE
     process_state["Catch"] = [
         {"ErrorEquals": ["LeaseLost"], "ResultPath": None, "Next": ACQUIRE},
-        *catch_into_failure_path(),
+        *work_catch(drains=drain_seconds is not None),
     ]
-    if drain_seconds is not None:
-        process_state["Catch"].insert(
-            1,
-            {
-                "ErrorEquals": list(PROCESS_MAY_STILL_RUN_ERRORS),
-                "ResultPath": "$.error",
-                "Next": WAIT_FOR_PROCESS_TO_STOP,
-            },
-        )
+    lease = lease_fragments(states, work=PROCESS, drain_seconds=drain_seconds)
     body: dict[str, Any] = {}
     if chunked:
         body[PREPARE_CHUNKS] = states.prepare_chunks()
-    body.update(
-        {
-            ACQUIRE: states.acquire(),
-            CHECK_LEASE: states.check_lease(PROCESS),
-            LEASE_STATUS_UNKNOWN: states.lease_status_unknown(),
-            PROCESS: process_state,
-        }
-    )
-    if states.polls:
-        body[WAIT_FOR_LEASE] = states.wait_for_lease()
-        body.update(states.longer_waits())
+    for name in (ACQUIRE, CHECK_LEASE, LEASE_STATUS_UNKNOWN):
+        body[name] = lease.pop(name)
+    body[PROCESS] = process_state
+    for name in POLL_WAIT_STATES:
+        if name in lease:
+            body[name] = lease.pop(name)
     if chunked:
         body[MORE_CHUNKS] = states.more_chunks()
         body[RENEW] = states.renew()
-    body.update(
-        {
-            RELEASE: states.release(),
-            COMPLETE: states.complete(),
-            RELEASE_AFTER_FAILURE: states.release_after_failure(),
-            FAILED: states.failed(),
-        }
-    )
-    if drain_seconds is not None:
-        body[WAIT_FOR_PROCESS_TO_STOP] = wait_for_process_to_stop(drain_seconds)
+    body.update(lease)  # Release, Complete, ReleaseAfterFailure, Failed, WaitForProcessToStop
     definition = {"Comment": comment, "StartAt": PREPARE_CHUNKS if chunked else ACQUIRE, "States": body}
     assert_process_needs_a_lease(definition)
     return definition

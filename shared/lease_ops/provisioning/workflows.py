@@ -28,12 +28,23 @@ from lease_ops.definitions.workflow_builder import LeaseFunctions, LeaseStates, 
 from lease_ops.errors import ForeignResource
 from lease_ops.provisioning.state_machine_logs import StateMachineLogs, role_statements
 
-__all__ = ["process_lambda_timeout", "process_timeout_seconds", "render_definition"]
+__all__ = ["lease_states", "process_lambda_timeout", "process_timeout_seconds", "render_definition"]
 
 INVOKE_POLICY_NAME = "invoke-workload-functions"
 # IAM is eventually consistent: a new role can take a few seconds before Step Functions may assume it.
 ROLE_PROPAGATION_ATTEMPTS = 20
 ROLE_PROPAGATION_DELAY = 3.0
+
+
+def lease_states(workload: WorkloadConfig, functions: LeaseFunctions, partition: str) -> LeaseStates:
+    """The workload's lease states as platform.toml configures them: our workflows and ``fragments`` share them."""
+    return LeaseStates(
+        functions,
+        partition=partition,
+        wait_seconds=workload.wait_seconds,
+        wait_mode=workload.wait_mode,
+        recheck_seconds=workload.recheck_seconds,
+    )
 
 
 def render_definition(
@@ -44,13 +55,7 @@ def render_definition(
     payload = dict(workload.process_payload)
     if workload.chunked:
         payload["chunk_size"] = workload.chunk_size
-    states = LeaseStates(
-        functions,
-        partition=partition,
-        wait_seconds=workload.wait_seconds,
-        wait_mode=workload.wait_mode,
-        recheck_seconds=workload.recheck_seconds,
-    )
+    states = lease_states(workload, functions, partition)
     process = states.process(
         payload, timeout_seconds=process_timeout_seconds(workload, config.stage), chunked=workload.chunked
     )
