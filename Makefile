@@ -39,7 +39,7 @@ vendor: $(STAMP) ## Copy shared/lease_core into each app's vendor/ (what chalice
 package: $(STAMP) ## CloudFormation templates of the stage into out/package (offline): 3 apps, table, workflows; prints the deploy sequence (BUCKET=)
 	$(OPS) package $(OVERRIDES) $(if $(BUCKET),--s3-bucket $(BUCKET)) $(ARGS)
 
-lint: $(STAMP) $(NODE_STAMP) ## ruff; cfn-lint on every template `make package` writes; asl-validator on every rendered definition
+lint: $(STAMP) $(NODE_STAMP) ## ruff; cfn-lint on every template `make package` writes; asl-validator and the lease check on every rendered definition
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	@rm -rf out/lint && mkdir -p out/lint && $(OPS) package --out out/lint/package > out/lint/package.log 2>&1 || (cat out/lint/package.log; exit 1)
@@ -47,6 +47,7 @@ lint: $(STAMP) $(NODE_STAMP) ## ruff; cfn-lint on every template `make package` 
 	$(OPS) render --account-id 000000000000 --quiet --out out/lint/definitions
 	$(OPS) render --account-id 000000000000 --quiet --wait-mode handoff --out out/lint/definitions-handoff
 	@for definition in out/lint/definitions*/*.asl.json; do node_modules/.bin/asl-validator --json-path $$definition || exit 1; done
+	@for definition in out/lint/definitions*/*.asl.json; do $(OPS) check $$definition --guarded Process || exit 1; done
 
 format: $(STAMP) ## Rewrite the code in ruff's format and apply safe lint fixes
 	$(BIN)/ruff format .
