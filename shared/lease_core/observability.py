@@ -15,7 +15,7 @@ from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 NAMESPACE = "SharedLeasePlatform"
 SERVICE = "shared-lease-platform"
 
-# Metric names, documented in the README.
+# Metric names, documented in docs/observability.md.
 ACQUIRED = "LeaseAcquired"
 WAITED = "LeaseWaited"
 RELEASED = "LeaseReleased"

@@ -1,4 +1,4 @@
-"""The README's sequence against a moto server: bootstrap → deploy → workflows → run → destroy."""
+"""The operator sequence of docs/operations.md against a moto server: bootstrap → deploy → workflows → run → destroy."""
 
 from __future__ import annotations
 
