@@ -19,11 +19,12 @@ ARGS ?=
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
+# One resolution, no --no-deps: the pins, and shared/ editable with what its pyproject declares (the ops
+# extra included) held to the same constraints, so that a declared range which excludes a pin fails here.
 $(STAMP): requirements/dev.txt requirements/constraints.txt shared/pyproject.toml
 	@echo "==> creating $(VENV) with pinned dependencies"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements/dev.txt -c requirements/constraints.txt
-	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e shared
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements/dev.txt -c requirements/constraints.txt -e "./shared[ops]"
 	@touch $@
 
 $(NODE_STAMP): package.json package-lock.json
@@ -98,9 +99,9 @@ dashboard: $(STAMP) ## Create or update the CloudWatch dashboard of the lease me
 destroy: $(STAMP) ## Remove state machines, roles, apps and the dashboard; the table too with DESTROY_TABLE=1
 	$(OPS) destroy $(OVERRIDES) $(if $(filter 1 yes true,$(DESTROY_TABLE)),--destroy-table) $(ARGS)
 
-lock: ## Re-resolve requirements/dev.txt into requirements/constraints.txt
+lock: ## Re-resolve requirements/dev.txt and shared/pyproject.toml's dependencies into requirements/constraints.txt
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
-	.lock-venv/bin/pip install --quiet -r requirements/dev.txt
+	.lock-venv/bin/pip install --quiet -r requirements/dev.txt -e "./shared[ops]"
 	.lock-venv/bin/pip freeze --exclude-editable > requirements/constraints.txt
 	rm -rf .lock-venv
 
