@@ -8,18 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from moto import mock_aws
 
 from lease_core import aws_clients
-from lease_ops.aws.table import DEFAULT_TABLE_NAME, create_lease_table
 from lease_ops.config.chalice_apps import REPOSITORY_ROOT, app_folder, load_chalice_app
 from lease_ops.sandbox.moto_server import AtomicMotoServer
 from tests import dynamodb_request_rules
-from tests.helpers import wide_above
-
-REGION = "eu-central-1"
+from tests.helpers import REGION, lease_table_client, wide_above
 
 # Every DynamoDB client created in this process from here on is held to DynamoDB's request rules.
 dynamodb_request_rules.install()
@@ -62,9 +58,7 @@ def fake_aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def dynamodb() -> Iterator[Any]:
     """An in-process moto DynamoDB with the shared lease table created."""
     with mock_aws():
-        client = boto3.client("dynamodb", region_name=REGION)
-        create_lease_table(client, DEFAULT_TABLE_NAME)
-        yield client
+        yield lease_table_client()
 
 
 @pytest.fixture(scope="session")

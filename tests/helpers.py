@@ -1,9 +1,16 @@
-"""Small helpers shared by test modules."""
+"""What test modules share: the constants of the test world and the arrange steps more than one module takes.
+
+A test module imports from here (and from the focused helper modules beside it: ``ops``, ``semaphore_spec``,
+``dynamodb_item_size``, ``dynamodb_request_rules``), never from another test module;
+tests/unit/test_test_modules.py holds the suite to that, and to spelling none of these constants again.
+"""
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import importlib.util
+import pathlib
 import signal
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -11,18 +18,113 @@ from types import ModuleType
 from typing import Any, TypeVar
 
 import boto3
+from botocore.config import Config
+from chalice.test import Client
 from moto import mock_aws
 
 from lease_core import LeaseSemaphore, UnknownPrefix, item_layout
 from lease_core.item_layout import COUNT, ENTRY, HOLDERS, Entry, holder_key, holders_partition, semaphore_key
 from lease_ops.aws.table import DEFAULT_TABLE_NAME, create_lease_table
-from lease_ops.config.chalice_apps import REPOSITORY_ROOT
+from lease_ops.config.chalice_apps import REPOSITORY_ROOT, app_folder
+from lease_ops.definitions.workflow_builder import LeaseFunctions
 
+# The region and table DESIGN.md names as the defaults, spelled here once: tests that read what the code
+# chose by default compare it with these.
 REGION = "eu-central-1"
+TABLE = "regional-concurrency-leases"
+# moto's default account: every ARN moto makes is in it.
+ACCOUNT = "123456789012"
+# The Chalice stage the tests run the apps on.
+STAGE = "dev"
 # The fixed "now" of tests on a fake clock (2027-01-15), well after item_layout.EPOCH.
 NOW = 1_800_000_000
+# One attempt per call: a test sees the first error instead of botocore's retries of it.
+NO_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 1})
 
 T = TypeVar("T")
+
+
+def arn(service: str, resource: str) -> str:
+    """An ARN in the tests' region and account: ``arn("states", "execution:wf:run-1")``."""
+    return f"arn:aws:{service}:{REGION}:{ACCOUNT}:{resource}"
+
+
+# The four Lambda functions of a workload app ``app`` on the dev stage, as workflow definitions name them.
+LEASE_FUNCTIONS = LeaseFunctions(
+    *(arn("lambda", f"function:app-dev-{n}") for n in ("acquire", "release", "renew", "process"))
+)
+
+
+def aws_client(service: str, *, endpoint_url: str | None = None, config: Config | None = None) -> Any:
+    """A boto3 client in the tests' region. Without ``endpoint_url`` it reaches what the test set up: the
+    in-process moto of ``mock_aws`` (the ``dynamodb`` fixture), or the moto server AWS_ENDPOINT_URL names
+    (the ``moto_endpoint`` fixture)."""
+    return boto3.client(service, region_name=REGION, endpoint_url=endpoint_url, config=config)
+
+
+def service_clients(*services: str) -> dict[str, Any]:
+    """One ``aws_client`` per service, by service name."""
+    return {service: aws_client(service) for service in services}
+
+
+def lease_table_client(*, table: str = TABLE, endpoint_url: str | None = None, config: Config | None = None) -> Any:
+    """A DynamoDB client (``aws_client``) with the shared lease table created where it reaches."""
+    client = aws_client("dynamodb", endpoint_url=endpoint_url, config=config)
+    create_lease_table(client, table)
+    return client
+
+
+def stand_in_role(iam: Any, name: str) -> str:
+    """The ARN of a new role that trusts nobody: a state machine on moto needs a role, never uses it."""
+    document = '{"Version": "2012-10-17", "Statement": []}'
+    return str(iam.create_role(RoleName=name, AssumeRolePolicyDocument=document)["Role"]["Arn"])
+
+
+def lease_semaphore(
+    client: Any,
+    prefix: str = "analytics",
+    *,
+    cap: int | None,
+    ttl: int = 600,
+    clock: Callable[[], float] | float | None = None,
+    table: str = TABLE,
+) -> LeaseSemaphore:
+    """A semaphore of ``prefix`` on the lease table; ``clock`` is a clock, a fixed time, or None for the real one."""
+    options: dict[str, Any] = {}
+    if clock is not None:
+        options["clock"] = clock if callable(clock) else lambda: clock
+    return LeaseSemaphore(client, table, prefix, ttl_seconds=ttl, initial_cap=cap, **options)
+
+
+def map_layout_item(cap: int, entries: Mapping[str, Entry], prefix: str = "analytics") -> dict[str, Any]:
+    """A semaphore item in the map layout as DynamoDB returns it (a failed condition's ALL_OLD, a GetItem):
+    the cap, and the lease entries by holder key under ``h``."""
+    packed = {key: entry.packed() for key, entry in entries.items()}
+    return {**semaphore_key(prefix), "cap": {"N": str(cap)}, "h": {"M": packed}}
+
+
+class NoCallsClient:
+    """A DynamoDB client that fails the test if the code under test calls it at all."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"DynamoDB was called ({name}) for a request that should have been refused")
+
+
+def chalice_client(app: Any, folder: str) -> Client:
+    """Chalice's test client of the app in ``folder``, on the tests' stage with that app's .chalice/config.json
+    (use it as a context manager)."""
+    return Client(app, stage_name=STAGE, project_dir=str(app_folder(folder)))
+
+
+def imported_modules(path: pathlib.Path) -> set[str]:
+    """Every absolute module name ``path`` imports (at any depth, lazy imports included)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+    return names
 
 
 class FakeClock:
@@ -109,7 +211,7 @@ def keyed(by_holder: Mapping[str, T]) -> dict[str, T]:
 
 
 def execution_arn(workflow: str, name: str) -> str:
-    return f"arn:aws:states:eu-central-1:123456789012:execution:shared-lease-platform-{workflow}-workflow:{name}"
+    return arn("states", f"execution:shared-lease-platform-{workflow}-workflow:{name}")
 
 
 def start(stepfunctions: Any, state_machine: str, name: str) -> str:
@@ -177,9 +279,7 @@ def start_moto_lease_table() -> tuple[Any, Any]:
     pytest fixture); returns the started mock, to stop at teardown, and a DynamoDB client."""
     mock = mock_aws()
     mock.start()
-    client = boto3.client("dynamodb", region_name=REGION)
-    create_lease_table(client, DEFAULT_TABLE_NAME)
-    return mock, client
+    return mock, lease_table_client()
 
 
 def interruptible() -> None:

@@ -10,26 +10,19 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
 from botocore.stub import Stubber
 
-from lease_core import Acquired, LeaseSemaphore
-from lease_core.item_layout import Entry, expired_at_most, holder_key, semaphore_key
-from tests.helpers import NOW
-
-
-def semaphore_item(cap: int, entries: dict[str, Entry]) -> dict[str, Any]:
-    """The item as a failed admission returns it (ALL_OLD): holders by holder key under ``h``."""
-    packed = {key: entry.packed() for key, entry in entries.items()}
-    return {**semaphore_key("analytics"), "cap": {"N": str(cap)}, "h": {"M": packed}}
+from lease_core import Acquired
+from lease_core.item_layout import Entry, expired_at_most, holder_key
+from tests.helpers import NOW, aws_client, lease_semaphore, map_layout_item
 
 
 def test_a_retry_that_finds_no_expired_holder_sends_no_expiry_bound() -> None:
     """The first admission write fails, and the item it returns has room and no expired holder (a race
     the next write may win): the second write then removes nobody and must not send ``:expired``."""
-    client = boto3.client("dynamodb", region_name="eu-central-1")
-    leases = LeaseSemaphore(client, "regional-concurrency-leases", "analytics", initial_cap=5, clock=lambda: NOW)
-    seen = semaphore_item(5, {"other-key0": Entry(NOW + 590)})
+    client = aws_client("dynamodb")
+    leases = lease_semaphore(client, cap=5, clock=NOW)
+    seen = map_layout_item(5, {"other-key0": Entry(NOW + 590)})
     sent: list[dict[str, Any]] = []
     client.meta.events.register("before-parameter-build.dynamodb.UpdateItem", lambda params, **_: sent.append(params))
 
@@ -53,9 +46,9 @@ def test_a_retry_that_finds_no_expired_holder_sends_no_expiry_bound() -> None:
 
 
 def test_a_retry_that_removes_an_expired_holder_sends_the_expiry_bound_to_recheck_it() -> None:
-    client = boto3.client("dynamodb", region_name="eu-central-1")
-    leases = LeaseSemaphore(client, "regional-concurrency-leases", "analytics", initial_cap=1, clock=lambda: NOW)
-    seen = semaphore_item(1, {"gone-key00": Entry(NOW - 100)})
+    client = aws_client("dynamodb")
+    leases = lease_semaphore(client, cap=1, clock=NOW)
+    seen = map_layout_item(1, {"gone-key00": Entry(NOW - 100)})
     sent: list[dict[str, Any]] = []
     client.meta.events.register("before-parameter-build.dynamodb.UpdateItem", lambda params, **_: sent.append(params))
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -19,8 +18,8 @@ from botocore.stub import Stubber
 from lease_core.item_layout import Entry, expired_at_most, semaphore_key
 from tests.dynamodb_item_size import MAX_ITEM_BYTES, item_size
 from tests.dynamodb_request_rules import RULES, request_violations
+from tests.helpers import TABLE, aws_client
 
-TABLE = "regional-concurrency-leases"
 KEY = semaphore_key("analytics")
 SCHEMA = ("pk", "sk")
 
@@ -258,11 +257,8 @@ def test_a_valid_request_breaks_no_rule() -> None:
 
 def unreachable_client() -> Any:
     """A client whose requests could reach nothing: a refused request never leaves the process anyway."""
-    return boto3.client(
-        "dynamodb",
-        region_name="eu-central-1",
-        endpoint_url="http://127.0.0.1:9",
-        config=Config(retries={"max_attempts": 1}, connect_timeout=1),
+    return aws_client(
+        "dynamodb", endpoint_url="http://127.0.0.1:9", config=Config(retries={"max_attempts": 1}, connect_timeout=1)
     )
 
 
@@ -276,7 +272,7 @@ def test_a_request_with_an_unused_value_is_answered_with_dynamodbs_validation_ex
 
 
 def test_a_valid_request_goes_through_unchanged_to_a_stubber_too() -> None:
-    client = boto3.client("dynamodb", region_name="eu-central-1")
+    client = aws_client("dynamodb")
     request = admit_over_expired_request(expired=["old"])
 
     with Stubber(client) as stubber, RULES.expected() as violations:
@@ -288,7 +284,7 @@ def test_a_valid_request_goes_through_unchanged_to_a_stubber_too() -> None:
 
 
 def test_a_request_to_a_stubber_is_checked_too() -> None:
-    client = boto3.client("dynamodb", region_name="eu-central-1")
+    client = aws_client("dynamodb")
     request = admit_over_expired_request(expired=[])
 
     with Stubber(client) as stubber, RULES.expected() as violations, pytest.raises(ClientError):

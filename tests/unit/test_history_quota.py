@@ -30,17 +30,11 @@ from lease_ops.definitions.history_quota import (
     retries_left,
     wait_loop,
 )
-from lease_ops.definitions.workflow_builder import POLL_WAIT_STATES, LeaseFunctions
+from lease_ops.definitions.workflow_builder import POLL_WAIT_STATES
 from lease_ops.local_runner import FakeTimer, LocalRunner, TaskContext
 from lease_ops.provisioning.workflows import render_definition
-from tests.helpers import load_module
+from tests.helpers import LEASE_FUNCTIONS, arn, load_module
 
-FUNCTIONS = LeaseFunctions(
-    *(
-        f"arn:aws:lambda:eu-central-1:123456789012:function:app-dev-{n}"
-        for n in ("acquire", "release", "renew", "process")
-    )
-)
 # What the test asks for beyond fitting: a fifth of the quota left over, room for 1,250 retries of 4 events.
 MOST_EVENTS = 20_000
 # The most items the batch process takes (its own check); with platform.toml's chunk_size, the most chunks.
@@ -61,7 +55,7 @@ def workload(name: str, **changes: Any) -> WorkloadConfig:
 
 def rendered(config_workload: WorkloadConfig) -> dict[str, Any]:
     """The definition exactly as `make workflows` renders it."""
-    return render_definition(platform(), config_workload, FUNCTIONS, "aws")
+    return render_definition(platform(), config_workload, LEASE_FUNCTIONS, "aws")
 
 
 def most_chunks(config_workload: WorkloadConfig) -> int:
@@ -219,7 +213,7 @@ def test_the_local_runner_runs_the_ladder_through_a_seven_day_wait_as_counted(na
     execution_input = {"records": [], "items": [{"id": "1", "text": "x"}]}
 
     result = LocalRunner(invoker, timer=timer, seed=1).run(
-        "arn:aws:states:eu-central-1:123456789012:stateMachine:ladder", definition, execution_input, name="run-1"
+        arn("states", "stateMachine:ladder"), definition, execution_input, name="run-1"
     )
 
     entered = [event.state for event in result.history if event.type == "StateEntered"]

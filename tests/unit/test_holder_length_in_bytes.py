@@ -6,20 +6,14 @@ item limit: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Cap
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from lease_core import InvalidLeaseRequest, LeaseSemaphore
+from lease_core import InvalidLeaseRequest
 from lease_core.lambda_functions import _task_token
 from lease_core.validation import MAX_HOLDER_BYTES, validate_holder
+from tests.helpers import NoCallsClient, lease_semaphore
 
 FOUR_BYTES = "\U00020000"  # a CJK ideograph outside the Basic Multilingual Plane: 4 bytes in UTF-8
-
-
-class _NoCallsClient:
-    def __getattr__(self, name: str) -> Any:
-        raise AssertionError(f"DynamoDB was called ({name}) for a request that should have been refused")
 
 
 @pytest.mark.parametrize(
@@ -41,7 +35,7 @@ def test_a_holder_over_256_bytes_is_refused_even_with_fewer_characters(holder: s
 
 
 def test_the_semaphore_refuses_a_long_holder_before_any_dynamodb_call() -> None:
-    semaphore = LeaseSemaphore(_NoCallsClient(), "regional-concurrency-leases", "analytics", initial_cap=5)
+    semaphore = lease_semaphore(NoCallsClient(), cap=5)
 
     for operation in ("acquire", "release", "renew"):
         with pytest.raises(InvalidLeaseRequest, match="at most 256 bytes"):

@@ -9,24 +9,18 @@ import pytest
 from lease_core import InvalidLeaseRequest, LeaseSemaphore, MustWait
 from lease_core.lambda_functions import holder_from_event
 from lease_core.settings import LeaseSettings, current_environment, invocation_environment
+from tests.helpers import TABLE, NoCallsClient, lease_semaphore
 
 GOOD_ENVIRONMENT = {
-    "LEASE_TABLE_NAME": "regional-concurrency-leases",
+    "LEASE_TABLE_NAME": TABLE,
     "LEASE_PREFIX": "analytics",
     "LEASE_MAX_CONCURRENCY": "15",
     "LEASE_TTL_SECONDS": "600",
 }
 
 
-class _NoCallsClient:
-    """Fails the test if the semaphore reaches DynamoDB at all."""
-
-    def __getattr__(self, name: str) -> Any:
-        raise AssertionError(f"DynamoDB was called ({name}) for a request that should have been refused")
-
-
 def semaphore() -> LeaseSemaphore:
-    return LeaseSemaphore(_NoCallsClient(), "regional-concurrency-leases", "analytics", initial_cap=5)
+    return lease_semaphore(NoCallsClient(), cap=5)
 
 
 @pytest.mark.parametrize(
@@ -105,7 +99,7 @@ def test_a_missing_variable_is_reported_with_where_to_set_it() -> None:
 
 def test_a_good_configuration_is_parsed_into_typed_settings() -> None:
     settings = LeaseSettings.from_environment(GOOD_ENVIRONMENT)
-    assert settings == LeaseSettings("regional-concurrency-leases", "analytics", 15, 600)
+    assert settings == LeaseSettings(TABLE, "analytics", 15, 600)
 
 
 def test_an_invocation_environment_overrides_the_process_environment_only_inside_its_block() -> None:
@@ -130,10 +124,10 @@ def test_set_cap_refuses_anything_but_a_whole_number_from_1_to_1000(cap: Any) ->
     ],
 )
 def test_a_semaphore_cannot_be_built_from_bad_settings(options: dict[str, Any], message: str) -> None:
-    arguments: dict[str, Any] = {"table_name": "regional-concurrency-leases", "prefix": "analytics", **options}
+    arguments: dict[str, Any] = {"table_name": TABLE, "prefix": "analytics", **options}
     with pytest.raises(InvalidLeaseRequest, match=message):
         LeaseSemaphore(
-            _NoCallsClient(),
+            NoCallsClient(),
             arguments.pop("table_name"),
             arguments.pop("prefix"),
             **arguments,

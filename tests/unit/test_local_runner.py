@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 
 from lease_ops.local_runner import FakeTimer, LocalRunner, StatesError, TaskContext, UnsupportedDefinition
+from tests.helpers import arn
 
-MACHINE = "arn:aws:states:eu-central-1:123456789012:stateMachine:demo"
-FUNCTION = "arn:aws:lambda:eu-central-1:123456789012:function:demo-dev-work"
+MACHINE = arn("states", "stateMachine:demo")
+FUNCTION = arn("lambda", "function:demo-dev-work")
 
 
 class ScriptedInvoker:
@@ -98,7 +99,7 @@ def test_templates_resolve_nested_objects_lists_and_the_context_object() -> None
     run({"Work": task(Parameters=parameters)}, {"v": "x"}, invoker=invoker)
 
     assert invoker.calls[0][1] == {
-        "who": "arn:aws:states:eu-central-1:123456789012:execution:demo:run-1",
+        "who": arn("states", "execution:demo:run-1"),
         "nested": {"items": [{"v": "x"}, 3]},
         "state": "Work",
     }

@@ -28,9 +28,10 @@ from lease_ops.local_runner import (
     TaskContext,
     status_change_event,
 )
+from tests.helpers import ACCOUNT, REGION, arn
 
-MACHINE = "arn:aws:states:eu-central-1:123456789012:stateMachine:redrive-demo"
-FUNCTION = "arn:aws:lambda:eu-central-1:123456789012:function:demo-dev-"
+MACHINE = arn("states", "stateMachine:redrive-demo")
+FUNCTION = arn("lambda", "function:demo-dev-")
 
 
 class Functions:
@@ -345,8 +346,8 @@ def test_the_status_change_event_of_each_attempt_carries_the_executions_redrive_
     first = start(runner, {"Work": task("Work", End=True)}, {"job": 1}, "announced").wait(5)
     second = runner.redrive(first.arn).wait(5)
 
-    before = status_change_event(first, account_id="123456789012", region="eu-central-1")
-    after = status_change_event(second, account_id="123456789012", region="eu-central-1")
+    before = status_change_event(first, account_id=ACCOUNT, region=REGION)
+    after = status_change_event(second, account_id=ACCOUNT, region=REGION)
 
     assert (before["source"], before["detail-type"]) == ("aws.states", "Step Functions Execution Status Change")
     assert before["resources"] == [first.arn] and before["id"] != after["id"]

@@ -20,6 +20,7 @@ from lease_ops.config.platform_config import (
 )
 from lease_ops.errors import PlatformConfigError, RuntimeMismatch, UnknownRegion, UnknownWorkload
 from lease_ops.provisioning.deploy import check_lambda_runtime
+from tests.helpers import REGION, TABLE
 
 
 @pytest.fixture
@@ -35,8 +36,8 @@ def test_the_checked_in_configuration_has_the_designed_defaults() -> None:
 
     assert (config.platform, config.region, config.table, config.stage) == (
         "shared-lease-platform",
-        "eu-central-1",
-        "regional-concurrency-leases",
+        REGION,
+        TABLE,
         "dev",
     )
     assert {name: (w.app, w.prefix, w.wait_seconds) for name, w in config.workloads.items()} == {

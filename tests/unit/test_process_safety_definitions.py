@@ -15,16 +15,11 @@ from typing import Any
 import pytest
 
 from lease_ops.config.platform_config import load_platform_config
-from lease_ops.definitions.workflow_builder import HOLDER_ID, INVOKE_OUTCOME_UNKNOWN_ERRORS, LeaseFunctions
+from lease_ops.definitions.workflow_builder import HOLDER_ID, INVOKE_OUTCOME_UNKNOWN_ERRORS
 from lease_ops.errors import PlatformConfigError
 from lease_ops.provisioning.workflows import process_lambda_timeout, render_definition
+from tests.helpers import LEASE_FUNCTIONS
 
-FUNCTIONS = LeaseFunctions(
-    *(
-        f"arn:aws:lambda:eu-central-1:123456789012:function:app-dev-{n}"
-        for n in ("acquire", "release", "renew", "process")
-    )
-)
 WORKLOADS = ["analytics", "batch"]
 WAIT_MODES = ["poll", "handoff"]
 MAY_STILL_RUN = ["States.Timeout", *INVOKE_OUTCOME_UNKNOWN_ERRORS]
@@ -33,7 +28,7 @@ ISSUE_NAMED = ["Lambda.ClientExecutionTimeoutException", "Lambda.SdkClientExcept
 
 def states_of(workload: str, wait_mode: str = "poll") -> dict[str, Any]:
     config = load_platform_config().with_wait_mode(wait_mode)
-    return render_definition(config, config.workload(workload), FUNCTIONS, "aws")["States"]
+    return render_definition(config, config.workload(workload), LEASE_FUNCTIONS, "aws")["States"]
 
 
 def first_catch(state: dict[str, Any], error: str) -> dict[str, Any]:
@@ -123,4 +118,4 @@ def test_a_ttl_shorter_than_the_process_timeout_is_refused_when_rendering(tmp_pa
     object.__setattr__(short_lived, "app_dir", tmp_path)
 
     with pytest.raises(PlatformConfigError, match="LEASE_TTL_SECONDS is 100"):
-        render_definition(config, short_lived, FUNCTIONS, "aws")
+        render_definition(config, short_lived, LEASE_FUNCTIONS, "aws")

@@ -6,6 +6,7 @@ import pytest
 
 from lease_ops.config.chalice_apps import REPOSITORY_ROOT
 from lease_ops.local_runner.moto_lambdas import ChaliceFunction, ChaliceFunctions, FunctionAddress, function_address
+from tests.helpers import ACCOUNT, REGION
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +42,8 @@ def test_a_name_that_is_no_pure_lambda_function_of_the_apps_is_not_found(
 
 
 def test_a_function_is_addressed_by_arn_partial_arn_or_name_as_lambda_accepts_it() -> None:
-    assert function_address("arn:aws:lambda:eu-west-1:111122223333:function:f:live", region="eu-central-1") == (
+    assert function_address("arn:aws:lambda:eu-west-1:111122223333:function:f:live", region=REGION) == (
         FunctionAddress("111122223333", "eu-west-1", "f")
     )
-    assert function_address("111122223333:function:f", region="eu-central-1") == FunctionAddress(
-        "111122223333", "eu-central-1", "f"
-    )
-    assert function_address("f", region="eu-central-1") == FunctionAddress("123456789012", "eu-central-1", "f")
+    assert function_address("111122223333:function:f", region=REGION) == FunctionAddress("111122223333", REGION, "f")
+    assert function_address("f", region=REGION) == FunctionAddress(ACCOUNT, REGION, "f")

@@ -4,29 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 from botocore.stub import Stubber
 
 from lease_core import Acquired, LeaseLost, LeaseSemaphore, LeaseStoreUnavailable, MustWait, UnknownPrefix
 from lease_core.item_layout import DIGEST_CHARACTERS, EPOCH, Entry, expired_at_most, holder_key, run_key, semaphore_key
-from tests.helpers import NOW
+from tests.helpers import NOW, REGION, TABLE, arn, aws_client, lease_semaphore, map_layout_item
 
-TABLE = "regional-concurrency-leases"
-ARN = "arn:aws:states:eu-central-1:123456789012:execution:wf:run-1"
+ARN = arn("states", "execution:wf:run-1")
 HOLDER = f"{ARN}#0"
 # The digest of the run: the table never sees the execution ARN.
 KEY = run_key(ARN, 0)
 
 
-def make_semaphore(client: Any, **options: Any) -> LeaseSemaphore:
-    return LeaseSemaphore(client, TABLE, "analytics", ttl_seconds=600, initial_cap=2, clock=lambda: NOW, **options)
+def make_semaphore(client: Any) -> LeaseSemaphore:
+    return lease_semaphore(client, cap=2, clock=NOW)
 
 
 @pytest.fixture
 def stubbed() -> Any:
-    client = boto3.client("dynamodb", region_name="eu-central-1")
+    client = aws_client("dynamodb")
     with Stubber(client) as stubber:
         yield client, stubber
         stubber.assert_no_pending_responses()
@@ -62,8 +60,7 @@ def release_request() -> dict[str, Any]:
 
 def semaphore_item(cap: int, holders: dict[str, int]) -> dict[str, Any]:
     """A semaphore item whose holders (by holder key) expire at the given times, each taken by itself (grant 0)."""
-    entries = {key: Entry(expires_at).packed() for key, expires_at in holders.items()}
-    return {**semaphore_key("analytics"), "cap": {"N": str(cap)}, "h": {"M": entries}}
+    return map_layout_item(cap, {key: Entry(expires_at) for key, expires_at in holders.items()})
 
 
 def condition_failure(stubber: Stubber, item: dict[str, Any] | None) -> None:
@@ -202,7 +199,7 @@ def test_a_missing_table_becomes_lease_store_unavailable_naming_the_table(stubbe
     client, stubber = stubbed
     stubber.add_client_error("update_item", service_error_code="ResourceNotFoundException", http_status_code=400)
 
-    with pytest.raises(LeaseStoreUnavailable, match="regional-concurrency-leases"):
+    with pytest.raises(LeaseStoreUnavailable, match=TABLE):
         make_semaphore(client).release(HOLDER)
 
 
@@ -221,8 +218,8 @@ class _UnreachableClient:
 @pytest.mark.parametrize(
     "error",
     [
-        EndpointConnectionError(endpoint_url="https://dynamodb.eu-central-1.amazonaws.com"),
-        ReadTimeoutError(endpoint_url="https://dynamodb.eu-central-1.amazonaws.com"),
+        EndpointConnectionError(endpoint_url=f"https://dynamodb.{REGION}.amazonaws.com"),
+        ReadTimeoutError(endpoint_url=f"https://dynamodb.{REGION}.amazonaws.com"),
     ],
 )
 def test_a_network_failure_becomes_lease_store_unavailable(error: Exception) -> None:

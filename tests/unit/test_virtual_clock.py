@@ -11,6 +11,7 @@ import pytest
 
 from lease_ops.local_runner import LocalRunner, TaskContext
 from lease_ops.local_runner.timing import VirtualClock
+from tests.helpers import arn
 
 
 @pytest.fixture
@@ -120,7 +121,7 @@ def definition(function: str, **payload: Any) -> dict[str, Any]:
     }
 
 
-MACHINE = "arn:aws:states:eu-central-1:123456789012:stateMachine:clocked"
+MACHINE = arn("states", "stateMachine:clocked")
 
 
 def test_a_task_that_waits_on_the_wall_clock_does_not_time_out_on_the_virtual_one(clock: VirtualClock) -> None:

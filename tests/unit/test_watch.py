@@ -9,7 +9,7 @@ from lease_core.item_layout import holder_key
 from lease_core.outcomes import HeldLease, LeaseSnapshot
 from lease_ops.observability.watch import AdmissionWindow, PrefixTracker, TableRead, Watch
 from lease_ops.observability.watch_view import ViewSettings, age, render
-from tests.helpers import NOW
+from tests.helpers import NOW, REGION
 
 TTL = 600
 
@@ -169,7 +169,7 @@ def test_a_frame_shows_each_prefix_with_its_figures_and_says_how_they_are_measur
     frame = watch.update(TableRead(NOW + 2, {"batch": snapshot("a", "b", expires_at=NOW - 60 + TTL, waiting=2)}, {}))
     console = Console(record=True, width=200)
 
-    console.print(render(frame, ViewSettings("leases", "eu-central-1", interval=2)))
+    console.print(render(frame, ViewSettings("leases", REGION, interval=2)))
 
     text = console.export_text()
     (line,) = [line for line in text.splitlines() if "batch" in line]

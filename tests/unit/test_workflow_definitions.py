@@ -13,25 +13,18 @@ from lease_ops.definitions.workflow_builder import (
     INVOKE_OUTCOME_UNKNOWN_ERRORS,
     POLL_WAIT_STATES,
     WAIT_LADDER,
-    LeaseFunctions,
     LeaseStates,
     lease_guarded_definition,
 )
 from lease_ops.definitions.workflow_graph import UnsafeWorkflow, assert_process_needs_a_lease, reachable
 from lease_ops.local_runner.choice import matches
 from lease_ops.provisioning.workflows import invoked_functions, render_definition
-
-FUNCTIONS = LeaseFunctions(
-    *(
-        f"arn:aws:lambda:eu-central-1:123456789012:function:app-dev-{n}"
-        for n in ("acquire", "release", "renew", "process")
-    )
-)
+from tests.helpers import LEASE_FUNCTIONS
 
 
 def definition(workload: str) -> dict[str, Any]:
     config = load_platform_config()
-    return render_definition(config, config.workload(workload), FUNCTIONS, "aws")
+    return render_definition(config, config.workload(workload), LEASE_FUNCTIONS, "aws")
 
 
 def tasks(states: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -96,7 +89,7 @@ def test_no_rung_waits_less_than_the_configured_wait_seconds() -> None:
 
     config = load_platform_config()
     slow = dataclasses.replace(config.workload("analytics"), wait_seconds=300)
-    states = render_definition(config, slow, FUNCTIONS, "aws")["States"]
+    states = render_definition(config, slow, LEASE_FUNCTIONS, "aws")["States"]
 
     assert {name: states[name]["Seconds"] for name in POLL_WAIT_STATES} == {
         "WaitForLease": 300,
@@ -146,7 +139,7 @@ def test_every_error_after_acquire_goes_through_release_to_a_fail_with_the_origi
         catch_all = {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "ReleaseAfterFailure"}
         assert states[name]["Catch"][-1] == catch_all
     release = states["ReleaseAfterFailure"]
-    assert release["Parameters"]["FunctionName"] == FUNCTIONS.release
+    assert release["Parameters"]["FunctionName"] == LEASE_FUNCTIONS.release
     assert release["Next"] == "Failed" and release["Catch"][0]["ResultPath"] == "$.releaseError"
     assert states["Failed"] == {
         **states["Failed"],
@@ -187,10 +180,10 @@ def test_batch_renews_its_lease_between_chunks_and_analytics_does_not() -> None:
 
 def test_each_workflow_invokes_only_the_functions_it_needs() -> None:
     assert invoked_functions(definition("analytics")) == sorted(
-        [FUNCTIONS.acquire, FUNCTIONS.release, FUNCTIONS.process]
+        [LEASE_FUNCTIONS.acquire, LEASE_FUNCTIONS.release, LEASE_FUNCTIONS.process]
     )
     assert invoked_functions(definition("batch")) == sorted(
-        [FUNCTIONS.acquire, FUNCTIONS.release, FUNCTIONS.renew, FUNCTIONS.process]
+        [LEASE_FUNCTIONS.acquire, LEASE_FUNCTIONS.release, LEASE_FUNCTIONS.renew, LEASE_FUNCTIONS.process]
     )
 
 
@@ -255,7 +248,7 @@ def test_the_property_check_rejects_a_definition_with_a_way_around_the_lease(nam
 def test_a_users_own_process_state_is_wrapped_in_the_same_lease() -> None:
     own_process = {"Type": "Task", "Resource": "arn:aws:states:::ecs:runTask.sync", "Parameters": {"Cluster": "etl"}}
 
-    wrapped = lease_guarded_definition(LeaseStates(FUNCTIONS), own_process, comment="ETL under a lease")
+    wrapped = lease_guarded_definition(LeaseStates(LEASE_FUNCTIONS), own_process, comment="ETL under a lease")
 
     assert wrapped["States"]["Process"]["Resource"] == "arn:aws:states:::ecs:runTask.sync"
     assert wrapped["States"]["Process"]["Next"] == "Release"
@@ -268,7 +261,7 @@ def handoff_definition(workload: str, recheck_seconds: int = 300) -> dict[str, A
 
     config = load_platform_config()
     queued = dataclasses.replace(config.workload(workload), wait_mode="handoff", recheck_seconds=recheck_seconds)
-    return render_definition(config, queued, FUNCTIONS, "aws")
+    return render_definition(config, queued, LEASE_FUNCTIONS, "aws")
 
 
 @pytest.mark.parametrize("workload", ["analytics", "batch"])
@@ -295,4 +288,4 @@ def test_no_path_reaches_process_without_an_acquired_lease_in_handoff_mode_eithe
 
 def test_a_wait_mode_other_than_poll_or_handoff_is_refused() -> None:
     with pytest.raises(ValueError, match="poll or handoff"):
-        LeaseStates(FUNCTIONS, wait_mode="push")
+        LeaseStates(LEASE_FUNCTIONS, wait_mode="push")
