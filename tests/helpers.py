@@ -55,11 +55,15 @@ LEASE_FUNCTIONS = LeaseFunctions(
 )
 
 
-def aws_client(service: str, *, endpoint_url: str | None = None, config: Config | None = None) -> Any:
+def aws_client(
+    service: str, *, endpoint_url: str | None = None, config: Config | None = None, own_session: bool = False
+) -> Any:
     """A boto3 client in the tests' region. Without ``endpoint_url`` it reaches what the test set up: the
     in-process moto of ``mock_aws`` (the ``dynamodb`` fixture), or the moto server AWS_ENDPOINT_URL names
-    (the ``moto_endpoint`` fixture)."""
-    return boto3.client(service, region_name=REGION, endpoint_url=endpoint_url, config=config)
+    (the ``moto_endpoint`` fixture). ``own_session`` makes it in a session of its own, as a worker thread must
+    (boto3's default session is not safe to create clients from in several threads at once)."""
+    session = boto3.session.Session() if own_session else boto3
+    return session.client(service, region_name=REGION, endpoint_url=endpoint_url, config=config)
 
 
 def service_clients(*services: str) -> dict[str, Any]:

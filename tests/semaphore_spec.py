@@ -6,11 +6,10 @@ from hypothesis import strategies as st
 
 from lease_core import Acquired, MustWait
 from lease_core.item_layout import WIDE_ABOVE_CAP
+from tests.helpers import arn
 
 # Three executions, two runs each (a redriven run is another holder); the table stores each under its run's key.
-HOLDERS = st.sampled_from(
-    [f"arn:aws:states:eu-central-1:123456789012:execution:wf:run-{n % 3}#{n // 3}" for n in range(6)]
-)
+HOLDERS = st.sampled_from([arn("states", f"execution:wf:run-{n % 3}#{n // 3}") for n in range(6)])
 TTL = 30
 
 

@@ -5,18 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from lease_core import Acquired, LeaseSemaphore, LeaseStoreUnavailable
+from tests.helpers import TABLE, aws_client
 from tests.ops import run_ops
-
-TABLE = "regional-concurrency-leases"
 
 
 @pytest.fixture
 def dynamodb(moto_endpoint: str) -> Any:
-    return boto3.client("dynamodb", region_name="eu-central-1")
+    """DynamoDB on the emptied moto server, without the lease table: the bootstrap makes it."""
+    return aws_client("dynamodb")
 
 
 def test_bootstrap_creates_the_table_with_keys_ttl_recovery_encryption_and_deletion_protection(

@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import botocore.endpoint
 import botocore.session
 import pytest
@@ -39,11 +38,9 @@ from benchmarks.burst.scenarios import PrefixPlan, RunPlan, run_plan
 from benchmarks.burst.simulation import Simulation, simulated_time
 from benchmarks.capacity import item_size
 from lease_ops.aws.table import create_lease_table
+from tests.helpers import NO_RETRIES, REGION, TABLE, arn, aws_client, lease_table_client
 
-REGION = "eu-central-1"
-TABLE = "regional-concurrency-leases"
-NO_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 1})
-ARN = "arn:aws:states:eu-central-1:123456789012:execution:shared-lease-platform-burst-workflow:"
+ARN = arn("states", "execution:shared-lease-platform-burst-workflow:")
 
 
 def holder(index: int) -> str:
@@ -56,9 +53,7 @@ class Harness:
     def __init__(self, *, create_table: bool = True) -> None:
         self.simulation = Simulation()
         self.model = DynamoDBModel(self.simulation, random.Random(7), region=REGION)
-        self.plain = boto3.client("dynamodb", region_name=REGION)
-        if create_table:
-            create_lease_table(self.plain, TABLE)
+        self.plain = lease_table_client() if create_table else aws_client("dynamodb")
         self.results: dict[str, Any] = {}
 
     def client(self, config: Config = NO_RETRIES) -> Any:
@@ -369,8 +364,7 @@ def _operations(client: Any) -> list[Any]:
 
 def test_the_fast_moto_keeps_no_item_it_creates_once_the_table_has_dropped_it() -> None:
     with mock_aws(), faster_moto():
-        client = boto3.client("dynamodb", region_name=REGION)
-        create_lease_table(client, TABLE)
+        client = lease_table_client()
         for index in range(20):
             client.put_item(TableName=TABLE, Item={"pk": {"S": "p"}, "sk": {"S": "s"}, "n": {"N": str(index)}})
         kept = Item.instances_tracked  # type: ignore[attr-defined]
@@ -380,9 +374,9 @@ def test_the_fast_moto_keeps_no_item_it_creates_once_the_table_has_dropped_it() 
 
 def test_the_fast_answer_paths_give_the_answers_moto_and_botocore_give() -> None:
     with mock_aws():
-        plain = _operations(boto3.client("dynamodb", region_name=REGION))
+        plain = _operations(aws_client("dynamodb"))
     with mock_aws(), faster_moto():
-        fast = _operations(fast_parser(boto3.client("dynamodb", region_name=REGION)))
+        fast = _operations(fast_parser(aws_client("dynamodb")))
 
     assert json.loads(json.dumps(fast)) == json.loads(json.dumps(plain))
 

@@ -18,18 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from lease_core.reclaim_rule import execution_ended_pattern
 from lease_ops.config.chalice_apps import REPOSITORY_ROOT
 from lease_ops.config.platform_config import PlatformConfig, load_platform_config, with_overrides
 from lease_ops.packaging.platform_template import logical_id
+from tests.helpers import ACCOUNT, REGION, TABLE, aws_client
 from tests.ops import run_ops
 
 STAGE = "qa"
-ACCOUNT = "123456789012"  # moto's
-REGION = "eu-central-1"
 APPS = ("lease_app", "analytics_app", "batch_app")
 PSEUDO_PARAMETERS = {
     "AWS::Partition": "aws",
@@ -198,8 +196,8 @@ def test_the_platform_templates_workflows_are_what_make_workflows_creates(
     packaged: Packaged, capsys: pytest.CaptureFixture[str], moto_endpoint: str
 ) -> None:
     assert run_ops(capsys, packaged.root / "platform.toml", "workflows", "--stage", STAGE).exit_code == 0
-    iam = boto3.client("iam", region_name=REGION)
-    stepfunctions = boto3.client("stepfunctions", region_name=REGION)
+    iam = aws_client("iam")
+    stepfunctions = aws_client("stepfunctions")
     template = resolved(packaged.template("platform/workflows.json"))["Resources"]
 
     for workload in packaged.config.workloads.values():
@@ -226,7 +224,7 @@ def test_the_table_template_gives_the_table_bootstrap_creates(
     packaged: Packaged, capsys: pytest.CaptureFixture[str], moto_endpoint: str
 ) -> None:
     assert run_ops(capsys, packaged.root / "platform.toml", "bootstrap").exit_code == 0
-    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    dynamodb = aws_client("dynamodb")
     table = packaged.template("platform/table.json")["Resources"]["LeaseTable"]
     properties = table["Properties"]
     created = dynamodb.describe_table(TableName=properties["TableName"])["Table"]
@@ -280,11 +278,11 @@ def test_the_deploy_sequence_goes_table_apps_caps_then_workflows_and_is_written_
 
     assert script in packaged.printed
     assert [stack or caps for stack, caps in steps] == [
-        "shared-lease-platform-table-regional-concurrency-leases",
+        f"shared-lease-platform-table-{TABLE}",
         f"shared-lease-platform-{STAGE}-lease-app",
         f"shared-lease-platform-{STAGE}-analytics-app",
         f"shared-lease-platform-{STAGE}-batch-app",
-        f"make caps REGION={REGION} TABLE=regional-concurrency-leases STAGE={STAGE}",
+        f"make caps REGION={REGION} TABLE={TABLE} STAGE={STAGE}",
         f"shared-lease-platform-{STAGE}-workflows",
     ]
     for app in APPS:

@@ -15,14 +15,13 @@ import time
 import uuid
 from typing import Any
 
-import boto3
 import pytest
 
 from lease_core import Acquired, LeaseSemaphore, MustWait
 from lease_core.aws_clients import CLIENT_CONFIG
 from lease_ops.aws.table import create_lease_table
 from lease_ops.sandbox.moto_server import AtomicMotoServer
-from tests.helpers import layout_is_wide, race
+from tests.helpers import aws_client, layout_is_wide, race
 
 THREADS = 32
 CYCLES_PER_THREAD = 6
@@ -50,9 +49,7 @@ def test_thirty_two_threads_fill_a_cap_of_five_never_exceed_it_and_leave_no_hold
     moto_server: AtomicMotoServer, item_layout: str
 ) -> None:
     def new_client() -> Any:
-        return boto3.session.Session().client(
-            "dynamodb", endpoint_url=moto_server.endpoint_url, region_name="eu-central-1", config=CLIENT_CONFIG
-        )
+        return aws_client("dynamodb", endpoint_url=moto_server.endpoint_url, config=CLIENT_CONFIG, own_session=True)
 
     table = f"contention-{uuid.uuid4().hex[:8]}"
     create_lease_table(new_client(), table)

@@ -8,12 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from lease_core import observability
 from lease_ops.config.platform_config import PLATFORM_FILE
-from tests.helpers import REGION
+from tests.helpers import REGION, aws_client
 from tests.ops import run_ops
 
 NAME = "shared-lease-platform-dev-leases"
@@ -22,7 +21,7 @@ NAME = "shared-lease-platform-dev-leases"
 @pytest.fixture
 def cloudwatch(dynamodb: Any) -> Iterator[Any]:
     """CloudWatch on the same in-process moto as the lease table."""
-    yield boto3.client("cloudwatch", region_name=REGION)
+    yield aws_client("cloudwatch")
 
 
 def dashboards(cloudwatch: Any) -> list[str]:

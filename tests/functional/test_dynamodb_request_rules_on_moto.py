@@ -21,8 +21,8 @@ from lease_core.item_layout import semaphore_key
 from lease_ops.aws.table import DEFAULT_TABLE_NAME
 from tests.dynamodb_item_size import MAX_ITEM_BYTES, item_size
 from tests.dynamodb_request_rules import RULES
+from tests.helpers import REGION, lease_table_client
 
-REGION = "eu-central-1"
 KEY = semaphore_key("analytics")
 
 
@@ -140,10 +140,7 @@ def test_every_way_of_making_a_client_is_checked(dynamodb: Any, make_client: Cal
 
 
 def test_requests_to_the_moto_server_are_checked_and_their_results_read(moto_endpoint: str) -> None:
-    from lease_ops.aws.table import create_lease_table
-
-    client = boto3.client("dynamodb", region_name=REGION, endpoint_url=moto_endpoint)
-    create_lease_table(client, DEFAULT_TABLE_NAME)
+    client = lease_table_client(endpoint_url=moto_endpoint)
 
     with RULES.expected() as violations:
         with pytest.raises(ClientError):

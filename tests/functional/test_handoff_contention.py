@@ -23,7 +23,6 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 
 from lease_core import LeaseSemaphore, LeaseStoreUnavailable, lambda_functions
@@ -36,7 +35,7 @@ from lease_core.waiting_room import WaitingRoom
 from lease_ops.aws.table import DEFAULT_TABLE_NAME, create_lease_table
 from lease_ops.local_runner.task_tokens import TASK_TOKENS
 from lease_ops.sandbox.moto_server import AtomicMotoServer
-from tests.helpers import layout_is_wide, race
+from tests.helpers import REGION, arn, aws_client, layout_is_wide, race
 
 THREADS = 24
 CYCLES_PER_THREAD = 3
@@ -118,15 +117,13 @@ def test_queued_executions_are_handed_slots_in_arrival_order_without_exceeding_t
     moto_server: AtomicMotoServer, monkeypatch: pytest.MonkeyPatch, item_layout: str
 ) -> None:
     def new_client() -> Any:
-        return boto3.session.Session().client(
-            "dynamodb", endpoint_url=moto_server.endpoint_url, region_name="eu-central-1", config=CLIENT_CONFIG
-        )
+        return aws_client("dynamodb", endpoint_url=moto_server.endpoint_url, config=CLIENT_CONFIG, own_session=True)
 
     table = f"handoff-{uuid.uuid4().hex[:8]}"
     create_lease_table(new_client(), table)
     environment = {
         "AWS_ENDPOINT_URL": moto_server.endpoint_url,
-        "AWS_REGION": "eu-central-1",
+        "AWS_REGION": REGION,
         "LEASE_TABLE_NAME": table,
         "LEASE_PREFIX": PREFIX,
         "LEASE_MAX_CONCURRENCY": str(CAP),
@@ -143,7 +140,7 @@ def test_queued_executions_are_handed_slots_in_arrival_order_without_exceeding_t
     def worker(index: int) -> None:
         rng = random.Random(index)
         for cycle in range(CYCLES_PER_THREAD):
-            holder = f"arn:aws:states:eu-central-1:123456789012:execution:queued:w{index}-c{cycle}"
+            holder = arn("states", f"execution:queued:w{index}-c{cycle}")
             token = TASK_TOKENS.issue()
             with lock:
                 started_at[holder] = next(ticks)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import boto3
 import pytest
 from chalice.test import Client
 
@@ -16,8 +14,8 @@ from lease_core import InvalidLeaseRequest, LeaseSemaphore
 from lease_core.item_layout import holder_key
 from lease_core.settings import invocation_environment
 from lease_ops.aws.table import DEFAULT_TABLE_NAME
-from lease_ops.config.chalice_apps import REPOSITORY_ROOT, app_folder
-from tests.helpers import holders_in_table, load_module, table_items
+from lease_ops.config.chalice_apps import app_folder
+from tests.helpers import REGION, arn, aws_client, holders_in_table, load_module, table_items
 from tests.ops import run_ops
 
 MEGABYTE = 1_000_000
@@ -60,18 +58,6 @@ CROSS_PREFIX_AND_INJECTION = [
 
 
 @pytest.fixture
-def analytics(dynamodb: Any, analytics_app: Any) -> Client:
-    with Client(analytics_app, stage_name="dev", project_dir=str(app_folder("analytics_app"))) as client:
-        yield client
-
-
-@pytest.fixture
-def batch(dynamodb: Any, batch_app: Any) -> Client:
-    with Client(batch_app, stage_name="dev", project_dir=str(app_folder("batch_app"))) as client:
-        yield client
-
-
-@pytest.fixture
 def populated(dynamodb: Any) -> list[dict[str, Any]]:
     """Both prefixes in use, so that any stray write would show in the snapshot."""
     LeaseSemaphore(dynamodb, DEFAULT_TABLE_NAME, "analytics", initial_cap=15).acquire("existing-analytics")
@@ -85,10 +71,10 @@ def populated(dynamodb: Any) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("function", ["acquire", "release", "renew"])
 @pytest.mark.parametrize("holder", NOT_A_HOLDER, ids=lambda value: repr(value)[:24])
 def test_a_lease_lambda_refuses_a_hostile_holder_and_changes_nothing(
-    analytics: Client, dynamodb: Any, populated: list[dict[str, Any]], function: str, holder: Any
+    analytics_client: Client, dynamodb: Any, populated: list[dict[str, Any]], function: str, holder: Any
 ) -> None:
     with pytest.raises(InvalidLeaseRequest):
-        analytics.lambda_.invoke(function, {"holder": holder})
+        analytics_client.lambda_.invoke(function, {"holder": holder})
     assert table_items(dynamodb) == populated
 
 
@@ -108,20 +94,20 @@ def test_a_lease_lambda_refuses_a_hostile_holder_and_changes_nothing(
     ids=lambda value: repr(value)[:24],
 )
 def test_a_lease_lambda_refuses_a_hostile_event_shape_and_changes_nothing(
-    analytics: Client, dynamodb: Any, populated: list[dict[str, Any]], event: Any
+    analytics_client: Client, dynamodb: Any, populated: list[dict[str, Any]], event: Any
 ) -> None:
     with pytest.raises(InvalidLeaseRequest):
-        analytics.lambda_.invoke("acquire", event)
+        analytics_client.lambda_.invoke("acquire", event)
     assert table_items(dynamodb) == populated
 
 
 @pytest.mark.parametrize("holder", CROSS_PREFIX_AND_INJECTION)
 def test_a_holder_that_looks_like_a_key_or_an_expression_stays_a_literal_holder_of_its_own_prefix(
-    analytics: Client, dynamodb: Any, populated: list[dict[str, Any]], holder: str
+    analytics_client: Client, dynamodb: Any, populated: list[dict[str, Any]], holder: str
 ) -> None:
     before_batch = [item for item in populated if item["pk"]["S"].startswith("batch#")]
 
-    answer = analytics.lambda_.invoke("acquire", {"holder": holder}).payload
+    answer = analytics_client.lambda_.invoke("acquire", {"holder": holder}).payload
 
     assert (answer["status"], answer["prefix"], answer["holder"]) == ("acquired", "analytics", holder)
     assert set(holders_in_table(dynamodb, "analytics")) == {holder_key("existing-analytics"), holder_key(holder)}
@@ -132,32 +118,26 @@ def test_a_holder_that_looks_like_a_key_or_an_expression_stays_a_literal_holder_
 
 
 def test_a_megabyte_of_records_or_items_is_refused_by_process_with_its_typed_error(
-    analytics: Client, batch: Client
+    analytics_client: Client, batch_client: Client
 ) -> None:
     aggregation = load_module("analytics_app/chalicelib/aggregation.py")
     transformation = load_module("batch_app/chalicelib/transformation.py")
-    holder = "arn:aws:states:eu-central-1:123456789012:execution:wf:huge#0"
-    assert analytics.lambda_.invoke("acquire", {"holder": holder}).payload["status"] == "acquired"
-    assert batch.lambda_.invoke("acquire", {"holder": holder}).payload["status"] == "acquired"
+    holder = arn("states", "execution:wf:huge") + "#0"
+    assert analytics_client.lambda_.invoke("acquire", {"holder": holder}).payload["status"] == "acquired"
+    assert batch_client.lambda_.invoke("acquire", {"holder": holder}).payload["status"] == "acquired"
     huge_records = {"records": [{"key": "k", "value": 1}] * 20_000, "lease_holder": holder}
     huge_text = {"items": [{"id": "1", "text": "x" * MEGABYTE}], "lease_holder": holder}
 
     with pytest.raises(Exception) as records_error:
-        analytics.lambda_.invoke("process", huge_records)
+        analytics_client.lambda_.invoke("process", huge_records)
     with pytest.raises(Exception) as items_error:
-        batch.lambda_.invoke("process", huge_text)
+        batch_client.lambda_.invoke("process", huge_text)
 
     assert type(records_error.value).__name__ == aggregation.InvalidRecords.__name__
     assert type(items_error.value).__name__ == transformation.InvalidBatchItems.__name__
 
 
 # -- HTTP API ----------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def api(dynamodb: Any, lease_app: Any) -> Any:
-    with Client(lease_app, stage_name="dev", project_dir=str(app_folder("lease_app"))) as client:
-        yield client.http
 
 
 @pytest.mark.parametrize(
@@ -183,9 +163,13 @@ def api(dynamodb: Any, lease_app: Any) -> Any:
     ids=lambda value: repr(value)[:30],
 )
 def test_the_api_answers_hostile_requests_with_a_4xx_json_error_and_changes_nothing(
-    api: Any, dynamodb: Any, populated: list[dict[str, Any]], method: str, path: str, body: str | None
+    lease_api: Any, dynamodb: Any, populated: list[dict[str, Any]], method: str, path: str, body: str | None
 ) -> None:
-    response = getattr(api, method)(path, headers=JSON, body=body) if body is not None else getattr(api, method)(path)
+    response = (
+        getattr(lease_api, method)(path, headers=JSON, body=body)
+        if body is not None
+        else getattr(lease_api, method)(path)
+    )
 
     assert 400 <= response.status_code < 500
     assert response.json_body["error"] and response.json_body["message"]
@@ -194,19 +178,19 @@ def test_the_api_answers_hostile_requests_with_a_4xx_json_error_and_changes_noth
 
 @pytest.mark.parametrize("holder", CROSS_PREFIX_AND_INJECTION)
 def test_force_release_of_a_key_looking_holder_touches_nothing_but_that_holder(
-    api: Any, dynamodb: Any, populated: list[dict[str, Any]], holder: str
+    lease_api: Any, dynamodb: Any, populated: list[dict[str, Any]], holder: str
 ) -> None:
-    response = api.delete(f"/prefixes/analytics/holders/{quote(holder, safe='')}")
+    response = lease_api.delete(f"/prefixes/analytics/holders/{quote(holder, safe='')}")
 
     assert response.status_code == 404 and response.json_body["error"] == "NotHeld"
     assert table_items(dynamodb) == populated
 
 
 def test_force_release_by_the_holder_key_of_another_prefixes_holder_touches_nothing(
-    api: Any, dynamodb: Any, populated: list[dict[str, Any]]
+    lease_api: Any, dynamodb: Any, populated: list[dict[str, Any]]
 ) -> None:
     # DELETE takes a holder key too (as GET lists them): a key of batch's holder must not reach into batch.
-    response = api.delete(f"/prefixes/analytics/holders/{quote(holder_key('existing-batch'), safe='')}")
+    response = lease_api.delete(f"/prefixes/analytics/holders/{quote(holder_key('existing-batch'), safe='')}")
 
     assert response.status_code == 404 and response.json_body["error"] == "NotHeld"
     assert table_items(dynamodb) == populated
@@ -231,12 +215,12 @@ def test_force_release_by_the_holder_key_of_another_prefixes_holder_touches_noth
     ],
 )
 def test_a_hostile_lambda_environment_is_refused_before_any_write(
-    analytics: Client, dynamodb: Any, populated: list[dict[str, Any]], variable: str, value: str
+    analytics_client: Client, dynamodb: Any, populated: list[dict[str, Any]], variable: str, value: str
 ) -> None:
     config = json.loads((app_folder("analytics_app") / ".chalice" / "config.json").read_text())
-    environment = {**config["stages"]["dev"]["environment_variables"], "AWS_REGION": "eu-central-1", variable: value}
+    environment = {**config["stages"]["dev"]["environment_variables"], "AWS_REGION": REGION, variable: value}
     with invocation_environment(environment), pytest.raises(InvalidLeaseRequest):
-        analytics.lambda_.invoke("acquire", {"holder": "run-1"})
+        analytics_client.lambda_.invoke("acquire", {"holder": "run-1"})
     assert table_items(dynamodb) == populated
 
 
@@ -244,7 +228,7 @@ def handoff_environment(**overrides: str) -> dict[str, str]:
     config = json.loads((app_folder("analytics_app") / ".chalice" / "config.json").read_text())
     return {
         **config["stages"]["dev"]["environment_variables"],
-        "AWS_REGION": "eu-central-1",
+        "AWS_REGION": REGION,
         "LEASE_WAIT_MODE": "handoff",
         **overrides,
     }
@@ -256,26 +240,26 @@ def handoff_environment(**overrides: str) -> dict[str, str]:
     ids=lambda value: repr(value)[:24],
 )
 def test_a_handoff_acquire_refuses_a_hostile_task_token_and_changes_nothing(
-    analytics: Client, dynamodb: Any, populated: list[dict[str, Any]], token: Any
+    analytics_client: Client, dynamodb: Any, populated: list[dict[str, Any]], token: Any
 ) -> None:
     with invocation_environment(handoff_environment()), pytest.raises(InvalidLeaseRequest):
-        analytics.lambda_.invoke("acquire", {"holder": "run-1", "task_token": token})
+        analytics_client.lambda_.invoke("acquire", {"holder": "run-1", "task_token": token})
     assert table_items(dynamodb) == populated
 
 
 def test_a_handoff_acquire_without_a_task_token_says_how_to_invoke_it_and_changes_nothing(
-    analytics: Client, dynamodb: Any, populated: list[dict[str, Any]]
+    analytics_client: Client, dynamodb: Any, populated: list[dict[str, Any]]
 ) -> None:
     with invocation_environment(handoff_environment()), pytest.raises(InvalidLeaseRequest, match="waitForTaskToken"):
-        analytics.lambda_.invoke("acquire", {"holder": "run-1"})
+        analytics_client.lambda_.invoke("acquire", {"holder": "run-1"})
     assert table_items(dynamodb) == populated
 
 
 def test_a_task_token_sent_to_a_polling_acquire_is_refused_and_changes_nothing(
-    analytics: Client, dynamodb: Any, populated: list[dict[str, Any]]
+    analytics_client: Client, dynamodb: Any, populated: list[dict[str, Any]]
 ) -> None:
     with pytest.raises(InvalidLeaseRequest, match="LEASE_WAIT_MODE is poll"):
-        analytics.lambda_.invoke("acquire", {"holder": "run-1", "task_token": "AAAA-token"})
+        analytics_client.lambda_.invoke("acquire", {"holder": "run-1", "task_token": "AAAA-token"})
     assert table_items(dynamodb) == populated
 
 
@@ -298,38 +282,30 @@ def test_a_task_token_sent_to_a_polling_acquire_is_refused_and_changes_nothing(
     ids=lambda value: repr(value)[:24],
 )
 def test_a_polling_acquire_refuses_a_hostile_waiting_since_and_changes_nothing(
-    analytics: Client, dynamodb: Any, populated: list[dict[str, Any]], since: Any
+    analytics_client: Client, dynamodb: Any, populated: list[dict[str, Any]], since: Any
 ) -> None:
     # A slot is free: a bad waiting_since is refused before the acquire could write.
     with pytest.raises(InvalidLeaseRequest, match="waiting_since must be"):
-        analytics.lambda_.invoke("acquire", {"holder": "run-1", "waiting_since": since})
+        analytics_client.lambda_.invoke("acquire", {"holder": "run-1", "waiting_since": since})
     assert table_items(dynamodb) == populated
 
 
 def test_a_waiting_since_sent_to_a_handoff_acquire_is_refused_and_changes_nothing(
-    analytics: Client, dynamodb: Any, populated: list[dict[str, Any]]
+    analytics_client: Client, dynamodb: Any, populated: list[dict[str, Any]]
 ) -> None:
     event = {"holder": "run-1", "task_token": "AAAA-token", "waiting_since": "2019-03-26T20:14:13.192Z"}
     with invocation_environment(handoff_environment()), pytest.raises(InvalidLeaseRequest, match="handoff"):
-        analytics.lambda_.invoke("acquire", event)
+        analytics_client.lambda_.invoke("acquire", event)
     assert table_items(dynamodb) == populated
 
 
 @pytest.mark.parametrize("mode", ["Handoff", "push", "poll;handoff", "\uff48andoff"])
 def test_an_unknown_wait_mode_is_refused_before_any_write(
-    analytics: Client, dynamodb: Any, populated: list[dict[str, Any]], mode: str
+    analytics_client: Client, dynamodb: Any, populated: list[dict[str, Any]], mode: str
 ) -> None:
     with invocation_environment(handoff_environment(LEASE_WAIT_MODE=mode)), pytest.raises(InvalidLeaseRequest):
-        analytics.lambda_.invoke("acquire", {"holder": "run-1", "task_token": "AAAA-token"})
+        analytics_client.lambda_.invoke("acquire", {"holder": "run-1", "task_token": "AAAA-token"})
     assert table_items(dynamodb) == populated
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    shutil.copy(REPOSITORY_ROOT / "platform.toml", tmp_path / "platform.toml")
-    for app in ("lease_app", "analytics_app", "batch_app"):
-        shutil.copytree(REPOSITORY_ROOT / app, tmp_path / app, ignore=shutil.ignore_patterns("vendor", "deployed"))
-    return tmp_path / "platform.toml"
 
 
 @pytest.mark.parametrize(
@@ -367,7 +343,7 @@ def test_a_hostile_command_line_is_one_error_line_exit_2_and_no_table(
 
     assert outcome_code == 2
     assert err.startswith("error: ") and err.count("\n") == 1, err
-    assert boto3.client("dynamodb", region_name="eu-central-1").list_tables()["TableNames"] == []
+    assert aws_client("dynamodb").list_tables()["TableNames"] == []
 
 
 @pytest.mark.parametrize(
@@ -393,7 +369,7 @@ def test_a_hostile_platform_file_is_one_error_line_exit_2_and_no_table(
 
     assert outcome.exit_code == 2
     assert outcome.err.startswith("error: ") and outcome.err.count("\n") == 1
-    assert boto3.client("dynamodb", region_name="eu-central-1").list_tables()["TableNames"] == []
+    assert aws_client("dynamodb").list_tables()["TableNames"] == []
 
 
 @pytest.mark.parametrize(("variable", "value"), [("REGION", "nowhere-1"), ("TABLE", "a b"), ("STAGE", "PROD")])
@@ -410,7 +386,7 @@ def test_a_hostile_environment_override_is_one_error_line_and_no_table(
     outcome = run_ops(capsys, project, "bootstrap")
 
     assert outcome.exit_code == 2 and outcome.err.count("\n") == 1
-    assert boto3.client("dynamodb", region_name="eu-central-1").list_tables()["TableNames"] == []
+    assert aws_client("dynamodb").list_tables()["TableNames"] == []
 
 
 @pytest.mark.parametrize("value", ["\uff11\uff15", "15.0", "-5", "", "15; DROP", "99999999999999"])
@@ -422,7 +398,7 @@ def test_a_hostile_cap_in_config_json_is_refused_by_caps_with_one_line_and_no_wr
     config = json.loads(config_file.read_text())
     config["stages"]["dev"]["environment_variables"]["LEASE_MAX_CONCURRENCY"] = value
     config_file.write_text(json.dumps(config))
-    client = boto3.client("dynamodb", region_name="eu-central-1")
+    client = aws_client("dynamodb")
     before = table_items(client)
 
     outcome = run_ops(capsys, project, "caps")

@@ -7,9 +7,9 @@ layouts (the ``item_layout`` fixture); here are the switches themselves.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
-import boto3
 import pytest
 
 from lease_core import Acquired, LeaseSemaphore, MustWait
@@ -18,11 +18,10 @@ from lease_core.races import MAX_ACQUIRE_ROUNDS
 from lease_core.store import TransactionCancelled
 from lease_core.wide_layout import WideLeases
 from lease_ops.aws.table import DEFAULT_TABLE_NAME
-from tests.helpers import REGION, FakeClock, holders_in_table, keys_of, layout_is_wide, wide_above
+from tests.helpers import FakeClock, aws_client, holders_in_table, keys_of, layout_is_wide, lease_semaphore, wide_above
 
-
-def semaphore(client: Any, clock: FakeClock, cap: int | None = 2) -> LeaseSemaphore:
-    return LeaseSemaphore(client, DEFAULT_TABLE_NAME, "analytics", ttl_seconds=60, initial_cap=cap, clock=clock)
+# A semaphore of a prefix (analytics unless told) on the test's clock: ``semaphore(dynamodb, clock=clock)``.
+semaphore = partial(lease_semaphore, cap=2, ttl=60)
 
 
 def test_a_prefix_created_above_the_threshold_is_wide_and_one_at_it_keeps_the_map(dynamodb: Any) -> None:
@@ -41,7 +40,7 @@ def test_raising_the_cap_of_an_idle_prefix_over_the_threshold_makes_it_wide_and_
 ) -> None:
     clock = FakeClock()
     with wide_above(2):
-        leases = semaphore(dynamodb, clock, cap=2)
+        leases = semaphore(dynamodb, clock=clock, cap=2)
         leases.acquire("run-1")
         leases.release("run-1")
 
@@ -62,7 +61,7 @@ def test_raising_the_cap_of_an_idle_prefix_over_the_threshold_makes_it_wide_and_
 def test_a_cap_change_on_a_prefix_with_holders_keeps_its_layout_until_it_is_idle(dynamodb: Any) -> None:
     clock = FakeClock()
     with wide_above(2):
-        leases = semaphore(dynamodb, clock, cap=2)
+        leases = semaphore(dynamodb, clock=clock, cap=2)
         leases.acquire("run-1")
 
         assert leases.set_cap(4).new == 4
@@ -79,13 +78,13 @@ def test_a_cap_change_on_a_prefix_with_holders_keeps_its_layout_until_it_is_idle
 
 def test_a_semaphore_that_saw_the_old_layout_follows_a_switch_made_by_another_client(dynamodb: Any) -> None:
     clock = FakeClock()
-    elsewhere = boto3.client("dynamodb", region_name=REGION)  # another Lambda's client: its own layout hint
+    elsewhere = aws_client("dynamodb")  # another Lambda's client: its own layout hint
     with wide_above(2):
-        here = semaphore(dynamodb, clock, cap=2)
+        here = semaphore(dynamodb, clock=clock, cap=2)
         here.acquire("run-1")
         here.release("run-1")  # it has seen the map
 
-        semaphore(elsewhere, clock).set_cap(3)  # now wide
+        semaphore(elsewhere, clock=clock).set_cap(3)  # now wide
 
         assert isinstance(here.acquire("run-1"), Acquired)
         assert here.check_held("run-1").expires_at == int(clock.now) + 60
@@ -95,7 +94,7 @@ def test_a_semaphore_that_saw_the_old_layout_follows_a_switch_made_by_another_cl
 
         for holder in ("run-1", "run-2", "run-3"):
             here.release(holder)
-        semaphore(elsewhere, clock).set_cap(1)  # back to the map, behind this client's back again
+        semaphore(elsewhere, clock=clock).set_cap(1)  # back to the map, behind this client's back again
         assert isinstance(here.acquire("run-1"), Acquired)
         assert here.acquire("run-2") == MustWait(active=1, cap=1)
         assert layout_is_wide(dynamodb, "analytics") is False
@@ -110,7 +109,7 @@ def test_a_wide_admission_that_meets_other_transactions_on_the_semaphore_item_is
     # moto never does, so the cancellation is raised here as DynamoDB answers it.
     clock = FakeClock()
     with wide_above(0):
-        leases = semaphore(dynamodb, clock, cap=5)
+        leases = semaphore(dynamodb, clock=clock, cap=5)
         leases.acquire("run-1")
         send = WideLeases._transact
         conflicts = [0]
@@ -134,7 +133,7 @@ def test_a_wide_admission_that_loses_every_race_reports_the_count_that_refused_i
     # ReturnValuesOnConditionCheckFailure=ALL_OLD with the cancellation, not the stale count read before.
     clock = FakeClock()
     with wide_above(0):
-        leases = semaphore(dynamodb, clock, cap=2)
+        leases = semaphore(dynamodb, clock=clock, cap=2)
         assert isinstance(leases.acquire("run-1"), Acquired) and isinstance(leases.acquire("run-2"), Acquired)
         read = WideLeases.read
 

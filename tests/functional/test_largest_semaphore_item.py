@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from moto import mock_aws
 
@@ -37,10 +36,10 @@ from lease_core.item_layout import (
 )
 from lease_core.validation import MAX_CAP, MAX_HOLDER_BYTES, MAX_TTL_SECONDS, validate_cap, validate_holder
 from lease_core.waiting_room import WaitingRoom
-from lease_ops.aws.table import DEFAULT_TABLE_NAME, create_lease_table
+from lease_ops.aws.table import DEFAULT_TABLE_NAME
 from tests.dynamodb_item_size import MAX_ITEM_BYTES, MAX_NUMBER_BYTES, item_size, number_size
 from tests.dynamodb_request_rules import request_violations
-from tests.helpers import NOW, REGION, FakeClock, execution_arn
+from tests.helpers import NOW, FakeClock, execution_arn, lease_table_client
 
 LONGEST_PREFIX = "p" * 48  # ^[a-z][a-z0-9-]{0,47}$
 # 38 significant digits, the most a DynamoDB number has, starting on an odd power of ten: its widest encoding.
@@ -232,9 +231,7 @@ def item_at_cap_50() -> Iterator[dict[str, Any]]:
         for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
             patch.delenv(name, raising=False)
         patch.setattr("lease_core.semaphore.new_grant", lambda: LAST_GRANT)  # the widest grant, every time
-        client = boto3.client("dynamodb", region_name=REGION)
-        create_lease_table(client, DEFAULT_TABLE_NAME)
-        yield every_slot_handed_over(client, ONE_WRITE_UNIT_CAP)
+        yield every_slot_handed_over(lease_table_client(), ONE_WRITE_UNIT_CAP)
 
 
 def with_more_holders(item: dict[str, Any], count: int) -> dict[str, Any]:

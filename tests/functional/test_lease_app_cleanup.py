@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import time
+from functools import partial
 from typing import Any
 
 import pytest
-from chalice.test import Client
 from moto.events.models import EventPattern
 
-from lease_core import LeaseSemaphore
 from lease_core.ended_runs import RESETTLE_SECONDS, EndedRun, record
 from lease_core.item_layout import holder_key
 from lease_core.lease_table import LeaseTable
@@ -23,23 +22,25 @@ from lease_core.reclaim_rule import execution_ended_pattern, state_machine_names
 from lease_core.reconciler import Reconciler
 from lease_ops.aws.table import DEFAULT_TABLE_NAME
 from lease_ops.config.chalice_apps import app_folder
-from tests.helpers import execution_arn, holders_in_table, keys_of, start, status_change, sweep, table_items
+from tests.helpers import (
+    ACCOUNT,
+    REGION,
+    arn,
+    execution_arn,
+    holders_in_table,
+    keys_of,
+    lease_semaphore,
+    start,
+    status_change,
+    sweep,
+    table_items,
+)
 
 # Each test runs on both semaphore layouts (tests/conftest.py) unless marked narrow_layout_only.
 pytestmark = pytest.mark.usefixtures("item_layout")
 
-REGION = "eu-central-1"
-
-
-@pytest.fixture
-def client(dynamodb: Any, lease_app: Any) -> Any:
-    with Client(lease_app, stage_name="dev", project_dir=str(app_folder("lease_app"))) as chalice_client:
-        yield chalice_client
-
-
-def leases(dynamodb: Any, prefix: str, *, clock: float | None = None, ttl: int = 600) -> LeaseSemaphore:
-    options: dict[str, Any] = {} if clock is None else {"clock": lambda: clock}
-    return LeaseSemaphore(dynamodb, DEFAULT_TABLE_NAME, prefix, ttl_seconds=ttl, initial_cap=10, **options)
+# A semaphore of a prefix with room for every holder a test here makes: ``leases(dynamodb, "batch", clock=...)``.
+leases = partial(lease_semaphore, cap=10)
 
 
 def sweeper_at(dynamodb: Any, now: float) -> Reconciler:
@@ -49,11 +50,11 @@ def sweeper_at(dynamodb: Any, now: float) -> Reconciler:
 
 def status_change_event(state_machine: str, status: str) -> dict[str, Any]:
     """A Step Functions status change as EventBridge delivers it."""
-    arn = f"arn:aws:states:{REGION}:123456789012:stateMachine:{state_machine}"
-    detail = {"executionArn": f"{arn.replace(':stateMachine:', ':execution:')}:run", "stateMachineArn": arn}
+    machine = arn("states", f"stateMachine:{state_machine}")
+    detail = {"executionArn": f"{machine.replace(':stateMachine:', ':execution:')}:run", "stateMachineArn": machine}
     event = {
         "id": "1",
-        "account": "123456789012",
+        "account": ACCOUNT,
         "source": "aws.states",
         "time": "2026-12-04T00:00:00Z",
         "region": REGION,
@@ -95,7 +96,7 @@ def test_the_platform_apps_stage_names_the_reclaim_rules_state_machines() -> Non
 
 
 def test_a_failed_execution_gives_back_every_lease_it_held_in_every_prefix(
-    client: Any, dynamodb: Any, stepfunctions: Any, state_machine: str
+    lease_app_client: Any, dynamodb: Any, stepfunctions: Any, state_machine: str
 ) -> None:
     dead = start(stepfunctions, state_machine, "dead")
     alive = start(stepfunctions, state_machine, "alive")
@@ -105,7 +106,9 @@ def test_a_failed_execution_gives_back_every_lease_it_held_in_every_prefix(
     leases(dynamodb, "batch").acquire(alive)
     leases(dynamodb, "batch").acquire(dead + "-lookalike")
 
-    answer = client.lambda_.invoke("reclaim", status_change(client, dead, "FAILED", time.time() + 1)).payload
+    answer = lease_app_client.lambda_.invoke(
+        "reclaim", status_change(lease_app_client, dead, "FAILED", time.time() + 1)
+    ).payload
 
     assert sorted((r["prefix"], r["holder"]) for r in answer["released"]) == sorted(
         [("analytics", holder_key(dead)), ("batch", holder_key(dead + "/0")), ("batch", holder_key(dead + "/1"))]
@@ -116,7 +119,7 @@ def test_a_failed_execution_gives_back_every_lease_it_held_in_every_prefix(
 
 @pytest.mark.parametrize("status", ["ABORTED", "TIMED_OUT"])
 def test_an_aborted_execution_keeps_its_lease_only_until_a_task_it_started_must_have_ended(
-    client: Any, dynamodb: Any, stepfunctions: Any, state_machine: str, status: str
+    lease_app_client: Any, dynamodb: Any, stepfunctions: Any, state_machine: str, status: str
 ) -> None:
     execution = start(stepfunctions, state_machine, "aborted")
     batch = leases(dynamodb, "batch")
@@ -124,7 +127,9 @@ def test_an_aborted_execution_keeps_its_lease_only_until_a_task_it_started_must_
     batch.configure_timings(task_seconds=130, lease_seconds=600)
     stopped = int(time.time()) + 1
 
-    answer = client.lambda_.invoke("reclaim", status_change(client, execution, status, stopped)).payload
+    answer = lease_app_client.lambda_.invoke(
+        "reclaim", status_change(lease_app_client, execution, status, stopped)
+    ).payload
 
     assert answer == {
         "released": [],
@@ -134,39 +139,45 @@ def test_an_aborted_execution_keeps_its_lease_only_until_a_task_it_started_must_
 
 
 def test_an_execution_aborted_longer_ago_than_its_task_timeout_is_released_at_once(
-    client: Any, dynamodb: Any, stepfunctions: Any, state_machine: str
+    lease_app_client: Any, dynamodb: Any, stepfunctions: Any, state_machine: str
 ) -> None:
     execution = start(stepfunctions, state_machine, "aborted-long-ago")
     batch = leases(dynamodb, "batch", clock=time.time() - 600)
     batch.acquire(execution)
     batch.configure_timings(task_seconds=130, lease_seconds=600)
 
-    answer = client.lambda_.invoke("reclaim", status_change(client, execution, "ABORTED", time.time() - 300)).payload
+    answer = lease_app_client.lambda_.invoke(
+        "reclaim", status_change(lease_app_client, execution, "ABORTED", time.time() - 300)
+    ).payload
 
     assert answer["released"] == [{"prefix": "batch", "holder": holder_key(execution)}]
     assert holders_in_table(dynamodb, "batch") == {}
 
 
 def test_without_a_task_timeout_an_aborted_executions_lease_keeps_its_own_expiry(
-    client: Any, dynamodb: Any, stepfunctions: Any, state_machine: str
+    lease_app_client: Any, dynamodb: Any, stepfunctions: Any, state_machine: str
 ) -> None:
     execution = start(stepfunctions, state_machine, "aborted")
     expires = leases(dynamodb, "batch").acquire(execution).expires_at
 
-    answer = client.lambda_.invoke("reclaim", status_change(client, execution, "ABORTED", time.time() + 1)).payload
+    answer = lease_app_client.lambda_.invoke(
+        "reclaim", status_change(lease_app_client, execution, "ABORTED", time.time() + 1)
+    ).payload
 
     assert answer["deferred"] == [{"prefix": "batch", "holder": holder_key(execution), "until": expires}]
     assert holders_in_table(dynamodb, "batch") == {holder_key(execution): expires}
 
 
 def test_a_lease_of_a_failed_run_is_released_even_if_it_was_taken_after_the_run_stopped(
-    client: Any, dynamodb: Any, stepfunctions: Any, state_machine: str
+    lease_app_client: Any, dynamodb: Any, stepfunctions: Any, state_machine: str
 ) -> None:
     # A run that FAILED ran its failure path after its last task: nothing can run under a lease it took since.
     execution = start(stepfunctions, state_machine, "failed-then-acquired")
     leases(dynamodb, "batch").acquire(execution)
 
-    answer = client.lambda_.invoke("reclaim", status_change(client, execution, "FAILED", time.time() - 120)).payload
+    answer = lease_app_client.lambda_.invoke(
+        "reclaim", status_change(lease_app_client, execution, "FAILED", time.time() - 120)
+    ).payload
 
     assert answer == {"released": [{"prefix": "batch", "holder": holder_key(execution)}], "deferred": []}
     assert holders_in_table(dynamodb, "batch") == {}
@@ -175,18 +186,22 @@ def test_a_lease_of_a_failed_run_is_released_even_if_it_was_taken_after_the_run_
 @pytest.mark.parametrize(
     "detail", [{}, {"executionArn": 5, "status": "FAILED"}, {"executionArn": "arn", "status": "SUCCEEDED"}]
 )
-def test_a_malformed_or_unrelated_event_is_ignored_without_an_error(client: Any, dynamodb: Any, detail: Any) -> None:
+def test_a_malformed_or_unrelated_event_is_ignored_without_an_error(
+    lease_app_client: Any, dynamodb: Any, detail: Any
+) -> None:
     leases(dynamodb, "batch").acquire("arn")
     before = table_items(dynamodb)
-    event = client.events.generate_cw_event("aws.states", "Step Functions Execution Status Change", detail, [])
+    event = lease_app_client.events.generate_cw_event(
+        "aws.states", "Step Functions Execution Status Change", detail, []
+    )
 
-    assert client.lambda_.invoke("reclaim", event).payload == {"released": [], "deferred": []}
+    assert lease_app_client.lambda_.invoke("reclaim", event).payload == {"released": [], "deferred": []}
     assert set(holders_in_table(dynamodb, "batch")) == keys_of("arn")
     assert table_items(dynamodb) == before  # not even a record of a stopped run for the sweeper
 
 
 def test_the_sweeper_settles_again_the_recorded_runs_and_leaves_every_other_holder_alone(
-    client: Any, dynamodb: Any, stepfunctions: Any, state_machine: str
+    lease_app_client: Any, dynamodb: Any, stepfunctions: Any, state_machine: str
 ) -> None:
     running = start(stepfunctions, state_machine, "running")
     aborted = start(stepfunctions, state_machine, "aborted")
@@ -198,14 +213,14 @@ def test_the_sweeper_settles_again_the_recorded_runs_and_leaves_every_other_hold
     batch.set_cap(10)
     batch.configure_timings(task_seconds=130, lease_seconds=600)
     stopped = int(time.time())
-    client.lambda_.invoke("reclaim", status_change(client, aborted, "ABORTED", stopped))
-    client.lambda_.invoke("reclaim", status_change(client, failed, "FAILED", stopped))
+    lease_app_client.lambda_.invoke("reclaim", status_change(lease_app_client, aborted, "ABORTED", stopped))
+    lease_app_client.lambda_.invoke("reclaim", status_change(lease_app_client, failed, "FAILED", stopped))
     # Acquires that were in flight land after the failure events; the other holders never stopped (as recorded).
     for holder in (running, aborted + "/4", failed, stopped_unannounced, other_region, "not-an-arn"):
         batch.acquire(holder)
 
-    report = sweep(client)
-    again = sweep(client)
+    report = sweep(lease_app_client)
+    again = sweep(lease_app_client)
 
     assert report == {"expired": 0, "execution_ended": 1, "deferred": 1, "dequeued": 0, "handed_over": 0}
     assert again == {"expired": 0, "execution_ended": 0, "deferred": 0, "dequeued": 0, "handed_over": 0}
@@ -214,32 +229,34 @@ def test_the_sweeper_settles_again_the_recorded_runs_and_leaves_every_other_hold
     assert remaining[holder_key(aborted + "/4")] == stopped + 130  # its Process may still run for up to 130 s
 
 
-def test_the_sweeper_reclaims_expired_holders_of_every_prefix(client: Any, dynamodb: Any) -> None:
+def test_the_sweeper_reclaims_expired_holders_of_every_prefix(lease_app_client: Any, dynamodb: Any) -> None:
     long_ago = time.time() - 3600
     leases(dynamodb, "analytics", clock=long_ago).acquire("expired-a")
     leases(dynamodb, "batch", clock=long_ago).acquire("expired-b")
     leases(dynamodb, "batch").acquire("live")
 
-    report = sweep(client)
+    report = sweep(lease_app_client)
 
     assert report["expired"] == 2
     assert holders_in_table(dynamodb, "analytics") == {}
     assert set(holders_in_table(dynamodb, "batch")) == keys_of("live")
 
 
-def test_a_late_acquire_after_the_failure_event_is_freed_by_the_next_sweep(client: Any, dynamodb: Any) -> None:
+def test_a_late_acquire_after_the_failure_event_is_freed_by_the_next_sweep(
+    lease_app_client: Any, dynamodb: Any
+) -> None:
     execution = execution_arn("batch", "failed-while-acquiring")
     batch = leases(dynamodb, "batch")
     batch.acquire(execution)
     stopped = time.time() + 1
-    client.lambda_.invoke("reclaim", status_change(client, execution, "FAILED", stopped))
+    lease_app_client.lambda_.invoke("reclaim", status_change(lease_app_client, execution, "FAILED", stopped))
     assert holders_in_table(dynamodb, "batch") == {}
 
     late = leases(dynamodb, "batch", clock=stopped + 2)  # an acquire that was in flight lands afterwards
     late.acquire(execution)
     assert set(holders_in_table(dynamodb, "batch")) == keys_of(execution)
 
-    report = sweep(client)
+    report = sweep(lease_app_client)
 
     assert report["execution_ended"] == 1
     assert holders_in_table(dynamodb, "batch") == {}
@@ -247,17 +264,17 @@ def test_a_late_acquire_after_the_failure_event_is_freed_by_the_next_sweep(clien
 
 @pytest.mark.parametrize("status", ["ABORTED", "TIMED_OUT"])
 def test_a_late_acquire_after_an_aborted_event_is_deferred_by_the_next_sweep_and_reclaimed_when_its_task_ended(
-    client: Any, dynamodb: Any, status: str
+    lease_app_client: Any, dynamodb: Any, status: str
 ) -> None:
     execution = execution_arn("batch", "aborted-while-acquiring")
     batch = leases(dynamodb, "batch")
     batch.set_cap(10)
     batch.configure_timings(task_seconds=130, lease_seconds=600)
     stopped = int(time.time())
-    client.lambda_.invoke("reclaim", status_change(client, execution, status, stopped))
+    lease_app_client.lambda_.invoke("reclaim", status_change(lease_app_client, execution, status, stopped))
     batch.acquire(execution)  # in flight when the run stopped: a task it starts may run up to 130 s
 
-    report = sweep(client)
+    report = sweep(lease_app_client)
 
     assert report["deferred"] == 1 and report["execution_ended"] == 0
     assert holders_in_table(dynamodb, "batch") == {holder_key(execution): stopped + 130}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from functools import partial
 from typing import Any
 
 import pytest
@@ -11,10 +12,8 @@ from chalice.test import Client
 
 from lease_core import LeaseSemaphore
 from lease_core.waiting_room import WaitingRoom
-from lease_ops.aws.table import DEFAULT_TABLE_NAME
-from lease_ops.config.chalice_apps import app_folder
 from lease_ops.local_runner.task_tokens import TASK_TOKENS, route_moto_callbacks
-from tests.helpers import holders_in_table, keys_of, start, status_change, sweep
+from tests.helpers import holders_in_table, keys_of, lease_semaphore, start, status_change, sweep
 
 # Each test runs on both semaphore layouts (tests/conftest.py) unless marked narrow_layout_only.
 pytestmark = pytest.mark.usefixtures("item_layout")
@@ -23,15 +22,13 @@ JSON = {"Content-Type": "application/json"}
 
 
 @pytest.fixture
-def client(dynamodb: Any, lease_app: Any) -> Any:
+def client(lease_app_client: Client) -> Client:
     route_moto_callbacks()  # moto's SendTaskSuccess reaches the task tokens issued here
-    with Client(lease_app, stage_name="dev", project_dir=str(app_folder("lease_app"))) as chalice_client:
-        yield chalice_client
+    return lease_app_client
 
 
-def batch(dynamodb: Any, *, cap: int = 1, clock: float | None = None) -> LeaseSemaphore:
-    options: dict[str, Any] = {} if clock is None else {"clock": lambda: clock}
-    return LeaseSemaphore(dynamodb, DEFAULT_TABLE_NAME, "batch", ttl_seconds=600, initial_cap=cap, **options)
+# The batch prefix, one slot unless told: ``batch(dynamodb, cap=2, clock=...)``.
+batch = partial(lease_semaphore, prefix="batch", cap=1)
 
 
 def queue(leases: LeaseSemaphore, holder: str, *, try_first: bool = True) -> str:

@@ -21,6 +21,7 @@ from lease_ops.config.chalice_apps import REPOSITORY_ROOT
 from lease_ops.config.platform_config import load_platform_config
 from lease_ops.definitions.workflow_builder import LeaseFunctions
 from lease_ops.provisioning.workflows import invoke_policy, invoked_functions, render_definition
+from tests.helpers import REGION, TABLE, arn
 
 POLICY_FILES = sorted(REPOSITORY_ROOT.glob("*_app/.chalice/policy-*.json"))
 # parliament 1.6.4's IAM data lists only the Express execution resource for states:DescribeExecution;
@@ -47,10 +48,7 @@ def rendered_role_policies() -> dict[str, dict[str, Any]]:
     for name, workload in config.workloads.items():
         app_name = workload.chalice_config()["app_name"]
         functions = LeaseFunctions(
-            *(
-                f"arn:aws:lambda:eu-central-1:123456789012:function:{app_name}-dev-{f}"
-                for f in ("acquire", "release", "renew", "process")
-            )
+            *(arn("lambda", f"function:{app_name}-dev-{f}") for f in ("acquire", "release", "renew", "process"))
         )
         policies[name] = invoke_policy(invoked_functions(render_definition(config, workload, functions, "aws")))
     return policies
@@ -131,7 +129,7 @@ def test_parliament_would_catch_a_wildcard_or_a_misspelt_action() -> None:
 def test_handoff_mode_adds_the_queue_actions_on_the_own_prefix_and_send_task_success_and_nothing_else() -> None:
     from lease_ops.config.app_config import lease_functions_policy
 
-    names = dict(partition="aws", region="eu-central-1", table="regional-concurrency-leases", prefix="batch")
+    names = dict(partition="aws", region=REGION, table=TABLE, prefix="batch")
     poll = lease_functions_policy(**names, app_name="shared-lease-platform-batch", stage="dev")
     handoff = lease_functions_policy(
         **names,
@@ -153,7 +151,7 @@ def test_handoff_mode_adds_the_queue_actions_on_the_own_prefix_and_send_task_suc
             "Sid": "TellTimedOutWaitersFromDeadOnes",
             "Effect": "Allow",
             "Action": ["states:DescribeExecution"],
-            "Resource": "arn:aws:states:eu-central-1:*:execution:shared-lease-platform-dev-batch-workflow:*",
+            "Resource": f"arn:aws:states:{REGION}:*:execution:shared-lease-platform-dev-batch-workflow:*",
         },
     ]
     findings = analyze_policy_string(json.dumps(handoff)).findings
@@ -190,7 +188,7 @@ def test_the_platform_policy_allows_exactly_the_dynamodb_actions_its_cleanup_swe
         def send_task_success(self, **request: Any) -> dict[str, Any]:
             return {}
 
-    stopped = "arn:aws:states:eu-central-1:123456789012:execution:wf:stopped"
+    stopped = arn("states", "execution:wf:stopped")
     workload = LeaseSemaphore(dynamodb, DEFAULT_TABLE_NAME, "batch", initial_cap=2)
     workload.acquire(stopped + "#0")
     workload.acquire("another")

@@ -15,7 +15,6 @@ import time
 from types import SimpleNamespace
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -30,9 +29,9 @@ from lease_ops.local_runner import (
     route_moto_executions,
 )
 from lease_ops.local_runner.timing import VirtualClock
+from tests.helpers import ACCOUNT, REGION, arn, aws_client, stand_in_role
 
-REGION = "eu-central-1"
-FUNCTION = "arn:aws:lambda:eu-central-1:123456789012:function:demo-dev-work"
+FUNCTION = arn("lambda", "function:demo-dev-work")
 DEFINITION = {"StartAt": "Work", "States": {"Work": {"Type": "Task", "Resource": FUNCTION, "End": True}}}
 
 
@@ -52,9 +51,7 @@ class Steps:
 @pytest.fixture
 def machine(stepfunctions: Any) -> str:
     route_moto_executions()
-    role = boto3.client("iam", region_name=REGION).create_role(
-        RoleName="redrive", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []})
-    )["Role"]["Arn"]
+    role = stand_in_role(aws_client("iam"), "redrive")
     return str(
         stepfunctions.create_state_machine(name="redrive-api", definition=json.dumps(DEFINITION), roleArn=role)[
             "stateMachineArn"
@@ -171,7 +168,7 @@ def test_the_control_plane_watches_a_redriven_attempt_and_announces_its_end_with
         stepfunctions=stepfunctions,
         lease_app=lease_app,  # type: ignore[arg-type]
         lease_app_environment={},
-        account_id="123456789012",
+        account_id=ACCOUNT,
         region=REGION,
     )
     [arn] = control.start_all([(machine, DEFINITION, {}, "announced")])

@@ -8,22 +8,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from moto.stepfunctions.models import stepfunctions_backends
 
 from lease_core import LeaseSemaphore
+from tests.helpers import ACCOUNT, REGION, TABLE, service_clients, stand_in_role
 from tests.ops import run_ops
-
-ACCOUNT = "123456789012"
-REGION = "eu-central-1"
-TABLE = "regional-concurrency-leases"
 
 
 @pytest.fixture
 def aws(moto_endpoint: str) -> dict[str, Any]:
-    services = ("apigateway", "dynamodb", "events", "iam", "lambda", "logs", "stepfunctions")
-    return {s: boto3.client(s, region_name=REGION) for s in services}
+    return service_clients("apigateway", "dynamodb", "events", "iam", "lambda", "logs", "stepfunctions")
 
 
 def finish_executions(status_of: dict[str, str], stop: threading.Event) -> None:
@@ -142,10 +137,7 @@ def test_run_exits_1_and_names_the_executions_that_did_not_succeed(
 
     assert outcome.exit_code == 1
     assert outcome.err == "error: 3 of 6 executions did not succeed\n"
-    assert (
-        outcome.out.count("FAILED arn:aws:states:eu-central-1:123456789012:execution:shared-lease-platform-dev-batch")
-        == 3
-    )
+    assert outcome.out.count(f"FAILED arn:aws:states:{REGION}:{ACCOUNT}:execution:shared-lease-platform-dev-batch") == 3
 
 
 def test_run_before_the_workflows_exist_says_to_make_them_first(
@@ -195,7 +187,7 @@ def test_destroy_leaves_another_stage_and_foreign_functions_of_similar_names_alo
 ) -> None:
     assert run_ops(capsys, project, "bootstrap").exit_code == 0
     assert run_ops(capsys, project, "deploy", "--stage", "prod").exit_code == 0
-    role = aws["iam"].create_role(RoleName="theirs", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    role = stand_in_role(aws["iam"], "theirs")
     aws["lambda"].create_function(  # a name like ours, without Chalice's tag for this app and stage
         FunctionName="shared-lease-platform-dev-theirs",
         Runtime="python3.11",

@@ -11,20 +11,20 @@ recorded runs again: that must never touch a redriven run's lease or queue place
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any
 
 import pytest
 from chalice.test import Client
 
-from lease_core import LeaseLost, LeaseSemaphore
+from lease_core import LeaseLost
 from lease_core.item_layout import holder_key
 from lease_core.lease_table import LeaseTable
 from lease_core.reconciler import Reconciler
 from lease_core.task_callbacks import still_running
 from lease_core.waiting_room import WaitingRoom
 from lease_ops.aws.table import DEFAULT_TABLE_NAME
-from lease_ops.config.chalice_apps import app_folder
-from tests.helpers import execution_arn, holders_in_table, status_change, sweep
+from tests.helpers import execution_arn, holders_in_table, lease_semaphore, status_change, sweep
 
 # Each test runs on both semaphore layouts (tests/conftest.py) unless marked narrow_layout_only.
 pytestmark = pytest.mark.usefixtures("item_layout")
@@ -37,51 +37,39 @@ def run(number: int, execution: str = EXECUTION) -> str:
     return f"{execution}#{number}"
 
 
-def analytics(dynamodb: Any, *, clock: float | None = None, cap: int = 15) -> LeaseSemaphore:
-    options: dict[str, Any] = {} if clock is None else {"clock": lambda: clock}
-    return LeaseSemaphore(dynamodb, DEFAULT_TABLE_NAME, "analytics", ttl_seconds=600, initial_cap=cap, **options)
-
-
-@pytest.fixture
-def workload(dynamodb: Any, analytics_app: Any) -> Client:
-    return Client(analytics_app, stage_name="dev", project_dir=str(app_folder("analytics_app")))
-
-
-@pytest.fixture
-def platform(dynamodb: Any, lease_app: Any) -> Any:
-    with Client(lease_app, stage_name="dev", project_dir=str(app_folder("lease_app"))) as client:
-        yield client
+# The analytics prefix at its configured cap: ``analytics(dynamodb, clock=...)``.
+analytics = partial(lease_semaphore, prefix="analytics", cap=15)
 
 
 def process_event(holder: str) -> dict[str, Any]:
     return {"records": [{"key": "a", "value": 1}], "lease_holder": holder}
 
 
-def test_process_does_its_work_when_its_run_holds_a_live_lease(dynamodb: Any, workload: Client) -> None:
+def test_process_does_its_work_when_its_run_holds_a_live_lease(dynamodb: Any, analytics_client: Client) -> None:
     analytics(dynamodb).acquire(run(0))
 
-    answer = workload.lambda_.invoke("process", process_event(run(0))).payload
+    answer = analytics_client.lambda_.invoke("process", process_event(run(0))).payload
 
     assert answer["records"] == 1
 
 
 def test_a_redriven_run_that_restarts_in_process_finds_no_lease_of_its_own_and_does_no_work(
-    dynamodb: Any, workload: Client
+    dynamodb: Any, analytics_client: Client
 ) -> None:
     # The stopped run 0 still holds (its task may still run); run 1 was redriven straight into Process.
     analytics(dynamodb).acquire(run(0))
 
     with pytest.raises(LeaseLost, match="holds no live lease"):
-        workload.lambda_.invoke("process", process_event(run(1)))
+        analytics_client.lambda_.invoke("process", process_event(run(1)))
 
 
-def test_process_refuses_to_start_after_its_lease_was_released(dynamodb: Any, workload: Client) -> None:
+def test_process_refuses_to_start_after_its_lease_was_released(dynamodb: Any, analytics_client: Client) -> None:
     leases = analytics(dynamodb)
     leases.acquire(run(0))
     leases.release(run(0))
 
     with pytest.raises(LeaseLost):
-        workload.lambda_.invoke("process", process_event(run(0)))
+        analytics_client.lambda_.invoke("process", process_event(run(0)))
 
 
 def test_process_refuses_to_start_under_a_lease_that_would_expire_before_its_own_timeout(dynamodb: Any) -> None:
@@ -95,16 +83,16 @@ def test_process_refuses_to_start_under_a_lease_that_would_expire_before_its_own
 
 
 def test_process_without_a_lease_holder_is_an_invalid_request_not_work_without_a_lease(
-    dynamodb: Any, workload: Client
+    dynamodb: Any, analytics_client: Client
 ) -> None:
     from lease_core import InvalidLeaseRequest
 
     with pytest.raises(InvalidLeaseRequest, match="lease_holder"):
-        workload.lambda_.invoke("process", {"records": []})
+        analytics_client.lambda_.invoke("process", {"records": []})
 
 
 def test_a_late_failure_event_of_a_stopped_run_leaves_the_redriven_runs_lease_and_queue_place(
-    dynamodb: Any, platform: Any
+    dynamodb: Any, lease_app_client: Any
 ) -> None:
     leases = analytics(dynamodb, cap=1)
     leases.acquire(run(1))  # the redriven run holds a slot
@@ -115,24 +103,24 @@ def test_a_late_failure_event_of_a_stopped_run_leaves_the_redriven_runs_lease_an
     room = WaitingRoom(leases)
     room.enqueue(run(2, other), "token")
 
-    late = status_change(platform, EXECUTION, "ABORTED", time.time() - 60)  # run 0 stopped a minute ago
-    platform.lambda_.invoke("reclaim", late)
-    stale_place = status_change(platform, other, "FAILED", time.time() - 60)  # run 0 of the other one
-    platform.lambda_.invoke("reclaim", stale_place)
+    late = status_change(lease_app_client, EXECUTION, "ABORTED", time.time() - 60)  # run 0 stopped a minute ago
+    lease_app_client.lambda_.invoke("reclaim", late)
+    stale_place = status_change(lease_app_client, other, "FAILED", time.time() - 60)  # run 0 of the other one
+    lease_app_client.lambda_.invoke("reclaim", stale_place)
 
     # The redriven run's lease is neither released nor deferred.
     assert holders_in_table(dynamodb, "analytics")[holder_key(run(1))] == held.expires_at
     assert [waiter.holder for waiter in room.waiters()] == [run(2, other)]
 
 
-def test_a_failure_event_names_its_run_and_settles_that_runs_lease_only(dynamodb: Any, platform: Any) -> None:
+def test_a_failure_event_names_its_run_and_settles_that_runs_lease_only(dynamodb: Any, lease_app_client: Any) -> None:
     leases = analytics(dynamodb)
     leases.acquire(run(0))
     leases.acquire(run(1))
-    event = status_change(platform, EXECUTION, "FAILED", time.time() + 1)
+    event = status_change(lease_app_client, EXECUTION, "FAILED", time.time() + 1)
     event["detail"]["redriveCount"] = 1
 
-    answer = platform.lambda_.invoke("reclaim", event).payload
+    answer = lease_app_client.lambda_.invoke("reclaim", event).payload
 
     assert [released["holder"] for released in answer["released"]] == [holder_key(run(1))]
     assert set(holders_in_table(dynamodb, "analytics")) == {holder_key(run(0))}
@@ -154,7 +142,7 @@ def sweeper(dynamodb: Any, now: float) -> Reconciler:
 
 
 def test_a_sweep_keeps_a_late_lease_of_an_aborted_run_until_its_task_must_have_ended_then_reclaims_it(
-    dynamodb: Any, platform: Any
+    dynamodb: Any, lease_app_client: Any
 ) -> None:
     # Run 0 was aborted 10 s ago (a redrive may be under way) and an acquire of it landed after the event. Its
     # Process may still run, so the lease is kept until stop + task_seconds, never released at once.
@@ -162,7 +150,7 @@ def test_a_sweep_keeps_a_late_lease_of_an_aborted_run_until_its_task_must_have_e
     leases = analytics(dynamodb)
     leases.set_cap(15)
     leases.configure_timings(task_seconds=130, lease_seconds=600)
-    platform.lambda_.invoke("reclaim", status_change(platform, EXECUTION, "ABORTED", now - 10))
+    lease_app_client.lambda_.invoke("reclaim", status_change(lease_app_client, EXECUTION, "ABORTED", now - 10))
     analytics(dynamodb, clock=now).acquire(run(0))
 
     report = sweeper(dynamodb, now).sweep()
@@ -175,29 +163,30 @@ def test_a_sweep_keeps_a_late_lease_of_an_aborted_run_until_its_task_must_have_e
 
 @pytest.mark.parametrize("status", ["FAILED", "ABORTED"])
 def test_a_sweep_settling_the_stopped_run_again_never_touches_the_redriven_runs_lease(
-    dynamodb: Any, platform: Any, status: str
+    dynamodb: Any, lease_app_client: Any, status: str
 ) -> None:
     now = time.time()
     leases = analytics(dynamodb)
     leases.acquire(run(0))
     leases.configure_timings(task_seconds=130, lease_seconds=600)
-    platform.lambda_.invoke("reclaim", status_change(platform, EXECUTION, status, now - 20))  # run 0 stopped
+    stopped = status_change(lease_app_client, EXECUTION, status, now - 20)  # run 0 stopped
+    lease_app_client.lambda_.invoke("reclaim", stopped)
     redriven = leases.acquire(run(1))  # the redrive's run takes its own lease
     leases.acquire(run(0))  # and an acquire of the stopped run lands late
 
-    sweep(platform)
-    sweep(platform)
+    sweep(lease_app_client)
+    sweep(lease_app_client)
 
     stopped_run = {} if status == "FAILED" else {holder_key(run(0)): int(now - 20) + 130}
     assert holders_in_table(dynamodb, "analytics") == {**stopped_run, holder_key(run(1)): redriven.expires_at}
 
 
 def test_a_sweep_drops_the_queue_place_the_stopped_run_took_after_its_event_and_keeps_the_redriven_runs(
-    dynamodb: Any, platform: Any
+    dynamodb: Any, lease_app_client: Any
 ) -> None:
     leases = analytics(dynamodb, cap=1)
     leases.acquire("someone-else")
-    platform.lambda_.invoke("reclaim", status_change(platform, EXECUTION, "ABORTED", time.time() - 10))
+    lease_app_client.lambda_.invoke("reclaim", status_change(lease_app_client, EXECUTION, "ABORTED", time.time() - 10))
     room = WaitingRoom(leases)
     room.enqueue(run(0), "token-0")  # the stopped run's acquire was in flight: it queued after the event
     room.enqueue(run(1), "token-1")  # the redriven run queues too
@@ -218,12 +207,12 @@ def test_a_waiter_of_an_older_run_is_not_taken_for_its_running_redriven_executio
 
 @pytest.mark.parametrize("hostile", ["", "x" * 257, "\u0000ctl", "#holders", 7, None, ["a"], "😀" * 65])
 def test_process_refuses_a_hostile_lease_holder_before_reading_or_working(
-    dynamodb: Any, workload: Client, hostile: Any
+    dynamodb: Any, analytics_client: Client, hostile: Any
 ) -> None:
     from lease_core import InvalidLeaseRequest
 
     analytics(dynamodb).acquire(run(0))
     with pytest.raises((InvalidLeaseRequest, LeaseLost)) as refused:
-        workload.lambda_.invoke("process", {"records": [], "lease_holder": hostile})
+        analytics_client.lambda_.invoke("process", {"records": [], "lease_holder": hostile})
     # Anything that is not a valid holder id is a bad request; a valid id that holds nothing is LeaseLost.
     assert type(refused.value) is (LeaseLost if hostile == "#holders" else InvalidLeaseRequest)

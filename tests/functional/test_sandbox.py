@@ -18,7 +18,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from rich.console import Console
 
@@ -27,12 +26,10 @@ from lease_ops.config.chalice_apps import REPOSITORY_ROOT
 from lease_ops.config.platform_config import load_platform_config
 from lease_ops.sandbox.moto_server import LOOPBACK, free_loopback_port
 from lease_ops.sandbox.server import sandbox
-from tests.helpers import REGION, interruptible
+from tests.helpers import TABLE, arn, aws_client, interruptible, service_clients, stand_in_role
 from tests.ops import run_ops
 
 ENDPOINT_LINE = "AWS_ENDPOINT_URL="
-FUNCTIONS = f"arn:aws:lambda:{REGION}:123456789012:function"
-MACHINES = f"arn:aws:states:{REGION}:123456789012:stateMachine"
 
 
 class SandboxProcess:
@@ -112,7 +109,7 @@ def test_the_sandbox_prints_its_endpoint_serves_aws_and_stops_cleanly_on_a_signa
     port = free_loopback_port()
     with sandbox_process("--port", str(port)) as server:
         endpoint = server.endpoint()
-        tables = boto3.client("dynamodb", region_name=REGION, endpoint_url=endpoint).list_tables()["TableNames"]
+        tables = aws_client("dynamodb", endpoint_url=endpoint).list_tables()["TableNames"]
 
         exit_code, err = server.wait(sent)
 
@@ -143,10 +140,6 @@ def quiet_console() -> Console:
     return Console(file=io.StringIO(), width=400)
 
 
-def role(iam: Any) -> str:
-    return str(iam.create_role(RoleName="sandbox-test", AssumeRolePolicyDocument="{}")["Role"]["Arn"])
-
-
 def wait_for(stepfunctions: Any, execution: str, status: str, timeout: float = 20.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
@@ -170,9 +163,11 @@ def test_an_execution_whose_functions_are_not_the_apps_stays_running_and_the_san
         },
     }
     with sandbox(load_platform_config(project), console, port=None) as (endpoint, _):
-        stepfunctions = boto3.client("stepfunctions", region_name=REGION, endpoint_url=endpoint)
+        stepfunctions = aws_client("stepfunctions", endpoint_url=endpoint)
         machine = stepfunctions.create_state_machine(
-            name="foreign", definition=json.dumps(definition), roleArn=role(boto3.client("iam", endpoint_url=endpoint))
+            name="foreign",
+            definition=json.dumps(definition),
+            roleArn=stand_in_role(aws_client("iam", endpoint_url=endpoint), "sandbox-test"),
         )["stateMachineArn"]
         execution = stepfunctions.start_execution(stateMachineArn=machine, name="first")["executionArn"]
         time.sleep(0.5)
@@ -198,7 +193,8 @@ def test_a_task_calling_an_app_function_that_is_not_deployed_fails_as_on_aws_and
                 "Type": "Task",
                 "Resource": "arn:aws:states:::lambda:invoke",
                 "Parameters": {
-                    "FunctionName": f"{FUNCTIONS}:shared-lease-platform-batch-qa-acquire",  # no stage qa deployed
+                    # No stage qa is deployed.
+                    "FunctionName": arn("lambda", "function:shared-lease-platform-batch-qa-acquire"),
                     "Payload": {"holder.$": "$$.Execution.Id"},
                 },
                 "End": True,
@@ -206,11 +202,11 @@ def test_a_task_calling_an_app_function_that_is_not_deployed_fails_as_on_aws_and
         },
     }
     with sandbox(load_platform_config(project), console, port=None) as (endpoint, _):
-        stepfunctions = boto3.client("stepfunctions", region_name=REGION, endpoint_url=endpoint)
+        stepfunctions = aws_client("stepfunctions", endpoint_url=endpoint)
         machine = stepfunctions.create_state_machine(
             name="undeployed",
             definition=json.dumps(definition),
-            roleArn=role(boto3.client("iam", endpoint_url=endpoint)),
+            roleArn=stand_in_role(aws_client("iam", endpoint_url=endpoint), "sandbox-test"),
         )["stateMachineArn"]
         execution = stepfunctions.start_execution(stateMachineArn=machine, name="first")["executionArn"]
         described = wait_for(stepfunctions, execution, "FAILED")
@@ -230,7 +226,7 @@ def test_the_operator_path_runs_against_the_sandbox_as_against_aws_from_bootstra
     with sandbox_process("--port", str(free_loopback_port()), "--platform-file", str(project)) as server:
         endpoint = server.endpoint()
         monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-        aws = {s: boto3.client(s, region_name=REGION) for s in ("dynamodb", "lambda", "stepfunctions")}
+        aws = service_clients("dynamodb", "lambda", "stepfunctions")
         for command in ("bootstrap", "deploy", "caps", "workflows"):
             outcome = run_ops(capsys, project, command)
             assert outcome.exit_code == 0, (command, outcome.out, outcome.err)
@@ -294,8 +290,7 @@ def test_dev_and_prod_run_side_by_side_in_the_sandbox_and_each_can_be_destroyed_
 ) -> None:
     with sandbox_process("--port", str(free_loopback_port()), "--platform-file", str(project)) as server:
         monkeypatch.setenv("AWS_ENDPOINT_URL", server.endpoint())
-        services = ("events", "iam", "lambda", "stepfunctions")
-        aws = {service: boto3.client(service, region_name=REGION) for service in services}
+        aws = service_clients("events", "iam", "lambda", "stepfunctions")
         assert run_ops(capsys, project, "bootstrap").exit_code == 0
         for stage in ("dev", "prod"):
             for command in ("deploy", "workflows"):
@@ -309,7 +304,7 @@ def test_dev_and_prod_run_side_by_side_in_the_sandbox_and_each_can_be_destroyed_
         before = names_by_stage(aws)
         definitions = {
             stage: aws["stepfunctions"].describe_state_machine(
-                stateMachineArn=f"{MACHINES}:shared-lease-platform-{stage}-batch-workflow"
+                stateMachineArn=arn("states", f"stateMachine:shared-lease-platform-{stage}-batch-workflow")
             )["definition"]
             for stage in ("dev", "prod")
         }
@@ -318,7 +313,7 @@ def test_dev_and_prod_run_side_by_side_in_the_sandbox_and_each_can_be_destroyed_
         after = names_by_stage(aws)
         # The table is dev's too: prod may not take it away.
         table_kept = run_ops(capsys, project, "destroy", "--stage", "prod", "--destroy-table")
-        tables = boto3.client("dynamodb", region_name=REGION).list_tables()["TableNames"]
+        tables = aws_client("dynamodb").list_tables()["TableNames"]
         server.wait(signal.SIGTERM)
 
     assert [run.exit_code for run in runs] == [0, 0], [run.out for run in runs]
@@ -333,5 +328,5 @@ def test_dev_and_prod_run_side_by_side_in_the_sandbox_and_each_can_be_destroyed_
     assert destroyed.exit_code == 0, destroyed.err
     assert after == {"dev": before["dev"], "prod": set()}
     assert table_kept.exit_code == 1
-    assert "table regional-concurrency-leases is still used by stage(s) dev" in table_kept.err
-    assert tables == ["regional-concurrency-leases"]
+    assert f"table {TABLE} is still used by stage(s) dev" in table_kept.err
+    assert tables == [TABLE]

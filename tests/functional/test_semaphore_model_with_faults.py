@@ -13,18 +13,15 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from lease_core import Acquired, LeaseLost, LeaseSemaphore, LeaseStoreUnavailable, MustWait
-from lease_ops.aws.table import create_lease_table
 from lease_ops.chaos.dynamodb_faults import DynamoFaults
 from lease_ops.sandbox.moto_server import AtomicMotoServer
-from tests.helpers import holders_in_table, keyed
+from tests.helpers import NO_RETRIES, holders_in_table, keyed, lease_table_client
 from tests.semaphore_spec import HOLDERS, TTL, SemaphoreModel
 
 FAULTS = st.sampled_from([None, "before", "lost"])
@@ -45,11 +42,7 @@ class SemaphoreWithFaults(RuleBasedStateMachine):
     @initialize(cap=st.integers(min_value=1, max_value=3))
     def start(self, cap: int) -> None:
         self.table = f"faults-{uuid.uuid4().hex[:12]}"
-        no_retries = Config(retries={"mode": "standard", "total_max_attempts": 1})
-        self.client = boto3.client(
-            "dynamodb", region_name="eu-central-1", endpoint_url=SERVER["endpoint"], config=no_retries
-        )
-        create_lease_table(self.client, self.table)
+        self.client = lease_table_client(table=self.table, endpoint_url=SERVER["endpoint"], config=NO_RETRIES)
         self.faults = DynamoFaults()
         self.faults.attach(self.client)
         self.now = 1_800_000_000

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import pytest
 
-from lease_core import Acquired, LeaseLost, LeaseSemaphore, LeaseStoreUnavailable, MustWait, UnknownPrefix
+from lease_core import Acquired, LeaseLost, LeaseStoreUnavailable, MustWait, UnknownPrefix
 from lease_core.item_layout import DIGEST_CHARACTERS, holder_key, holders_partition, run_key, semaphore_key
 from lease_core.semaphore import HeldLease
 from lease_ops.aws.table import DEFAULT_TABLE_NAME
-from tests.helpers import FakeClock, execution_arn, holders_in_table, keyed, keys_of, table_items
+from tests.helpers import FakeClock, execution_arn, holders_in_table, keyed, keys_of, lease_semaphore, table_items
 
 # Each test runs on both semaphore layouts (tests/conftest.py) unless marked narrow_layout_only.
 pytestmark = pytest.mark.usefixtures("item_layout")
@@ -21,12 +22,12 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-def semaphore(client: Any, clock: FakeClock, prefix: str = "analytics", cap: int = 2, ttl: int = 60) -> LeaseSemaphore:
-    return LeaseSemaphore(client, DEFAULT_TABLE_NAME, prefix, ttl_seconds=ttl, initial_cap=cap, clock=clock)
+# A semaphore of a prefix (analytics unless told) on the test's clock: ``semaphore(dynamodb, clock=clock)``.
+semaphore = partial(lease_semaphore, cap=2, ttl=60)
 
 
 def test_holders_are_admitted_up_to_the_cap_and_the_next_is_told_to_wait(dynamodb: Any, clock: FakeClock) -> None:
-    leases = semaphore(dynamodb, clock)
+    leases = semaphore(dynamodb, clock=clock)
 
     assert isinstance(leases.acquire("run-1"), Acquired)
     assert isinstance(leases.acquire("run-2"), Acquired)
@@ -35,7 +36,7 @@ def test_holders_are_admitted_up_to_the_cap_and_the_next_is_told_to_wait(dynamod
 
 
 def test_acquiring_again_while_holding_answers_acquired_and_occupies_one_slot(dynamodb: Any, clock: FakeClock) -> None:
-    leases = semaphore(dynamodb, clock)
+    leases = semaphore(dynamodb, clock=clock)
     leases.acquire("run-1")
     clock.now += 5
 
@@ -47,7 +48,7 @@ def test_acquiring_again_while_holding_answers_acquired_and_occupies_one_slot(dy
 
 
 def test_release_frees_the_slot_and_a_second_release_answers_not_held(dynamodb: Any, clock: FakeClock) -> None:
-    leases = semaphore(dynamodb, clock, cap=1)
+    leases = semaphore(dynamodb, clock=clock, cap=1)
     leases.acquire("run-1")
 
     assert leases.release("run-1").as_event() == {"status": "released"}
@@ -58,7 +59,7 @@ def test_release_frees_the_slot_and_a_second_release_answers_not_held(dynamodb: 
 def test_release_of_an_exact_lease_leaves_a_lease_renewed_since_and_frees_the_one_named(
     dynamodb: Any, clock: FakeClock
 ) -> None:
-    leases = semaphore(dynamodb, clock, cap=1)
+    leases = semaphore(dynamodb, clock=clock, cap=1)
     leases.acquire("run-1")
     judged = leases.inspect().lease_of("run-1")
     assert judged is not None
@@ -73,12 +74,12 @@ def test_release_of_an_exact_lease_leaves_a_lease_renewed_since_and_frees_the_on
 
 
 def test_release_on_a_prefix_never_used_answers_not_held_and_writes_nothing(dynamodb: Any, clock: FakeClock) -> None:
-    assert semaphore(dynamodb, clock).release("run-1").as_event() == {"status": "not_held"}
+    assert semaphore(dynamodb, clock=clock).release("run-1").as_event() == {"status": "not_held"}
     assert dynamodb.scan(TableName=DEFAULT_TABLE_NAME)["Count"] == 0
 
 
 def test_renew_pushes_the_expiry_and_a_released_holder_cannot_renew(dynamodb: Any, clock: FakeClock) -> None:
-    leases = semaphore(dynamodb, clock)
+    leases = semaphore(dynamodb, clock=clock)
     leases.acquire("run-1")
     clock.now += 30
 
@@ -90,7 +91,7 @@ def test_renew_pushes_the_expiry_and_a_released_holder_cannot_renew(dynamodb: An
 
 @pytest.mark.narrow_layout_only
 def test_an_expired_holder_is_reclaimed_only_when_it_blocks_an_admission(dynamodb: Any, clock: FakeClock) -> None:
-    leases = semaphore(dynamodb, clock, cap=1)
+    leases = semaphore(dynamodb, clock=clock, cap=1)
     leases.acquire("run-1")
     clock.now += 61
 
@@ -100,7 +101,7 @@ def test_an_expired_holder_is_reclaimed_only_when_it_blocks_an_admission(dynamod
 
 
 def test_a_holder_that_renewed_is_not_reclaimed(dynamodb: Any, clock: FakeClock) -> None:
-    leases = semaphore(dynamodb, clock, cap=1)
+    leases = semaphore(dynamodb, clock=clock, cap=1)
     leases.acquire("run-1")
     clock.now += 59
     leases.renew("run-1")
@@ -113,7 +114,7 @@ def test_a_holder_that_renewed_is_not_reclaimed(dynamodb: Any, clock: FakeClock)
 
 @pytest.mark.narrow_layout_only
 def test_a_stale_reclaim_cannot_remove_a_holder_that_renewed_after_it_was_seen(dynamodb: Any, clock: FakeClock) -> None:
-    leases = semaphore(dynamodb, clock, cap=1)
+    leases = semaphore(dynamodb, clock=clock, cap=1)
     leases.acquire("run-1")
     clock.now += 61
     stale_now = int(clock.now)
@@ -132,8 +133,8 @@ def test_a_stale_reclaim_cannot_remove_a_holder_that_renewed_after_it_was_seen(d
 def test_in_the_wide_layout_an_expired_holder_keeps_its_slot_until_the_sweeper_reclaims_it(
     dynamodb: Any, clock: FakeClock
 ) -> None:
-    leases = semaphore(dynamodb, clock, cap=1)
-    leases = semaphore(dynamodb, clock, cap=1)
+    leases = semaphore(dynamodb, clock=clock, cap=1)
+    leases = semaphore(dynamodb, clock=clock, cap=1)
     leases.acquire("run-1")
     clock.now += 61
 
@@ -144,7 +145,7 @@ def test_in_the_wide_layout_an_expired_holder_keeps_its_slot_until_the_sweeper_r
 
 
 def test_a_reclaim_of_a_holder_seen_expired_that_renewed_since_removes_nothing(dynamodb: Any, clock: FakeClock) -> None:
-    leases = semaphore(dynamodb, clock, cap=1)
+    leases = semaphore(dynamodb, clock=clock, cap=1)
     leases.acquire("run-1")
     clock.now += 61
     seen_expired = leases.inspect().expired(int(clock.now))
@@ -155,7 +156,7 @@ def test_a_reclaim_of_a_holder_seen_expired_that_renewed_since_removes_nothing(d
 
 
 def test_reclaim_expired_removes_every_expired_holder_and_keeps_the_live_ones(dynamodb: Any, clock: FakeClock) -> None:
-    leases = semaphore(dynamodb, clock, cap=5)
+    leases = semaphore(dynamodb, clock=clock, cap=5)
     for name in ("old-1", "old-2"):
         leases.acquire(name)
     clock.now += 61
@@ -166,7 +167,7 @@ def test_reclaim_expired_removes_every_expired_holder_and_keeps_the_live_ones(dy
 
 
 def test_lowering_the_cap_below_the_holders_admits_nobody_until_they_drain(dynamodb: Any, clock: FakeClock) -> None:
-    leases = semaphore(dynamodb, clock, cap=3)
+    leases = semaphore(dynamodb, clock=clock, cap=3)
     for name in ("run-1", "run-2", "run-3"):
         leases.acquire(name)
 
@@ -184,9 +185,9 @@ def test_lowering_the_cap_below_the_holders_admits_nobody_until_they_drain(dynam
 def test_the_configured_cap_is_used_once_and_never_overwrites_a_cap_in_the_table(
     dynamodb: Any, clock: FakeClock
 ) -> None:
-    semaphore(dynamodb, clock, cap=2).set_cap(4)
+    semaphore(dynamodb, clock=clock, cap=2).set_cap(4)
 
-    configured_differently = semaphore(dynamodb, clock, cap=1)
+    configured_differently = semaphore(dynamodb, clock=clock, cap=1)
     for name in ("run-1", "run-2", "run-3", "run-4"):
         assert isinstance(configured_differently.acquire(name), Acquired)
 
@@ -194,7 +195,7 @@ def test_the_configured_cap_is_used_once_and_never_overwrites_a_cap_in_the_table
 
 
 def test_inspect_shows_the_cap_and_each_holder_key_with_its_expiry(dynamodb: Any, clock: FakeClock) -> None:
-    leases = semaphore(dynamodb, clock)
+    leases = semaphore(dynamodb, clock=clock)
     arn = execution_arn("analytics", "run-1")
     holder = f"{arn}#2/0"  # the third run of the execution, Map iteration 0
     leases.acquire(holder)
@@ -205,14 +206,14 @@ def test_inspect_shows_the_cap_and_each_holder_key_with_its_expiry(dynamodb: Any
     assert snapshot.lease_of(holder) == HeldLease(expires_at=int(clock.now) + 60, grant=0)  # taken by itself
     assert snapshot.holds(holder) and not snapshot.holds(f"{arn}#1/0") and not snapshot.holds(f"{arn}#2")
     with pytest.raises(UnknownPrefix):
-        semaphore(dynamodb, clock, prefix="never-used").inspect()
+        semaphore(dynamodb, clock=clock, prefix="never-used").inspect()
 
 
 def test_two_prefixes_share_the_table_without_seeing_each_other(
     dynamodb: Any, clock: FakeClock, item_layout: str
 ) -> None:
-    analytics = semaphore(dynamodb, clock, prefix="analytics", cap=1)
-    batch = semaphore(dynamodb, clock, prefix="batch", cap=1)
+    analytics = semaphore(dynamodb, clock=clock, prefix="analytics", cap=1)
+    batch = semaphore(dynamodb, clock=clock, prefix="batch", cap=1)
 
     assert isinstance(analytics.acquire("same-holder"), Acquired)
     assert isinstance(batch.acquire("same-holder"), Acquired)
@@ -230,7 +231,7 @@ def test_two_prefixes_share_the_table_without_seeing_each_other(
 def test_holder_ids_with_expression_syntax_are_stored_under_a_plain_digest(
     dynamodb: Any, clock: FakeClock, holder: str
 ) -> None:
-    leases = semaphore(dynamodb, clock, cap=5)
+    leases = semaphore(dynamodb, clock=clock, cap=5)
 
     assert isinstance(leases.acquire(holder), Acquired)
     (key,) = holders_in_table(dynamodb, "analytics")
@@ -242,7 +243,7 @@ def test_holder_ids_with_expression_syntax_are_stored_under_a_plain_digest(
 
 
 def test_the_table_keeps_no_holder_id_only_the_digest_of_its_run(dynamodb: Any, clock: FakeClock) -> None:
-    leases = semaphore(dynamodb, clock, cap=5)
+    leases = semaphore(dynamodb, clock=clock, cap=5)
     arn = execution_arn("analytics", "run-1")
     for holder in (f"{arn}#0", f"{arn}#1/3", "worker-7"):
         assert isinstance(leases.acquire(holder), Acquired)
@@ -256,7 +257,7 @@ def test_the_table_keeps_no_holder_id_only_the_digest_of_its_run(dynamodb: Any, 
 
 
 def test_an_execution_arn_without_a_run_is_the_same_holder_as_its_run_0(dynamodb: Any, clock: FakeClock) -> None:
-    leases = semaphore(dynamodb, clock, cap=2)
+    leases = semaphore(dynamodb, clock=clock, cap=2)
     arn = execution_arn("analytics", "run-1")
     leases.acquire(arn)
 
@@ -270,7 +271,7 @@ def test_an_execution_arn_without_a_run_is_the_same_holder_as_its_run_0(dynamodb
 def test_a_semaphore_in_the_earlier_layout_admits_nobody_until_migrated(dynamodb: Any, clock: FakeClock) -> None:
     legacy = {**semaphore_key("analytics"), "cap": {"N": "5"}, "holders": {"M": {}}}
     dynamodb.put_item(TableName=DEFAULT_TABLE_NAME, Item=legacy)
-    leases = semaphore(dynamodb, clock, cap=5)
+    leases = semaphore(dynamodb, clock=clock, cap=5)
 
     with pytest.raises(LeaseStoreUnavailable, match="make bootstrap"):
         leases.acquire("run-1")

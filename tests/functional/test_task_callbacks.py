@@ -13,7 +13,7 @@ from lease_core.lease_table import LeaseTable
 from lease_core.task_callbacks import pass_on, serve_waiting
 from lease_core.waiting_room import WaitingRoom
 from lease_ops.aws.table import DEFAULT_TABLE_NAME
-from tests.helpers import execution_arn, holders_in_table, keys_of
+from tests.helpers import aws_client, execution_arn, holders_in_table, keys_of
 
 
 class FakeStepFunctions:
@@ -145,11 +145,9 @@ def test_raising_the_cap_and_serving_the_table_hands_the_new_slots_to_the_oldest
 
 
 def test_the_embedded_moto_answers_callbacks_as_step_functions_does(moto_endpoint: str) -> None:
-    import boto3
-
     from lease_ops.local_runner.task_tokens import TASK_TOKENS
 
-    stepfunctions = boto3.client("stepfunctions", endpoint_url=moto_endpoint, region_name="eu-central-1")
+    stepfunctions = aws_client("stepfunctions", endpoint_url=moto_endpoint)
     waiting = TASK_TOKENS.issue()
 
     stepfunctions.send_task_success(taskToken=waiting, output='{"status": "acquired"}')

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
-import boto3
 import pytest
 
 from lease_core import Acquired, LeaseSemaphore, LeaseStoreUnavailable, MustWait, lease_operations
@@ -20,7 +20,7 @@ from lease_core.waiter_count import WaiterCount
 from lease_core.waiting_room import WaitingRoom
 from lease_core.wide_layout import WideLeases
 from lease_ops.aws.table import DEFAULT_TABLE_NAME
-from tests.helpers import REGION, holders_in_table, keys_of, wide_above
+from tests.helpers import NOW, aws_client, holders_in_table, keys_of, lease_semaphore, wide_above
 
 # Each test runs on both semaphore layouts (tests/conftest.py) unless marked narrow_layout_only.
 pytestmark = pytest.mark.usefixtures("item_layout")
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.usefixtures("item_layout")
 class SteppingClock:
     """Every reading is 1 ms later than the last: arrivals are strictly ordered, as on a real clock."""
 
-    def __init__(self, now: float = 1_800_000_000) -> None:
+    def __init__(self, now: float = NOW) -> None:
         self.now = now
 
     def __call__(self) -> float:
@@ -42,10 +42,8 @@ def clock() -> SteppingClock:
     return SteppingClock()
 
 
-def semaphore(
-    client: Any, clock: SteppingClock, cap: int = 1, ttl: int = 60, prefix: str = "analytics"
-) -> LeaseSemaphore:
-    return LeaseSemaphore(client, DEFAULT_TABLE_NAME, prefix, ttl_seconds=ttl, initial_cap=cap, clock=clock)
+# A semaphore of a prefix (analytics unless told) on the test's clock: ``semaphore(dynamodb, clock=clock)``.
+semaphore = partial(lease_semaphore, cap=1, ttl=60)
 
 
 def queue(leases: LeaseSemaphore, *holders: str) -> WaitingRoom:
@@ -124,7 +122,7 @@ class QuietStepFunctions:
 
 
 def test_a_release_hands_the_slot_to_the_oldest_waiter_in_the_same_write(dynamodb: Any, clock: SteppingClock) -> None:
-    leases = semaphore(dynamodb, clock)
+    leases = semaphore(dynamodb, clock=clock)
     leases.acquire("run-1")
     room = queue(leases, "run-2", "run-3")
 
@@ -140,7 +138,7 @@ def test_a_release_hands_the_slot_to_the_oldest_waiter_in_the_same_write(dynamod
 
 
 def test_waiters_are_served_in_the_order_they_arrived(dynamodb: Any, clock: SteppingClock) -> None:
-    leases = semaphore(dynamodb, clock)
+    leases = semaphore(dynamodb, clock=clock)
     leases.acquire("run-0")
     queue(leases, "zz-first", "aa-second", "mm-third")
 
@@ -159,7 +157,7 @@ def test_waiters_are_served_in_the_order_they_arrived(dynamodb: Any, clock: Step
 
 
 def test_a_newcomer_may_not_take_a_free_slot_while_others_wait(dynamodb: Any, clock: SteppingClock) -> None:
-    leases = semaphore(dynamodb, clock, cap=2)
+    leases = semaphore(dynamodb, clock=clock, cap=2)
     leases.acquire("run-1")
     leases.acquire("run-2")
     room = queue(leases, "run-3")
@@ -177,7 +175,7 @@ def test_a_newcomer_may_not_take_a_free_slot_while_others_wait(dynamodb: Any, cl
 def test_without_handoff_a_newcomer_still_takes_a_free_slot_as_in_poll_mode(
     dynamodb: Any, clock: SteppingClock
 ) -> None:
-    leases = semaphore(dynamodb, clock, cap=2)
+    leases = semaphore(dynamodb, clock=clock, cap=2)
     leases.acquire("run-1")
     WaitingRoom(leases).enqueue("run-2", "token")  # queued in a race; only the handoff admission respects it
 
@@ -185,7 +183,7 @@ def test_without_handoff_a_newcomer_still_takes_a_free_slot_as_in_poll_mode(
 
 
 def test_queueing_again_keeps_the_place_in_line_and_takes_the_new_token(dynamodb: Any, clock: SteppingClock) -> None:
-    leases = semaphore(dynamodb, clock)
+    leases = semaphore(dynamodb, clock=clock)
     leases.acquire("run-1")
     room = queue(leases, "run-2", "run-3")
 
@@ -201,7 +199,7 @@ def test_queueing_again_keeps_the_place_in_line_and_takes_the_new_token(dynamodb
 def test_a_waiters_items_expire_a_day_after_its_last_re_check_so_an_abandoned_one_is_collected(
     dynamodb: Any, clock: SteppingClock
 ) -> None:
-    leases = semaphore(dynamodb, clock)
+    leases = semaphore(dynamodb, clock=clock)
     leases.acquire("run-1")
     room = queue(leases, "run-2")
     place_key = leases.queue.waiter_key(room.waiters()[0].sort_key)
@@ -234,7 +232,7 @@ def test_a_waiters_items_expire_a_day_after_its_last_re_check_so_an_abandoned_on
 def test_a_waiter_that_keeps_re_checking_keeps_its_place_in_line_while_ttl_collects_expired_items(
     dynamodb: Any, clock: SteppingClock, recheck_seconds: int
 ) -> None:
-    leases = semaphore(dynamodb, clock)
+    leases = semaphore(dynamodb, clock=clock)
     leases.acquire("run-1")
     room = queue(leases, "run-2", "run-3")
 
@@ -253,7 +251,7 @@ def test_a_waiter_that_keeps_re_checking_keeps_its_place_in_line_while_ttl_colle
 def test_a_slot_handed_to_a_gone_waiter_is_taken_back_under_its_exact_entry_and_passed_on(
     dynamodb: Any, clock: SteppingClock
 ) -> None:
-    leases = semaphore(dynamodb, clock)
+    leases = semaphore(dynamodb, clock=clock)
     leases.acquire("run-1")
     queue(leases, "run-2", "run-3")
     handed = leases.release("run-1").handed_to
@@ -268,7 +266,7 @@ def test_a_slot_handed_to_a_gone_waiter_is_taken_back_under_its_exact_entry_and_
 def test_a_lease_the_waiter_took_again_by_itself_is_not_taken_back_under_the_old_exact_entry(
     dynamodb: Any, clock: SteppingClock
 ) -> None:
-    leases = semaphore(dynamodb, clock)
+    leases = semaphore(dynamodb, clock=clock)
     leases.acquire("run-1")
     queue(leases, "run-2", "run-3")
     handed = leases.release("run-1").handed_to
@@ -283,7 +281,7 @@ def test_a_lease_the_waiter_took_again_by_itself_is_not_taken_back_under_the_old
 
 
 def test_each_hand_over_records_its_own_grant_and_a_plain_lease_has_none(dynamodb: Any, clock: SteppingClock) -> None:
-    leases = semaphore(dynamodb, clock, cap=2)
+    leases = semaphore(dynamodb, clock=clock, cap=2)
     leases.acquire("run-1")
     leases.acquire("run-2")
     queue(leases, "run-3", "run-4")
@@ -302,7 +300,7 @@ def test_each_hand_over_records_its_own_grant_and_a_plain_lease_has_none(dynamod
 
 @pytest.mark.narrow_layout_only
 def test_free_slots_go_to_waiters_after_expired_holders_are_reclaimed(dynamodb: Any, clock: SteppingClock) -> None:
-    leases = semaphore(dynamodb, clock, cap=2, ttl=60)
+    leases = semaphore(dynamodb, clock=clock, cap=2, ttl=60)
     leases.acquire("run-1")
     leases.acquire("run-2")
     room = queue(leases, "run-3", "run-4", "run-5")
@@ -319,7 +317,7 @@ def test_free_slots_go_to_waiters_after_expired_holders_are_reclaimed(dynamodb: 
 def test_free_slots_go_to_waiters_once_the_sweeper_reclaims_the_expired_holders(
     dynamodb: Any, clock: SteppingClock
 ) -> None:
-    leases = semaphore(dynamodb, clock, cap=2, ttl=60)
+    leases = semaphore(dynamodb, clock=clock, cap=2, ttl=60)
     leases.acquire("run-1")
     leases.acquire("run-2")
     room = queue(leases, "run-3", "run-4", "run-5")
@@ -337,7 +335,7 @@ def test_free_slots_go_to_waiters_once_the_sweeper_reclaims_the_expired_holders(
 def test_a_waiter_that_got_in_by_itself_loses_its_place_and_the_next_one_is_served(
     dynamodb: Any, clock: SteppingClock
 ) -> None:
-    leases = semaphore(dynamodb, clock, cap=2)
+    leases = semaphore(dynamodb, clock=clock, cap=2)
     leases.acquire("run-1")
     leases.acquire("run-2")
     queue(leases, "run-3", "run-4")
@@ -355,7 +353,7 @@ def test_a_waiter_that_got_in_by_itself_loses_its_place_and_the_next_one_is_serv
 def test_a_count_of_waiters_that_are_not_there_is_reset_and_the_release_frees_the_slot(
     dynamodb: Any, clock: SteppingClock
 ) -> None:
-    leases = semaphore(dynamodb, clock)
+    leases = semaphore(dynamodb, clock=clock)
     leases.acquire("run-1")
     room = queue(leases, "run-2")
     # Its place deleted by hand (or by TTL), its count left behind.
@@ -370,7 +368,7 @@ def test_a_count_of_waiters_that_are_not_there_is_reset_and_the_release_frees_th
 
 
 def test_removing_a_waiter_takes_it_out_of_line_and_out_of_the_count(dynamodb: Any, clock: SteppingClock) -> None:
-    leases = semaphore(dynamodb, clock)
+    leases = semaphore(dynamodb, clock=clock)
     leases.acquire("run-1")
     room = queue(leases, "run-2", "run-3")
 
@@ -382,7 +380,7 @@ def test_removing_a_waiter_takes_it_out_of_line_and_out_of_the_count(dynamodb: A
 
 
 def test_releasing_a_holder_that_does_not_hold_hands_nothing_over(dynamodb: Any, clock: SteppingClock) -> None:
-    leases = semaphore(dynamodb, clock)
+    leases = semaphore(dynamodb, clock=clock)
     leases.acquire("run-1")
     room = queue(leases, "run-2")
 
@@ -406,7 +404,7 @@ def faults(dynamodb: Any) -> Any:
 def test_a_hand_over_whose_answer_is_lost_is_still_reported_so_the_waiter_is_told(
     dynamodb: Any, clock: SteppingClock, faults: Any
 ) -> None:
-    leases = semaphore(dynamodb, clock)
+    leases = semaphore(dynamodb, clock=clock)
     leases.acquire("run-1")
     queue(leases, "run-2")
 
@@ -427,7 +425,7 @@ def test_queueing_whose_count_landed_but_whose_answer_was_lost_counts_too_high_u
     # a retry cannot tell a count whose answer was lost from one that never landed, so it counts again.
     # Too high is the safe side (nobody is stranded or overtaken; newcomers queue and are served by the
     # fill), and the excess is reset the next time a release finds the queue empty.
-    leases = semaphore(dynamodb, clock)
+    leases = semaphore(dynamodb, clock=clock)
     leases.acquire("run-1")
     room = WaitingRoom(leases)
 
@@ -448,7 +446,7 @@ def test_queueing_whose_count_landed_but_whose_answer_was_lost_counts_too_high_u
 def test_a_queueing_cut_off_between_its_place_and_its_count_is_counted_once_when_retried_with_the_same_token(
     dynamodb: Any, clock: SteppingClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    leases = semaphore(dynamodb, clock)
+    leases = semaphore(dynamodb, clock=clock)
     leases.acquire("run-1")
     room = queue(leases, "run-2")
     stepfunctions = QuietStepFunctions()
@@ -481,7 +479,7 @@ def test_a_queueing_cut_off_between_its_place_and_its_count_is_counted_once_when
 def test_filling_a_free_slot_whose_answer_is_lost_still_admits_the_waiter_once(
     dynamodb: Any, clock: SteppingClock, faults: Any
 ) -> None:
-    leases = semaphore(dynamodb, clock, cap=2)
+    leases = semaphore(dynamodb, clock=clock, cap=2)
     leases.acquire("run-1")
     room = WaitingRoom(leases)
     room.enqueue("run-2", "token-2")
@@ -519,7 +517,7 @@ def test_a_queue_count_is_not_reset_under_an_execution_that_queued_while_the_que
 ) -> None:
     from lease_core.queue_items import QueueItems
 
-    leases = semaphore(dynamodb, clock, cap=2)
+    leases = semaphore(dynamodb, clock=clock, cap=2)
     leases.acquire("run-1")
     leases.acquire("run-2")
     room = queue(leases, "waiter-1")
@@ -538,7 +536,7 @@ def test_a_queue_count_is_not_reset_under_an_execution_that_queued_while_the_que
 def test_a_hand_over_tells_the_token_the_waiter_waits_with_now_not_the_one_it_replaced(
     dynamodb: Any, clock: SteppingClock, monkeypatch: pytest.MonkeyPatch, item_layout: str
 ) -> None:
-    leases = semaphore(dynamodb, clock)
+    leases = semaphore(dynamodb, clock=clock)
     leases.acquire("run-1")
     room = queue(leases, "run-2")  # waiting with token-of-run-2
     # Its wait times out and its re-check refreshes the token just after the release read the queue.
@@ -552,7 +550,7 @@ def test_a_hand_over_tells_the_token_the_waiter_waits_with_now_not_the_one_it_re
 
 
 def test_an_execution_that_holds_a_slot_cannot_also_queue(dynamodb: Any, clock: SteppingClock) -> None:
-    leases = semaphore(dynamodb, clock)
+    leases = semaphore(dynamodb, clock=clock)
     leases.acquire("run-1")
     room = WaitingRoom(leases)
 
@@ -564,7 +562,7 @@ def test_an_execution_that_holds_a_slot_cannot_also_queue(dynamodb: Any, clock: 
 def test_a_place_handed_a_slot_before_it_was_counted_leaves_the_other_waiters_count_alone(
     dynamodb: Any, clock: SteppingClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    leases = semaphore(dynamodb, clock)
+    leases = semaphore(dynamodb, clock=clock)
     leases.acquire("run-1")
     room = WaitingRoom(leases)
     assert isinstance(leases.acquire("early", behind_waiters=True), MustWait)
@@ -590,7 +588,7 @@ def test_a_place_handed_a_slot_before_it_was_counted_leaves_the_other_waiters_co
 def test_a_release_skips_a_stale_place_of_the_releaser_itself_and_serves_the_next(
     dynamodb: Any, clock: SteppingClock
 ) -> None:
-    leases = semaphore(dynamodb, clock)
+    leases = semaphore(dynamodb, clock=clock)
     leases.acquire("run-1")
     room = queue(leases, "run-2")
     # A counted place of run-1's own, older than run-2's, left from before it got its slot.
@@ -620,7 +618,7 @@ def test_a_release_skips_a_stale_place_of_the_releaser_itself_and_serves_the_nex
 def test_a_newcomer_reclaiming_an_expired_slot_yields_to_an_execution_that_queued_meanwhile(
     dynamodb: Any, clock: SteppingClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    leases = semaphore(dynamodb, clock, ttl=60)
+    leases = semaphore(dynamodb, clock=clock, ttl=60)
     leases.acquire("dead-holder")
     clock.now += 61
     room = WaitingRoom(leases)
@@ -637,7 +635,7 @@ def test_after_the_cap_is_lowered_releases_free_their_slots_and_the_queue_waits_
     dynamodb: Any, clock: SteppingClock
 ) -> None:
     # The reproduction of the lowered-cap defect: cap 3, three holders, three waiters, cap lowered to 1.
-    leases = semaphore(dynamodb, clock, cap=3)
+    leases = semaphore(dynamodb, clock=clock, cap=3)
     for holder in ("h1", "h2", "h3"):
         assert isinstance(leases.acquire(holder, behind_waiters=True), Acquired)
     room = queue(leases, "w1", "w2", "w3")
@@ -663,7 +661,7 @@ def test_after_the_cap_is_lowered_releases_free_their_slots_and_the_queue_waits_
 def test_a_free_slot_is_not_filled_from_the_queue_while_holders_are_over_a_lowered_cap(
     dynamodb: Any, clock: SteppingClock
 ) -> None:
-    leases = semaphore(dynamodb, clock, cap=2)
+    leases = semaphore(dynamodb, clock=clock, cap=2)
     leases.acquire("h1")
     leases.acquire("h2")
     room = queue(leases, "w1")
@@ -752,7 +750,7 @@ def short_and_long_queue(dynamodb: Any, clock: SteppingClock) -> tuple[LeaseSema
     """Two prefixes of cap 1, each held by "holder": one with 2 executions queued, one with 200."""
     queues = []
     for prefix, length in (("short", 2), ("long", 200)):
-        leases = semaphore(dynamodb, clock, prefix=prefix)
+        leases = semaphore(dynamodb, clock=clock, prefix=prefix)
         leases.acquire("holder")
         queue_many(dynamodb, leases, length)
         queues.append(leases)
@@ -816,7 +814,7 @@ def test_queueing_reads_as_many_items_with_two_hundred_waiting_as_with_two(
 def test_a_release_by_the_waiter_at_the_head_of_the_queue_that_holds_nothing_keeps_its_place(
     dynamodb: Any, clock: SteppingClock
 ) -> None:
-    leases = semaphore(dynamodb, clock)
+    leases = semaphore(dynamodb, clock=clock)
     leases.acquire("run-1")
     room = queue(leases, "run-2")
 
@@ -833,7 +831,7 @@ def test_a_count_taken_back_after_a_reset_of_the_queue_count_never_leaves_it_bel
 ) -> None:
     # A duplicate queueing of H, which holds, is counted; before it sees H's lease and takes its count back, a
     # release spends H's place (H holds already) and, finding the queue empty, resets the count to 0.
-    leases = semaphore(dynamodb, clock, cap=3)
+    leases = semaphore(dynamodb, clock=clock, cap=3)
     for holder in ("A", "B", "H"):
         assert isinstance(leases.acquire(holder, behind_waiters=True), Acquired)
     room = WaitingRoom(leases)
@@ -853,12 +851,12 @@ def test_a_count_taken_back_after_a_reset_of_the_queue_count_never_leaves_it_bel
 def test_a_release_or_reclaim_through_a_client_that_saw_the_other_layout_still_finds_the_lease(
     dynamodb: Any, clock: SteppingClock, item_layout: str
 ) -> None:
-    other = boto3.client("dynamodb", region_name=REGION)  # another Lambda, whose hint is the other layout
+    other = aws_client("dynamodb")  # another Lambda, whose hint is the other layout
     with wide_above(1):
-        seen_elsewhere = semaphore(other, clock, cap=1 if item_layout == "wide" else 2)
+        seen_elsewhere = semaphore(other, clock=clock, cap=1 if item_layout == "wide" else 2)
         seen_elsewhere.acquire("X")
         seen_elsewhere.release("X")
-        leases = semaphore(dynamodb, clock, cap=2)
+        leases = semaphore(dynamodb, clock=clock, cap=2)
         leases.set_cap(2 if item_layout == "wide" else 1)  # idle: it takes the layout of this run
         leases.acquire("B")
         clock.now += 61

@@ -10,18 +10,17 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from rich.console import Console
 
 from lease_core import LeaseSemaphore
 from lease_core.lease_operations import acquire_or_queue
-from lease_ops.aws.table import DEFAULT_TABLE_NAME, create_lease_table
+from lease_ops.aws.table import DEFAULT_TABLE_NAME
 from lease_ops.config.chalice_apps import REPOSITORY_ROOT
 from lease_ops.config.platform_config import PLATFORM_FILE, load_platform_config
 from lease_ops.observability.watch_view import run_watch
 from lease_ops.sandbox.embedded_platform import EmbeddedPlatform, embedded_platform
-from tests.helpers import NOW, REGION, FakeClock, interruptible, layout_is_wide, wide_above
+from tests.helpers import NOW, REGION, TABLE, FakeClock, interruptible, layout_is_wide, lease_table_client, wide_above
 from tests.ops import run_ops
 
 ANALYTICS_TTL, BATCH_TTL = 600, 1200  # their LEASE_TTL_SECONDS, which the deploy writes into the table
@@ -98,7 +97,7 @@ def test_watch_once_prints_one_frame_of_the_table_from_the_command_line(
     shown = rows(outcome.out)
     assert shown["analytics"][:3] == ["0/15", "0", "—"]
     assert shown["batch"][:2] == ["5/5", "1"] and shown["batch"][3].startswith("0.00/s (over 0.")
-    assert "leases in regional-concurrency-leases (eu-central-1)" in outcome.out
+    assert f"leases in {TABLE} ({REGION})" in outcome.out
 
 
 def test_watch_of_a_table_that_does_not_exist_is_one_line_and_exit_2(
@@ -108,15 +107,14 @@ def test_watch_of_a_table_that_does_not_exist_is_one_line_and_exit_2(
 
     assert outcome.exit_code == 2
     assert outcome.err == (
-        "error: table 'no-such-table' does not exist in eu-central-1: `make bootstrap` creates it "
+        f"error: table 'no-such-table' does not exist in {REGION}: `make bootstrap` creates it "
         "(or pass TABLE=/REGION=)\n"
     )
 
 
 @pytest.mark.slow
 def test_ctrl_c_ends_the_watch_with_exit_0_and_no_traceback(moto_endpoint: str) -> None:
-    dynamodb: Any = boto3.client("dynamodb", region_name=REGION)
-    create_lease_table(dynamodb, DEFAULT_TABLE_NAME)
+    dynamodb: Any = lease_table_client()
     LeaseSemaphore(dynamodb, DEFAULT_TABLE_NAME, "batch", initial_cap=5).acquire("batch-0")
     watch = subprocess.Popen(
         [sys.executable, "-m", "lease_ops", "watch", "--interval", "0.2"],
@@ -135,7 +133,7 @@ def test_ctrl_c_ends_the_watch_with_exit_0_and_no_traceback(moto_endpoint: str) 
             line = watch.stdout.readline()
             if not line:
                 break
-            frames += "leases in regional-concurrency-leases" in line
+            frames += f"leases in {TABLE}" in line
     finally:
         watch.send_signal(signal.SIGINT)
         _, err = watch.communicate(timeout=30)

@@ -6,29 +6,26 @@ import json
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from lease_ops.config.platform_config import load_platform_config
 from lease_ops.definitions.workflow_builder import LeaseFunctions
 from lease_ops.provisioning.workflows import render_definition
+from tests.helpers import ACCOUNT, REGION, arn, aws_client, service_clients, stand_in_role
 from tests.ops import run_ops
-
-ACCOUNT = "123456789012"
-REGION = "eu-central-1"
 
 
 def arn_of(app: str, function: str) -> str:
-    return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:shared-lease-platform-{app}-dev-{function}"
+    return arn("lambda", f"function:shared-lease-platform-{app}-dev-{function}")
 
 
 @pytest.fixture
 def aws(moto_endpoint: str) -> dict[str, Any]:
-    return {service: boto3.client(service, region_name=REGION) for service in ("iam", "stepfunctions")}
+    return service_clients("iam", "stepfunctions")
 
 
 def state_machine_arn(prefix: str) -> str:
-    return f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:shared-lease-platform-dev-{prefix}-workflow"
+    return arn("states", f"stateMachine:shared-lease-platform-dev-{prefix}-workflow")
 
 
 def test_each_workload_gets_a_role_trusted_only_by_step_functions_of_this_account(
@@ -87,16 +84,14 @@ def test_each_state_machine_logs_errors_to_its_own_log_group_kept_30_days_and_is
     capsys: pytest.CaptureFixture[str], project: Path, aws: dict[str, Any]
 ) -> None:
     assert run_ops(capsys, project, "workflows").exit_code == 0
-    logs = boto3.client("logs", region_name=REGION)
+    logs = aws_client("logs")
 
     described = aws["stepfunctions"].describe_state_machine(stateMachineArn=state_machine_arn("batch"))
     group = "/aws/vendedlogs/states/shared-lease-platform-dev-batch-workflow"
     assert described["loggingConfiguration"] == {
         "level": "ERROR",
         "includeExecutionData": False,
-        "destinations": [
-            {"cloudWatchLogsLogGroup": {"logGroupArn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group}:*"}}
-        ],
+        "destinations": [{"cloudWatchLogsLogGroup": {"logGroupArn": arn("logs", f"log-group:{group}:*")}}],
     }
     assert described["tracingConfiguration"] == {"enabled": False}
     [made] = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
@@ -126,7 +121,7 @@ def test_changing_the_log_level_and_tracing_in_platform_toml_updates_the_state_m
         RoleName=f"shared-lease-platform-dev-batch-workflow-{REGION}", PolicyName="invoke-workload-functions"
     )["PolicyDocument"]
     assert [statement.get("Sid") for statement in document["Statement"][1:]] == ["DeliverExecutionLogs", "SendTraces"]
-    logs = boto3.client("logs", region_name=REGION)
+    logs = aws_client("logs")
     group = "/aws/vendedlogs/states/shared-lease-platform-dev-batch-workflow"
     assert logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"][0]["retentionInDays"] == 7
     assert "done" not in run_ops(capsys, project, "workflows").out  # a rerun changes nothing
@@ -161,9 +156,7 @@ def test_the_arns_come_from_chalices_deployed_record_when_there_is_one(
 ) -> None:
     deployed = project.parent / "batch_app" / ".chalice" / "deployed"
     deployed.mkdir(parents=True)
-    custom = {
-        f: f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:custom-{f}" for f in ("acquire", "release", "renew", "process")
-    }
+    custom = {f: arn("lambda", f"function:custom-{f}") for f in ("acquire", "release", "renew", "process")}
     resources = [{"name": f, "resource_type": "lambda_function", "lambda_arn": arn} for f, arn in custom.items()]
     (deployed / "dev.json").write_text(json.dumps({"resources": resources, "schema_version": "2.0"}))
 
@@ -213,7 +206,7 @@ def test_dry_run_prints_the_plan_and_creates_nothing(
 def test_a_state_machine_of_our_name_that_we_did_not_make_is_refused_and_kept(
     capsys: pytest.CaptureFixture[str], project: Path, aws: dict[str, Any]
 ) -> None:
-    role = aws["iam"].create_role(RoleName="theirs", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    role = stand_in_role(aws["iam"], "theirs")
     theirs = {"StartAt": "Mine", "States": {"Mine": {"Type": "Succeed"}}}
     aws["stepfunctions"].create_state_machine(
         name="shared-lease-platform-dev-analytics-workflow", definition=json.dumps(theirs), roleArn=role

@@ -14,7 +14,7 @@ from lease_core import InvalidLeaseRequest, LeaseLost
 from lease_core.item_layout import holder_key
 from lease_core.settings import invocation_environment
 from lease_ops.config.chalice_apps import app_folder
-from tests.helpers import execution_arn, holders_in_table, table_items
+from tests.helpers import TABLE, execution_arn, holders_in_table, table_items
 
 # Each test runs on both semaphore layouts (tests/conftest.py) unless marked narrow_layout_only.
 pytestmark = pytest.mark.usefixtures("item_layout")
@@ -22,20 +22,13 @@ pytestmark = pytest.mark.usefixtures("item_layout")
 CONFIGURED = {"analytics_app": ("analytics", 15, 600), "batch_app": ("batch", 5, 1200)}
 
 
-def client_for(app: Any, folder: str) -> Client:
-    return Client(app, stage_name="dev", project_dir=str(app_folder(folder)))
-
-
 def invoke(client: Client, function: str, payload: Any) -> Any:
     return client.lambda_.invoke(function, payload).payload
 
 
 @pytest.fixture
-def apps(dynamodb: Any, analytics_app: Any, batch_app: Any) -> dict[str, Client]:
-    return {
-        "analytics_app": client_for(analytics_app, "analytics_app"),
-        "batch_app": client_for(batch_app, "batch_app"),
-    }
+def apps(analytics_client: Client, batch_client: Client) -> dict[str, Client]:
+    return {"analytics_app": analytics_client, "batch_app": batch_client}
 
 
 @pytest.mark.parametrize("folder", ["analytics_app", "batch_app"])
@@ -50,7 +43,7 @@ def test_the_stage_config_sets_prefix_cap_and_ttl_as_the_design_says(folder: str
     variables = config["stages"]["dev"]["environment_variables"]
     prefix, cap, ttl = CONFIGURED[folder]
     assert variables == {
-        "LEASE_TABLE_NAME": "regional-concurrency-leases",
+        "LEASE_TABLE_NAME": TABLE,
         "LEASE_PREFIX": prefix,
         "LEASE_MAX_CONCURRENCY": str(cap),
         "LEASE_TTL_SECONDS": str(ttl),

@@ -11,7 +11,7 @@ from lease_core import LeaseSemaphore, lease_operations
 from lease_core.item_layout import WIDE_ABOVE_CAP
 from lease_ops.aws.table import DEFAULT_TABLE_NAME
 from lease_ops.config.chalice_apps import app_folder
-from tests.helpers import FakeClock, layout_is_wide, wide_above
+from tests.helpers import TABLE, FakeClock, layout_is_wide, wide_above
 
 WORKLOADS = {"analytics_app": "analytics", "batch_app": "batch"}
 
@@ -86,7 +86,7 @@ def test_the_policy_allows_only_the_dynamodb_actions_the_core_uses(folder: str, 
 def test_the_policy_limits_dynamodb_to_the_lease_table_and_the_apps_own_prefix(folder: str, prefix: str) -> None:
     (statement,) = [s for s in policy(folder)["Statement"] if s["Sid"] == "LeasesOfThisWorkloadOnly"]
 
-    assert statement["Resource"].endswith(":table/regional-concurrency-leases")
+    assert statement["Resource"].endswith(f":table/{TABLE}")
     assert statement["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{prefix}#*"]}}
 
 

@@ -10,6 +10,7 @@ import pytest
 from lease_core import observability
 from lease_ops.config.platform_config import load_platform_config
 from lease_ops.provisioning.dashboard import DIMENSION_SETS, dashboard_body, search
+from tests.helpers import REGION
 
 EMITTED = {
     value
@@ -58,4 +59,4 @@ def test_the_dashboard_is_one_per_platform_and_stage() -> None:
     config = load_platform_config()
 
     assert config.dashboard_name() == "shared-lease-platform-dev-leases"
-    assert "(dev, eu-central-1)" in dashboard_body(config)["widgets"][0]["properties"]["markdown"]
+    assert f"(dev, {REGION})" in dashboard_body(config)["widgets"][0]["properties"]["markdown"]

@@ -58,7 +58,7 @@ def test_every_name_the_platform_gives_carries_the_stage_so_stages_live_side_by_
         "shared-lease-platform-prod-analytics-workflow",
         "shared-lease-platform-prod-batch-workflow",
     ]
-    assert prod.role_name(batch) == "shared-lease-platform-prod-batch-workflow-eu-central-1"
+    assert prod.role_name(batch) == f"shared-lease-platform-prod-batch-workflow-{REGION}"
 
 
 def test_names_longer_than_aws_accepts_keep_their_start_and_end_in_a_hash_of_the_whole() -> None:
