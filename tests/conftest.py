@@ -13,6 +13,8 @@ from moto import mock_aws
 
 from lease_core import aws_clients
 from lease_ops.config.chalice_apps import REPOSITORY_ROOT, app_folder, load_chalice_app
+from lease_ops.local_runner.moto_routes import route_moto_executions
+from lease_ops.local_runner.task_tokens import route_moto_callbacks
 from lease_ops.sandbox.moto_server import AtomicMotoServer
 from tests import dynamodb_request_rules
 from tests.helpers import REGION, lease_table_client, wide_above
@@ -63,8 +65,10 @@ def dynamodb() -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[AtomicMotoServer]:
-    """A real moto server on 127.0.0.1 for tests that need real HTTP and real threads."""
-    server = AtomicMotoServer()
+    """A real moto server on 127.0.0.1 for tests that need real HTTP and real threads. As in the embedded AWS,
+    SendTaskSuccess/Failure/Heartbeat reach the local runner's waiting tasks (``TASK_TOKENS``) and
+    Describe/Stop/RedriveExecution answer for its executions."""
+    server = AtomicMotoServer(routes=(route_moto_callbacks, route_moto_executions))
     server.start()
     yield server
     server.stop()
