@@ -7,10 +7,9 @@ operator side at all.
 
 from __future__ import annotations
 
-import ast
 import pathlib
 
-from tests.helpers import REPOSITORY_ROOT
+from tests.helpers import REPOSITORY_ROOT, imported_modules
 
 OPS = REPOSITORY_ROOT / "shared" / "lease_ops"
 # Bottom first. A top-level module or package of lease_ops that is not listed fails the test below.
@@ -30,17 +29,6 @@ LAYERS = (
     "__main__",
 )
 DEPLOYED = ("shared/lease_core", "analytics_app", "batch_app", "lease_app")
-
-
-def imported_modules(path: pathlib.Path) -> set[str]:
-    """Every absolute module name ``path`` imports (at any depth, lazy imports included)."""
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module)
-    return names
 
 
 def layer_of(path: pathlib.Path) -> str:
