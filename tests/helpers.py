@@ -1,7 +1,7 @@
 """What test modules share: the constants of the test world and the arrange steps more than one module takes.
 
 A test module imports from here (and from the focused helper modules beside it: ``ops``, ``semaphore_spec``,
-``dynamodb_item_size``, ``dynamodb_request_rules``), never from another test module;
+``ways_around_the_lease``, ``dynamodb_item_size``, ``dynamodb_request_rules``), never from another test module;
 tests/unit/test_test_modules.py holds the suite to that, and to spelling none of these constants again.
 """
 

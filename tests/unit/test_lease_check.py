@@ -17,27 +17,21 @@ from lease_ops.config.platform_config import load_platform_config
 from lease_ops.definitions.lease_check import InvalidDefinition, LeaseTaskNames, check_lease_flow
 from lease_ops.definitions.workflow_builder import (
     PROCESS_MAY_STILL_RUN_ERRORS,
-    LeaseFunctions,
     LeaseStates,
     lease_fragments,
     work_catch,
 )
 from lease_ops.provisioning.workflows import render_definition
-from tests.unit.test_workflow_definitions import _mutations
+from tests.helpers import LEASE_FUNCTIONS, arn
+from tests.ways_around_the_lease import WAYS_AROUND_THE_LEASE
 
-FUNCTIONS = LeaseFunctions(
-    *(
-        f"arn:aws:lambda:eu-central-1:123456789012:function:app-dev-{n}"
-        for n in ("acquire", "release", "renew", "process")
-    )
-)
-OWN_FUNCTION = "arn:aws:lambda:eu-central-1:123456789012:function:reports-dev-aggregate"
+OWN_FUNCTION = arn("lambda", "function:reports-dev-aggregate")
 Mutation = Callable[[dict[str, Any]], None]
 
 
 def rendered(workload: str, wait_mode: str = "poll") -> dict[str, Any]:
     config = load_platform_config().with_wait_mode(wait_mode)
-    return render_definition(config, config.workload(workload), FUNCTIONS, "aws")
+    return render_definition(config, config.workload(workload), LEASE_FUNCTIONS, "aws")
 
 
 def findings(definition: dict[str, Any], guarded: str = "Process", **names: tuple[str, ...]) -> list[str]:
@@ -58,7 +52,7 @@ def own_lambda(next_state: str, *, drains: bool = True) -> dict[str, Any]:
 
 def spliced(wait_mode: str = "poll") -> dict[str, Any]:
     """A team's definition: its own states before, inside and after the lease states."""
-    states = LeaseStates(FUNCTIONS, wait_mode=wait_mode)
+    states = LeaseStates(LEASE_FUNCTIONS, wait_mode=wait_mode)
     return {
         "StartAt": "Prepare",
         "States": {
@@ -87,7 +81,7 @@ def test_a_team_definition_spliced_from_the_fragments_passes(wait_mode: str) -> 
     assert findings(spliced(wait_mode), "Count,Aggregate") == []
 
 
-@pytest.mark.parametrize(("name", "mutate"), _mutations())
+@pytest.mark.parametrize(("name", "mutate"), WAYS_AROUND_THE_LEASE)
 def test_every_way_around_the_lease_the_property_check_rejects_fails_the_check_too(name: str, mutate: Mutation) -> None:
     unsafe = copy.deepcopy(rendered("analytics"))
     mutate(unsafe)
@@ -292,7 +286,7 @@ def per_item(map_body: dict[str, Any], *, mode: str = "INLINE") -> dict[str, Any
 
 def iteration(holder: dict[str, str] | None = None) -> dict[str, Any]:
     """The fragments around a Pass, each lease task naming the iteration's own holder."""
-    lease = lease_fragments(LeaseStates(FUNCTIONS), work="Work", drain_seconds=None)
+    lease = lease_fragments(LeaseStates(LEASE_FUNCTIONS), work="Work", drain_seconds=None)
     for state in lease.values():
         if "Parameters" in state:
             state["Parameters"]["Payload"] = holder or {"holder.$": "$.holder"}

@@ -20,6 +20,7 @@ from lease_ops.definitions.workflow_graph import UnsafeWorkflow, assert_process_
 from lease_ops.local_runner.choice import matches
 from lease_ops.provisioning.workflows import invoked_functions, render_definition
 from tests.helpers import LEASE_FUNCTIONS
+from tests.ways_around_the_lease import WAYS_AROUND_THE_LEASE
 
 
 def definition(workload: str) -> dict[str, Any]:
@@ -196,47 +197,7 @@ def test_no_path_reaches_process_without_an_acquired_lease(workload: str) -> Non
     assert "Process" not in reachable(rendered, without={("CheckLease", "Process")})
 
 
-def _mutations() -> list[tuple[str, Any]]:
-    def wait_goes_to_process(d: dict[str, Any]) -> None:
-        d["States"]["WaitForLease"]["Next"] = "Process"
-
-    def default_goes_to_process(d: dict[str, Any]) -> None:
-        d["States"]["CheckLease"]["Default"] = "Process"
-
-    def wait_status_goes_to_process(d: dict[str, Any]) -> None:
-        d["States"]["CheckLease"]["Choices"][1]["Next"] = "Process"
-
-    def plain_wait_status_goes_to_process(d: dict[str, Any]) -> None:
-        d["States"]["CheckLease"]["Choices"][-1]["Next"] = "Process"
-
-    def a_longer_wait_goes_to_process(d: dict[str, Any]) -> None:
-        d["States"]["WaitForLeaseAfter30Minutes"]["Next"] = "Process"
-
-    def acquire_error_goes_to_process(d: dict[str, Any]) -> None:
-        d["States"]["Acquire"]["Catch"][0]["Next"] = "Process"
-
-    def any_status_goes_to_process(d: dict[str, Any]) -> None:
-        d["States"]["CheckLease"]["Choices"][0] = {"Variable": "$.lease.status", "IsPresent": True, "Next": "Process"}
-
-    def start_at_process(d: dict[str, Any]) -> None:
-        d["StartAt"] = "Process"
-
-    return [
-        (f.__name__, f)
-        for f in (
-            wait_goes_to_process,
-            default_goes_to_process,
-            wait_status_goes_to_process,
-            plain_wait_status_goes_to_process,
-            a_longer_wait_goes_to_process,
-            acquire_error_goes_to_process,
-            any_status_goes_to_process,
-            start_at_process,
-        )
-    ]
-
-
-@pytest.mark.parametrize(("name", "mutate"), _mutations())
+@pytest.mark.parametrize(("name", "mutate"), WAYS_AROUND_THE_LEASE)
 def test_the_property_check_rejects_a_definition_with_a_way_around_the_lease(name: str, mutate: Any) -> None:
     unsafe = copy.deepcopy(definition("analytics"))
     mutate(unsafe)
