@@ -17,7 +17,8 @@ the acquire Lambda either tells its own token (a free slot) or queues; the task 
 or times out after ``TimeoutSeconds`` and is caught back into Acquire (the re-check).
 
 Process is one invocation of the process function: its lease check (``check_held``, for the function's
-timeout; the baselines have none), then its drawn Process time of work, within the function's timeout.
+timeout; the baselines have none), then work, for the drawn Process time in all (the check included),
+within the function's timeout.
 Standard-workflow quotas (StartExecution and state-transition rates, history events), Lambda concurrency
 limits and cold starts are not modelled, and the functions share their execution environments (workers).
 """
@@ -159,7 +160,10 @@ class ExecutionRunner:
                 lambda _: self.enter(execution, state["Next"]),
             )
         elif kind == "Wait":
-            self.simulation.after(float(state["Seconds"]), lambda: self.enter(execution, state["Next"]))
+            # A rung's wait is drawn from its range at each poll (States.MathRandom, the end not drawn).
+            shortest, longest = execution.workflow.wait_range(name)
+            seconds = self.rng.randrange(shortest, longest) if longest > shortest else shortest
+            self.simulation.after(float(seconds), lambda: self.enter(execution, state["Next"]))
         elif kind == "Pass":  # LeaseStatusUnknown: an answer that is neither acquired nor wait
             execution.error = execution.error or str(state.get("Result", {}).get("Error", name))
             self.enter(execution, state["Next"])
@@ -311,12 +315,15 @@ class ExecutionRunner:
 
         def work() -> None:
             nonlocal working
+            started = self.simulation.now
             if design.guards_process:
                 design.check_process(self.client(), holder, function_timeout)
             execution.waiting = False
             execution.observer.admitted(execution.arrival)
             working = True
-            self.simulation.sleep(execution.process_seconds)
+            # The drawn Process time is the whole invocation's, its lease check included: a workload whose
+            # function timeout is its longest Process time (analytics: 120 s, Process times 30-120 s) fits.
+            self.simulation.sleep(max(0.0, execution.process_seconds - (self.simulation.now - started)))
 
         def attempt() -> None:
             self.simulation.after(self._draw(self.latencies.dispatch), invoke)

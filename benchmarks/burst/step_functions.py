@@ -37,6 +37,7 @@ from benchmarks.burst.simulation import Simulation
 from lease_ops.config.chalice_apps import function_timeout
 from lease_ops.config.platform_config import load_platform_config
 from lease_ops.config.workload_settings import INVOKE_MARGIN_SECONDS
+from lease_ops.definitions.history_quota import wait_range
 from lease_ops.definitions.workflow_builder import (
     ACQUIRE,
     CHECK_LEASE,
@@ -75,8 +76,9 @@ class Workflow:
         """Handoff: how long the Acquire task waits for its callback before re-checking."""
         return self.state(ACQUIRE).get("TimeoutSeconds") if self.wait_mode == "handoff" else None
 
-    def wait_seconds(self, name: str) -> int:
-        return int(self.state(name)["Seconds"])
+    def wait_range(self, name: str) -> tuple[int, int]:
+        """The shortest and longest wait of the Wait state ``name`` (a rung's is drawn at each poll)."""
+        return wait_range(self.state(name), self.state(ACQUIRE))
 
     def next_after_check(self, lease: dict[str, Any]) -> str:
         """Where ``CheckLease`` sends an execution whose task result is ``lease`` (at ``$.lease``)."""

@@ -10,9 +10,11 @@ see ``lease_ops.definitions.history_quota``.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime
 import functools
+import itertools
 import math
 from typing import Any
 
@@ -30,8 +32,8 @@ from lease_ops.definitions.history_quota import (
     retries_left,
     wait_loop,
 )
-from lease_ops.definitions.workflow_builder import POLL_WAIT_STATES
-from lease_ops.local_runner import FakeTimer, LocalRunner, TaskContext
+from lease_ops.definitions.workflow_builder import ACQUIRE, NEXT_POLL, POLL_WAIT_STATES
+from lease_ops.local_runner import FakeTimer, LocalRunner, TaskContext, intrinsics
 from lease_ops.provisioning.workflows import render_definition
 from tests.helpers import LEASE_FUNCTIONS, arn, load_module
 
@@ -94,7 +96,9 @@ def test_every_wait_seconds_platform_toml_allows_keeps_a_seven_day_wait_in_the_q
     rest = worst_run(reference, 0, most_chunks(configured)) - wait_loop(reference, 0).events
 
     def without_waits(definition: dict[str, Any]) -> dict[str, Any]:
-        return {key: value for key, value in definition["States"].items() if key not in POLL_WAIT_STATES}
+        states = copy.deepcopy(definition["States"])
+        del states[ACQUIRE]["ResultSelector"][NEXT_POLL]  # the draws of the rungs' waits
+        return {key: value for key, value in states.items() if key not in POLL_WAIT_STATES}
 
     for wait_seconds in WAIT_SECONDS_ALLOWED:
         definition = rendered(dataclasses.replace(configured, wait_seconds=wait_seconds))
@@ -103,7 +107,8 @@ def test_every_wait_seconds_platform_toml_allows_keeps_a_seven_day_wait_in_the_q
         # Only the Wait states depend on wait_seconds, so the rest of the run counts the same.
         assert without_waits(definition) == without_waits(reference), wait_seconds
         assert loop.events + rest <= MOST_EVENTS, wait_seconds
-        assert loop.longest_gap == max(600, wait_seconds), wait_seconds
+        gap = max(600, wait_seconds)
+        assert loop.longest_gap == gap + gap // 2, wait_seconds
 
 
 @pytest.mark.parametrize(
@@ -191,11 +196,13 @@ class LadderInvoker:
         self.timer = timer
         self.slot_after = slot_after
         self.waiting_since: list[str] = []
+        self.asked_at: list[float] = []
 
     def invoke(self, function: str, payload: Any, context: TaskContext) -> Any:
         name = function.rsplit("-", 1)[-1]
         if name == "acquire":
             self.waiting_since.append(payload["waiting_since"])
+            self.asked_at.append(self.timer.now())
             if self.timer.now() < self.slot_after:
                 since = parse_waiting_since(payload["waiting_since"])
                 return MustWait(5, 5, waited=seconds_waited(since, since + self.timer.now())).as_event()
@@ -206,7 +213,11 @@ class LadderInvoker:
 
 
 @pytest.mark.parametrize("name", ["analytics", "batch"])
-def test_the_local_runner_runs_the_ladder_through_a_seven_day_wait_as_counted(name: str) -> None:
+def test_the_local_runner_runs_the_ladder_through_a_seven_day_wait_as_counted(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every rung's drawn wait at its shortest: the run the bound counts, poll for poll.
+    monkeypatch.setattr(intrinsics.random, "randrange", lambda start, end: start)
     definition = rendered(workload(name))
     timer = FakeTimer()
     invoker = LadderInvoker(timer, SEVEN_DAYS)
@@ -228,3 +239,28 @@ def test_the_local_runner_runs_the_ladder_through_a_seven_day_wait_as_counted(na
     # Every acquire passed the execution's start time, one instant, in ISO 8601.
     assert len(set(invoker.waiting_since)) == 1
     assert datetime.datetime.fromisoformat(invoker.waiting_since[0]).utcoffset() == datetime.timedelta(0)
+
+
+@pytest.mark.parametrize("name", ["analytics", "batch"])
+def test_drawn_waits_poll_less_often_than_the_bound_counts_and_spread_each_rung_over_half_its_wait_again(
+    name: str,
+) -> None:
+    definition = rendered(workload(name))
+    timer = FakeTimer()
+    invoker = LadderInvoker(timer, SEVEN_DAYS)
+
+    result = LocalRunner(invoker, timer=timer, seed=1).run(
+        arn("states", "stateMachine:ladder"),
+        definition,
+        {"records": [], "items": [{"id": "1", "text": "x"}]},
+        name="run-1",
+    )
+
+    counted = execution_history(definition, SEVEN_DAYS, retried=())
+    entered = [event.state for event in result.history if event.type == "StateEntered"]
+    assert result.status == "SUCCEEDED"
+    for state in POLL_WAIT_STATES:
+        assert entered.count(state) <= counted.wait.rounds_by_state.get(state, 0), state
+    # The asks of the longest rung are spread: the gaps between them differ, within [600, 900] s.
+    gaps = {round(later - earlier) for earlier, later in itertools.pairwise(invoker.asked_at) if later - earlier >= 600}
+    assert len(gaps) > 10 and min(gaps) >= 600 and max(gaps) <= 900 + 1

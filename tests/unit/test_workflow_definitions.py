@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from lease_ops.config.platform_config import load_platform_config
+from lease_ops.definitions.history_quota import wait_range
 from lease_ops.definitions.workflow_builder import (
     HOLDER,
     INVOKE_OUTCOME_UNKNOWN_ERRORS,
@@ -75,7 +76,12 @@ def test_a_wait_answer_goes_to_a_longer_wait_the_longer_the_execution_has_waited
         7 * 86400: "WaitForLeaseAfter4Hours",
     }
     assert states["WaitForLease"]["Seconds"] < 30
-    assert [states[rung.state]["Seconds"] for rung in WAIT_LADDER] == [30, 120, 600]
+    # Each rung's wait is drawn at every poll from its seconds to half as long again (phases spread out).
+    assert [wait_range(states[rung.state], states["Acquire"]) for rung in WAIT_LADDER] == [
+        (30, 45),
+        (120, 180),
+        (600, 900),
+    ]
     for name in POLL_WAIT_STATES:
         assert states[name] == {**states[name], "Type": "Wait", "Next": "Acquire"}, name
 
@@ -92,11 +98,11 @@ def test_no_rung_waits_less_than_the_configured_wait_seconds() -> None:
     slow = dataclasses.replace(config.workload("analytics"), wait_seconds=300)
     states = render_definition(config, slow, LEASE_FUNCTIONS, "aws")["States"]
 
-    assert {name: states[name]["Seconds"] for name in POLL_WAIT_STATES} == {
-        "WaitForLease": 300,
-        "WaitForLeaseAfter5Minutes": 300,
-        "WaitForLeaseAfter30Minutes": 300,
-        "WaitForLeaseAfter4Hours": 600,
+    assert {name: wait_range(states[name], states["Acquire"]) for name in POLL_WAIT_STATES} == {
+        "WaitForLease": (300, 300),
+        "WaitForLeaseAfter5Minutes": (300, 450),
+        "WaitForLeaseAfter30Minutes": (300, 450),
+        "WaitForLeaseAfter4Hours": (600, 900),
     }
 
 

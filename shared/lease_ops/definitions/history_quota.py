@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
@@ -113,6 +114,30 @@ def _choose(state: dict[str, Any], data: Any) -> str:
     return str(state["Default"])
 
 
+MATH_RANDOM = re.compile(r"States\.MathRandom\(\s*(-?\d+)\s*,\s*(-?\d+)\s*\)")
+
+
+def wait_range(wait: dict[str, Any], acquire: dict[str, Any]) -> tuple[int, int]:
+    """The shortest and the longest time ``wait`` can wait: its ``Seconds``, or the start and the end of the
+    ``States.MathRandom`` that the Acquire task's ResultSelector draws for its ``SecondsPath``
+    (``$.lease.<field>...``, as the poll ladder's rungs do; the end counted as drawn, the longer reading).
+    Anything else is refused: the bound must not rest on a wait it cannot see."""
+    if "Seconds" in wait:
+        return int(wait["Seconds"]), int(wait["Seconds"])
+    path = str(wait.get("SecondsPath", ""))
+    prefix = f"{acquire.get('ResultPath')}."
+    selector: Any = acquire.get("ResultSelector", {})
+    if not path.startswith(prefix) or not isinstance(selector, dict):
+        raise ValueError(f"a Wait's SecondsPath {path!r} is not drawn by the {ACQUIRE} task's ResultSelector")
+    *parents, leaf = path.removeprefix(prefix).split(".")
+    for name in parents:
+        selector = selector.get(name) if isinstance(selector, dict) else None
+    drawn = MATH_RANDOM.fullmatch(str(selector.get(f"{leaf}.$", ""))) if isinstance(selector, dict) else None
+    if drawn is None:
+        raise ValueError(f"a Wait's SecondsPath {path!r} is not a States.MathRandom of the {ACQUIRE} task")
+    return int(drawn.group(1)), int(drawn.group(2))
+
+
 def wait_loop(definition: dict[str, Any], wait_for: float, *, waited_reported: bool = True) -> WaitLoop:
     """The rounds and events of waiting ``wait_for`` seconds for a slot, in either wait mode.
 
@@ -137,9 +162,9 @@ def wait_loop(definition: dict[str, Any], wait_for: float, *, waited_reported: b
             index += 1
         target = routing[index][1]
         wait = states[target]
-        if wait["Type"] != "Wait" or wait.get("Next") != ACQUIRE or "Seconds" not in wait:
-            raise ValueError(f"a wait answer goes to {target!r}, not to a Wait of fixed Seconds back to {ACQUIRE}")
-        seconds = wait["Seconds"]
+        if wait["Type"] != "Wait" or wait.get("Next") != ACQUIRE:
+            raise ValueError(f"a wait answer goes to {target!r}, not to a Wait back to {ACQUIRE}")
+        seconds, longest_seconds = wait_range(wait, acquire)  # the shortest: the most polls and events
         if seconds <= 0:
             raise ValueError(f"{target} waits {seconds} s: the loop would never end")
         # Every round that starts before this target's segment ends (or the slot comes) goes the same way.
@@ -148,7 +173,7 @@ def wait_loop(definition: dict[str, Any], wait_for: float, *, waited_reported: b
         rounds += same
         by_state[target] = by_state.get(target, 0) + same
         events += same * (state_events(acquire) + state_events(check) + state_events(wait))
-        longest = max(longest, seconds)
+        longest = max(longest, longest_seconds)
         clock += same * seconds
     return WaitLoop(rounds, events, longest, by_state)
 

@@ -144,11 +144,22 @@ def lambda_task(
 
 @dataclass(frozen=True)
 class WaitRung:
-    """Once an execution has waited ``after_seconds`` for a slot, it waits ``seconds`` between polls."""
+    """Once an execution has waited ``after_seconds`` for a slot, it waits ``seconds`` or up to half as long
+    again between polls (drawn at each poll: see ``NEXT_POLL``)."""
 
     state: str
     after_seconds: int
     seconds: int
+
+    @property
+    def field(self) -> str:
+        """Where the Acquire task's ResultSelector puts this rung's drawn wait, under ``$.lease.next_poll``."""
+        return f"after_{self.after_seconds}"
+
+
+def jittered(seconds: int) -> tuple[int, int]:
+    """``States.MathRandom``'s start and end for a wait of ``seconds`` to half as long again (rungs: 30 s or more)."""
+    return seconds, seconds + seconds // 2
 
 
 WAIT_LADDER = (
@@ -171,7 +182,8 @@ for the first 5 minutes, exactly as before, then to the Wait of the highest rung
 The bound, computed from the rendered definitions by ``lease_ops.definitions.history_quota`` and checked by
 tests/unit/test_history_quota.py for every ``wait_seconds`` platform.toml allows (1-3600):
 
-- at most ``max(600, wait_seconds)`` seconds between two polls (600 s once it has waited 4 hours);
+- at most ``g + g // 2`` seconds between two polls, with ``g = max(600, wait_seconds)`` (900 s once it has
+  waited 4 hours: each rung's wait is drawn from its seconds to half as long again, ``NEXT_POLL``);
 - a 7-day wait takes at most 1,439 polls and 14,390 events (``wait_seconds`` 1; 1,199 polls at 5 s,
   1,169 at 10 s); with the rest of the run (batch: 5,000 items, the most its process takes, in
   chunks of 25, renewed between chunks; both releases using all their retries) the execution writes
@@ -180,6 +192,18 @@ tests/unit/test_history_quota.py for every ``wait_seconds`` platform.toml allows
   1, a 5,000-item batch), 15.9 days for analytics and 14.2 days for batch as configured.
 """
 POLL_WAIT_STATES = (WAIT_FOR_LEASE, *(rung.state for rung in WAIT_LADDER))
+NEXT_POLL = "next_poll"
+"""Each rung waits a time drawn at every poll (``States.MathRandom`` in the Acquire task's ResultSelector),
+from its ``seconds`` to half as long again, never less.
+
+Why: executions of a burst arrive within a minute and reach each rung together. With fixed waits they
+keep that phase: at the 120 s rung every poll of thousands of executions fell within the same minute of
+each two, and a slot freed in the other minute stood idle until the next crowd of polls. `make burst` at
+full size (10,000 executions on cap 100) measured poll mode far below its 95% throughput target with fixed
+waits (docs/benchmarks.md links the generated results). A drawn wait spreads the polls over the whole
+interval within a few rounds. The shortest wait is unchanged, so the history-quota bound of ``WAIT_LADDER``
+(which counts the shortest) still holds.
+"""
 # The execution's start, ISO 8601, in the context object of every execution:
 # https://docs.aws.amazon.com/step-functions/latest/dg/input-output-contextobject.html
 WAITING_SINCE = {"waiting_since.$": "$$.Execution.StartTime"}
@@ -218,7 +242,7 @@ class LeaseStates:
             self.partition,
             self.functions.acquire,
             {**HOLDER, **WAITING_SINCE},
-            result_selector={"status.$": "$.Payload.status", "detail.$": "$.Payload"},
+            result_selector={"status.$": "$.Payload.status", "detail.$": "$.Payload", NEXT_POLL: self.next_poll()},
             result_path="$.lease",
             next_state=CHECK_LEASE,
             comment="Ask for a slot as this execution ($$.Execution.Id); idempotent, so retries are safe.",
@@ -275,13 +299,24 @@ class LeaseStates:
             "Next": ACQUIRE,
         }
 
+    def rung_seconds(self, rung: WaitRung) -> int:
+        """The shortest wait of ``rung``: never shorter than ``wait_seconds``."""
+        return max(rung.seconds, self.wait_seconds)
+
+    def next_poll(self) -> dict[str, str]:
+        """The ResultSelector fields that draw each rung's wait (see ``NEXT_POLL``)."""
+        return {
+            f"{rung.field}.$": "States.MathRandom({}, {})".format(*jittered(self.rung_seconds(rung)))
+            for rung in WAIT_LADDER
+        }
+
     def longer_waits(self) -> dict[str, dict[str, Any]]:
-        """The Wait of each rung of ``WAIT_LADDER``; never shorter than ``wait_seconds``."""
+        """The Wait of each rung of ``WAIT_LADDER``, for the time the last Acquire drew for it."""
         return {
             rung.state: {
                 "Type": "Wait",
                 "Comment": f"Waited {rung.after_seconds} s or more: ask less often, to stay in the history quota.",
-                "Seconds": max(rung.seconds, self.wait_seconds),
+                "SecondsPath": f"$.lease.{NEXT_POLL}.{rung.field}",
                 "Next": ACQUIRE,
             }
             for rung in WAIT_LADDER

@@ -1,4 +1,4 @@
-"""Intrinsic functions in ``.$`` fields of Parameters and ResultSelector: ``States.Format`` only.
+"""Intrinsic functions in ``.$`` fields of Parameters and ResultSelector: ``States.Format`` and ``States.MathRandom``.
 
 ``"key.$": "States.Format('{}#{}', $$.Execution.Id, $$.Execution.RedriveCount)"``
 builds a string from literals, paths of the state's input (``$``) or of the
@@ -15,6 +15,10 @@ the Step Functions guide's
 - inside a quoted literal, ``\\'``, ``\\{``, ``\\}`` and ``\\\\`` stand for the
   character itself, so ``\\{\\}`` is a literal ``{}`` and not a placeholder.
 
+``States.MathRandom(start, end)`` (the poll ladder's jittered waits) is an integer drawn uniformly
+from ``start`` up to ``end``, with ``end`` not drawn (so ``start`` is always the smallest value,
+whichever way AWS counts ``end``: what the history-quota bound relies on); a seed argument is refused.
+
 Any other intrinsic is refused up front by ``check`` (the definition check), as
 the runner refuses everything it does not implement.
 """
@@ -22,6 +26,7 @@ the runner refuses everything it does not implement.
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +34,8 @@ from typing import Any
 from lease_ops.local_runner.errors import INTRINSIC_FAILURE, StatesError, UnsupportedDefinition
 
 FORMAT = "States.Format"
-SUPPORTED = frozenset({FORMAT})
+MATH_RANDOM = "States.MathRandom"
+SUPPORTED = frozenset({FORMAT, MATH_RANDOM})
 MAX_NESTING = 10  # "You can nest up to 10 intrinsic functions within a field" (the guide above)
 RESERVED = "'{}\\"  # the characters a backslash escapes inside a quoted literal
 
@@ -219,8 +225,14 @@ def check(text: str, where: str, check_path: Callable[[str], None]) -> None:
             continue
         if node.name not in SUPPORTED:
             raise UnsupportedDefinition(
-                f"{where}: intrinsic function {node.name!r} is not supported by the local runner (only {FORMAT})"
+                f"{where}: intrinsic function {node.name!r} is not supported by the local runner "
+                f"(only {', '.join(sorted(SUPPORTED))})"
             )
+        if node.name == MATH_RANDOM:
+            if len(node.arguments) != 2:
+                raise UnsupportedDefinition(f"{where}: {MATH_RANDOM} takes a start and an end (no seed here)")
+            pending.extend(node.arguments)
+            continue
         if not node.arguments:
             raise UnsupportedDefinition(f"{where}: {FORMAT} needs a template argument")
         template = node.arguments[0]
@@ -252,7 +264,16 @@ def _value(node: Argument, resolve: Callable[[str], Any]) -> Any:
     return _apply(node, resolve)
 
 
+def _math_random(call: Call, resolve: Callable[[str], Any]) -> int:
+    start, end = (_value(argument, resolve) for argument in call.arguments)
+    if not all(isinstance(bound, int) and not isinstance(bound, bool) for bound in (start, end)) or start >= end:
+        raise StatesError(INTRINSIC_FAILURE, f"{MATH_RANDOM} needs integers start < end, got {start!r}, {end!r}")
+    return random.randrange(start, end)
+
+
 def _apply(call: Call, resolve: Callable[[str], Any]) -> Any:
+    if call.name == MATH_RANDOM:
+        return _math_random(call, resolve)
     template_node, *arguments = call.arguments
     if isinstance(template_node, Text):
         template = template_node.raw
