@@ -17,6 +17,7 @@ OPS = REPOSITORY_ROOT / "shared" / "lease_ops"
 LAYERS = (
     "errors",
     "config",
+    "scaffold",
     "local_runner",
     "definitions",
     "aws",
