@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -16,8 +15,8 @@ from lease_core import InvalidLeaseRequest, LeaseSemaphore
 from lease_core.item_layout import holder_key
 from lease_core.settings import invocation_environment
 from lease_ops.aws.table import DEFAULT_TABLE_NAME
-from lease_ops.config.chalice_apps import REPOSITORY_ROOT, app_folder
-from tests.helpers import holders_in_table, load_module, table_items
+from lease_ops.config.chalice_apps import app_folder
+from tests.helpers import copy_of_project, holders_in_table, load_module, table_items
 from tests.ops import run_ops
 
 MEGABYTE = 1_000_000
@@ -326,10 +325,7 @@ def test_an_unknown_wait_mode_is_refused_before_any_write(
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    shutil.copy(REPOSITORY_ROOT / "platform.toml", tmp_path / "platform.toml")
-    for app in ("lease_app", "analytics_app", "batch_app"):
-        shutil.copytree(REPOSITORY_ROOT / app, tmp_path / app, ignore=shutil.ignore_patterns("vendor", "deployed"))
-    return tmp_path / "platform.toml"
+    return copy_of_project(tmp_path)
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import pathlib
 
+from lease_ops.config.platform_config import load_platform_config
 from tests.helpers import REPOSITORY_ROOT
 
 OPS = REPOSITORY_ROOT / "shared" / "lease_ops"
@@ -30,7 +31,8 @@ LAYERS = (
     "cli",
     "__main__",
 )
-DEPLOYED = ("shared/lease_core", "analytics_app", "batch_app", "lease_app")
+# What is deployed: the core and every app of platform.toml (a workload added by `make workload` too).
+DEPLOYED = ("shared/lease_core", *load_platform_config().app_folders)
 
 
 def imported_modules(path: pathlib.Path) -> set[str]:
