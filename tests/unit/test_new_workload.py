@@ -18,21 +18,19 @@ from lease_ops.config.chalice_apps import REPOSITORY_ROOT
 from lease_ops.config.platform_config import load_platform_config
 from lease_ops.config.workload_settings import configured_settings
 from lease_ops.scaffold import file_changes
+from tests.helpers import copy_of_project
 from tests.ops import Outcome, run_ops
 
 RUFF = Path(sys.executable).with_name("ruff")
+# Names no workload of platform.toml has: these tests run on a copy of it, whatever workloads it has gained.
 
 
 @pytest.fixture
 def platform_file(tmp_path: Path) -> Path:
     """A copy of platform.toml, the apps it names and the ruff settings: the checkout itself is never changed."""
-    root = tmp_path / "project"
-    root.mkdir()
-    for name in ("platform.toml", "pyproject.toml"):
-        shutil.copy(REPOSITORY_ROOT / name, root / name)
-    for app in load_platform_config().app_folders:
-        shutil.copytree(REPOSITORY_ROOT / app, root / app, ignore=shutil.ignore_patterns("vendor", "deployed"))
-    return root / "platform.toml"
+    copied = copy_of_project(tmp_path / "project")
+    shutil.copy(REPOSITORY_ROOT / "pyproject.toml", copied.parent / "pyproject.toml")
+    return copied
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
@@ -53,48 +51,48 @@ def test_a_new_workload_gets_an_app_a_test_and_its_platform_toml_table_that_depl
     root = platform_file.parent
     before = platform_file.read_text()
 
-    outcome = scaffold(capsys, platform_file, "--name", "reports", "--cap", "3")
+    outcome = scaffold(capsys, platform_file, "--name", "scaffolded", "--cap", "3")
 
     assert outcome.exit_code == 0, outcome.err
-    assert {path for path in snapshot(root) if path.startswith(("reports_app/", "tests/"))} == {
-        "reports_app/app.py",
-        "reports_app/requirements.txt",
-        "reports_app/chalicelib/__init__.py",
-        "reports_app/chalicelib/processing.py",
-        "reports_app/.chalice/config.json",
-        "reports_app/.chalice/policy-dev.json",
-        "reports_app/.chalice/policy-dev-process.json",
-        "tests/unit/test_reports_processing.py",
+    assert {path for path in snapshot(root) if path.startswith(("scaffolded_app/", "tests/"))} == {
+        "scaffolded_app/app.py",
+        "scaffolded_app/requirements.txt",
+        "scaffolded_app/chalicelib/__init__.py",
+        "scaffolded_app/chalicelib/processing.py",
+        "scaffolded_app/.chalice/config.json",
+        "scaffolded_app/.chalice/policy-dev.json",
+        "scaffolded_app/.chalice/policy-dev-process.json",
+        "tests/unit/test_scaffolded_processing.py",
     }
     assert platform_file.read_text().startswith(before)  # every comment and line kept, the table appended
     config = load_platform_config(platform_file)
-    workload = config.workload("reports")
-    assert (workload.app, workload.prefix, workload.wait_mode) == ("reports_app", "reports", "poll")
+    workload = config.workload("scaffolded")
+    assert (workload.app, workload.prefix, workload.wait_mode) == ("scaffolded_app", "scaffolded", "poll")
     settings = configured_settings(workload, "dev")
-    assert (settings.prefix, settings.max_concurrency, settings.ttl_seconds) == ("reports", 3, 600)
+    assert (settings.prefix, settings.max_concurrency, settings.ttl_seconds) == ("scaffolded", 3, 600)
     assert sync_all_apps(config, partition="aws", dry_run=True) == []  # deploy renders exactly these files
     assert (
-        "shared-lease-platform-dev-reports-workflow"
+        "shared-lease-platform-dev-scaffolded-workflow"
         in json.loads((root / "lease_app" / ".chalice" / "config.json").read_text())["stages"]["dev"][
             "environment_variables"
         ]["LEASE_STATE_MACHINES"]
     )
-    assert "created reports_app/app.py" in outcome.out and "updated platform.toml" in outcome.out
+    assert "created scaffolded_app/app.py" in outcome.out and "updated platform.toml" in outcome.out
     assert "make deploy && make workflows" in outcome.out
 
 
 def test_its_policies_reach_only_items_of_its_own_prefix(
     capsys: pytest.CaptureFixture[str], platform_file: Path
 ) -> None:
-    assert scaffold(capsys, platform_file, "--name", "reports", "--cap", "3").exit_code == 0
+    assert scaffold(capsys, platform_file, "--name", "scaffolded", "--cap", "3").exit_code == 0
 
-    chalice = platform_file.parent / "reports_app" / ".chalice"
+    chalice = platform_file.parent / "scaffolded_app" / ".chalice"
     for name in ("policy-dev.json", "policy-dev-process.json"):
         statements = json.loads((chalice / name).read_text())["Statement"]
         table_statements = [s for s in statements if any(a.startswith("dynamodb:") for a in s["Action"])]
         assert table_statements, name
         for statement in table_statements:
-            assert statement["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["reports#*"]}}
+            assert statement["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["scaffolded#*"]}}
             assert statement["Resource"] == "arn:aws:dynamodb:eu-central-1:*:table/regional-concurrency-leases"
 
 
@@ -133,12 +131,12 @@ def test_handoff_and_a_ttl_go_into_platform_toml_and_the_stage_environment(
         (["--name", "", "--cap", "3"], "prefix must match"),
         (["--name", "a" * 49, "--cap", "3"], "prefix must match"),
         (["--name", "a" * 31, "--cap", "3"], f"name {'a' * 31!r} is too long: its Lambda function"),
-        (["--name", "reports", "--cap", "0"], "cap must be a whole number from 1 to 1000, got 0"),
-        (["--name", "reports", "--cap", "1001"], "cap must be a whole number from 1 to 1000"),
-        (["--name", "reports", "--cap", "ten"], "cap must be a whole number from 1 to 1000"),
-        (["--name", "reports", "--cap", "3", "--ttl", "0"], "TTL must be a whole number from 1 to 604800"),
-        (["--name", "reports", "--cap", "3", "--ttl", "604801"], "TTL must be a whole number from 1 to 604800"),
-        (["--name", "reports", "--cap", "3", "--ttl", "129"], "TTL 129 s is shorter than the Process step"),
+        (["--name", "scaffolded", "--cap", "0"], "cap must be a whole number from 1 to 1000, got 0"),
+        (["--name", "scaffolded", "--cap", "1001"], "cap must be a whole number from 1 to 1000"),
+        (["--name", "scaffolded", "--cap", "ten"], "cap must be a whole number from 1 to 1000"),
+        (["--name", "scaffolded", "--cap", "3", "--ttl", "0"], "TTL must be a whole number from 1 to 604800"),
+        (["--name", "scaffolded", "--cap", "3", "--ttl", "604801"], "TTL must be a whole number from 1 to 604800"),
+        (["--name", "scaffolded", "--cap", "3", "--ttl", "129"], "TTL 129 s is shorter than the Process step"),
     ],
 )
 def test_an_invalid_or_taken_name_cap_ttl_or_wait_mode_is_one_line_exit_2_and_writes_nothing(
@@ -158,8 +156,8 @@ def test_an_invalid_or_taken_name_cap_ttl_or_wait_mode_is_one_line_exit_2_and_wr
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["--name", "reports", "--cap", "3", "--wait-mode", "sleep"], "argument --wait-mode: invalid choice"),
-        (["--name", "reports"], "the following arguments are required: --cap"),
+        (["--name", "scaffolded", "--cap", "3", "--wait-mode", "sleep"], "argument --wait-mode: invalid choice"),
+        (["--name", "scaffolded"], "the following arguments are required: --cap"),
     ],
 )
 def test_a_usage_mistake_is_one_line_exit_2_and_writes_nothing(
@@ -190,7 +188,7 @@ def test_a_prefix_that_another_workload_uses_under_another_name_is_refused(
     assert snapshot(platform_file.parent) == files
 
 
-@pytest.mark.parametrize("in_the_way", ["reports_app/notes.txt", "tests/unit/test_reports_processing.py"])
+@pytest.mark.parametrize("in_the_way", ["scaffolded_app/notes.txt", "tests/unit/test_scaffolded_processing.py"])
 def test_an_app_folder_or_test_file_already_there_is_refused_and_left_alone(
     capsys: pytest.CaptureFixture[str], platform_file: Path, in_the_way: str
 ) -> None:
@@ -199,7 +197,7 @@ def test_an_app_folder_or_test_file_already_there_is_refused_and_left_alone(
     (root / in_the_way).write_text("someone's\n")
     files, made = snapshot(root), folders(root)
 
-    outcome = scaffold(capsys, platform_file, "--name", "reports", "--cap", "3")
+    outcome = scaffold(capsys, platform_file, "--name", "scaffolded", "--cap", "3")
 
     assert outcome.exit_code == 2
     assert f"{in_the_way.split('/notes')[0]} already exists" in outcome.err
@@ -219,14 +217,14 @@ def test_a_platform_toml_that_cannot_take_a_table_at_its_end_is_refused_unchange
 
     top = "\n".join(f"{key} = {inline(value)}" for key, value in data.items() if key != "workloads")
     platform_file.write_text(f"{top}\nworkloads = {inline(data['workloads'])}\n")
-    assert load_platform_config(platform_file).workloads.keys() == {"analytics", "batch"}
+    assert load_platform_config(platform_file).workloads.keys() == load_platform_config().workloads.keys()
     root = platform_file.parent
     files, made = snapshot(root), folders(root)
 
-    outcome = scaffold(capsys, platform_file, "--name", "reports", "--cap", "3")
+    outcome = scaffold(capsys, platform_file, "--name", "scaffolded", "--cap", "3")
 
     assert outcome.exit_code == 2
-    assert outcome.err.startswith("error: platform.toml cannot take [workloads.reports] at its end")
+    assert outcome.err.startswith("error: platform.toml cannot take [workloads.scaffolded] at its end")
     assert outcome.err.count("\n") == 1
     assert (snapshot(root), folders(root)) == (files, made)
 
@@ -252,7 +250,7 @@ def test_a_write_failing_midway_puts_back_every_file_and_folder(
 
     monkeypatch.setattr(file_changes, "_write_file", fail_at_platform_toml)
 
-    outcome = scaffold(capsys, platform_file, "--name", "reports", "--cap", "3")
+    outcome = scaffold(capsys, platform_file, "--name", "scaffolded", "--cap", "3")
 
     assert outcome.exit_code == exit_code
     assert outcome.err.count("\n") == 1
