@@ -28,7 +28,7 @@ def process(event, context):
 
 CHALICELIB_INIT_PY = ""
 
-PROCESSING_PY = '''"""Workload __NAME__'s own work, done by its ``process`` Lambda under a lease.
+PROCESSING_PY = '''"""The work of workload __NAME__, done under a lease by its ``process`` Lambda.
 
 A stub written by `make workload`: replace the body of ``process`` with the work the lease guards. The
 workflow hands it the execution's input as ``event["input"]`` (``process_payload`` in platform.toml says
