@@ -14,7 +14,7 @@ N ?= 5
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: help install vendor package lint format test lock clean demo local sandbox chaos bench burst bootstrap deploy caps workflows run watch dashboard destroy
+.PHONY: help install vendor package lint format test lock clean demo local sandbox chaos bench burst bootstrap deploy caps workflows run watch dashboard destroy workload
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -54,7 +54,7 @@ format: $(STAMP) ## Rewrite the code in ruff's format and apply safe lint fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-demo: $(STAMP) ## Both workflows end to end on an embedded moto, no AWS account (ARGS="--fail-fraction 0.2 ...")
+demo: $(STAMP) ## Every workflow end to end on an embedded moto, no AWS account (ARGS="--fail-fraction 0.2 ...")
 	$(OPS) demo $(OVERRIDES) $(ARGS)
 
 local: $(STAMP) ## lease_app's API under `chalice local` on an embedded moto with executions running (PORT=8000)
@@ -78,7 +78,7 @@ test: lint ## The whole suite: lint, unit tier, functional tier (moto), quick ch
 bootstrap: $(STAMP) ## Create or update the lease table (ARGS=--dry-run prints the plan)
 	$(OPS) bootstrap $(OVERRIDES) $(ARGS)
 
-deploy: $(STAMP) ## Vendor, `chalice deploy` lease_app, analytics_app, batch_app; then write the configured caps
+deploy: $(STAMP) ## Vendor, `chalice deploy` every app of platform.toml; then write the configured caps
 	$(OPS) deploy $(OVERRIDES) $(ARGS)
 
 caps: $(STAMP) ## Write each workload's configured cap into the table (printing old → new)
@@ -98,6 +98,10 @@ dashboard: $(STAMP) ## Create or update the CloudWatch dashboard of the lease me
 
 destroy: $(STAMP) ## Remove state machines, roles, apps and the dashboard; the table too with DESTROY_TABLE=1
 	$(OPS) destroy $(OVERRIDES) $(if $(filter 1 yes true,$(DESTROY_TABLE)),--destroy-table) $(ARGS)
+
+workload: $(STAMP) ## New workload NAME_app with cap CAP, its test and platform.toml table (WAIT=poll|handoff, TTL=s)
+	@[ -n "$(NAME)" ] && [ -n "$(CAP)" ] || { echo "error: usage: make workload NAME=<prefix> CAP=<n> [WAIT=poll|handoff] [TTL=<seconds>]" >&2; exit 2; }
+	$(OPS) new-workload --name '$(NAME)' --cap '$(CAP)' $(if $(WAIT),--wait-mode '$(WAIT)') $(if $(TTL),--ttl '$(TTL)') $(ARGS)
 
 lock: ## Re-resolve requirements/dev.txt and shared/pyproject.toml's dependencies into requirements/constraints.txt
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv

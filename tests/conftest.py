@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,12 +11,12 @@ import pytest
 from moto import mock_aws
 
 from lease_core import aws_clients
-from lease_ops.config.chalice_apps import REPOSITORY_ROOT, app_folder, load_chalice_app
+from lease_ops.config.chalice_apps import app_folder, load_chalice_app
 from lease_ops.local_runner.moto_routes import route_moto_executions
 from lease_ops.local_runner.task_tokens import route_moto_callbacks
 from lease_ops.sandbox.moto_server import AtomicMotoServer
 from tests import dynamodb_request_rules
-from tests.helpers import REGION, lease_table_client, wide_above
+from tests.helpers import REGION, copy_of_project, lease_table_client, wide_above
 
 # Every DynamoDB client created in this process from here on is held to DynamoDB's request rules.
 dynamodb_request_rules.install()
@@ -100,17 +99,8 @@ def moto_endpoint(moto_server: AtomicMotoServer, monkeypatch: pytest.MonkeyPatch
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """A copy of platform.toml and the three apps, so that deploy/destroy never touch the working tree."""
-    root = tmp_path / "project"
-    root.mkdir()
-    shutil.copy(REPOSITORY_ROOT / "platform.toml", root / "platform.toml")
-    for app in ("lease_app", "analytics_app", "batch_app"):
-        shutil.copytree(
-            REPOSITORY_ROOT / app,
-            root / app,
-            ignore=shutil.ignore_patterns("vendor", "deployed", "deployments", "__pycache__"),
-        )
-    return root / "platform.toml"
+    """A copy of platform.toml and its apps, so that deploy/destroy never touch the working tree."""
+    return copy_of_project(tmp_path / "project")
 
 
 ITEM_LAYOUTS = ("narrow", "wide")

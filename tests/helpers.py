@@ -11,9 +11,11 @@ import ast
 import contextlib
 import importlib.util
 import pathlib
+import shutil
 import signal
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
 
@@ -26,6 +28,7 @@ from lease_core import LeaseSemaphore, UnknownPrefix, item_layout
 from lease_core.item_layout import COUNT, ENTRY, HOLDERS, Entry, holder_key, holders_partition, semaphore_key
 from lease_ops.aws.table import DEFAULT_TABLE_NAME, create_lease_table
 from lease_ops.config.chalice_apps import REPOSITORY_ROOT, app_folder
+from lease_ops.config.platform_config import load_platform_config
 from lease_ops.definitions.workflow_builder import LeaseFunctions
 
 # The region and table DESIGN.md names as the defaults, spelled here once: tests that read what the code
@@ -150,6 +153,21 @@ def load_module(relative_path: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def copy_of_project(root: Path) -> Path:
+    """Copy platform.toml and every app it names under ``root`` (made if missing); returns the copy of
+    platform.toml. The apps are read from platform.toml, not listed here, so that a workload added with
+    `make workload` is copied with the others and commands run on the copy find it."""
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPOSITORY_ROOT / "platform.toml", root / "platform.toml")
+    for app in load_platform_config().app_folders:
+        shutil.copytree(
+            REPOSITORY_ROOT / app,
+            root / app,
+            ignore=shutil.ignore_patterns("vendor", "deployed", "deployments", "__pycache__"),
+        )
+    return root / "platform.toml"
 
 
 def table_items(client: Any, table_name: str = DEFAULT_TABLE_NAME) -> list[dict[str, Any]]:

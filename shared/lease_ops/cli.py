@@ -261,6 +261,19 @@ def cmd_dashboard(arguments: argparse.Namespace, config: PlatformConfig, console
     plan_dashboard(_target(arguments, config), config).execute(console, dry_run=arguments.dry_run)
 
 
+def cmd_new_workload(arguments: argparse.Namespace, config: PlatformConfig, console: Console) -> None:
+    from lease_ops.scaffold.new_workload import new_workload
+
+    new_workload(
+        arguments.platform_file,
+        console,
+        name=arguments.name,
+        cap=arguments.cap,
+        ttl=arguments.ttl,
+        wait_mode=arguments.wait_mode,
+    )
+
+
 def _account_id(text: str) -> str:
     if not re.fullmatch(r"[0-9]{12}", text):
         raise argparse.ArgumentTypeError(f"an AWS account id is 12 digits, got {text!r}")
@@ -573,7 +586,47 @@ def build_parser() -> argparse.ArgumentParser:
     destroy.add_argument(
         "--force", action="store_true", help="delete state machines even while executions of theirs still run"
     )
+    _new_workload_command(commands)
     return parser
+
+
+def _new_workload_command(commands: argparse._SubParsersAction[OneLineErrorParser]) -> None:
+    """Not a `command`: it writes files for platform.toml as it is; region, table, stage or endpoint mean nothing
+    to it."""
+    description = (
+        "Create the workload PREFIX: PREFIX_app/ (app.py registering the lease Lambdas, a process stub in chalicelib/, "
+        ".chalice/config.json with the stage environment, least-privilege policies limited to its prefix), "
+        "its test in tests/unit/, and its [workloads.PREFIX] table in platform.toml. deploy, workflows, demo and "
+        "run then include it. It refuses, writing nothing, a name or prefix that exists or is not a valid prefix."
+    )
+    parser = commands.add_parser(
+        "new-workload",
+        help="Create a workload app with its test and platform.toml entry (make workload NAME= CAP=).",
+        description=description,
+    )
+    parser.set_defaults(handler=cmd_new_workload, region=None, table=None, stage=None, endpoint_url=None)
+    parser.add_argument(
+        "--name",
+        required=True,
+        metavar="PREFIX",
+        help="the workload's name and lease prefix: a lower-case letter, then up to 47 lower-case letters, digits "
+        "or '-' (the app folder is PREFIX_app)",
+    )
+    parser.add_argument(
+        "--cap", required=True, metavar="N", help="how many executions may hold a lease at once (1-1000)"
+    )
+    parser.add_argument(
+        "--wait-mode",
+        choices=WAIT_MODES,
+        default="poll",
+        help="how an execution waits for a slot: poll (Wait, ask again; the default) or handoff (queue, be handed one)",
+    )
+    parser.add_argument(
+        "--ttl",
+        metavar="SECONDS",
+        help="how long a lease lasts without renewal (default 600; at least the Process timeout 120 + 10)",
+    )
+    parser.add_argument("--platform-file", type=Path, default=PLATFORM_FILE, help="platform configuration file")
 
 
 def _wait_mode_option(parser: argparse.ArgumentParser) -> None:

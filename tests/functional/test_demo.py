@@ -12,6 +12,7 @@ import pytest
 
 from lease_core import LeaseSemaphore, LeaseSnapshot, item_layout
 from lease_ops.config.chalice_apps import REPOSITORY_ROOT
+from lease_ops.config.platform_config import load_platform_config
 from lease_ops.demo import monitor, run
 from lease_ops.demo.timeline_check import unleased_steps
 from tests.ops import run_ops
@@ -138,7 +139,8 @@ def test_a_bad_demo_option_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[
     unknown = run_ops(capsys, PLATFORM, "demo", "--executions", "reporting=3", "--out", str(tmp_path))
 
     assert unknown.exit_code == 2
-    assert unknown.err == "error: unknown workload 'reporting'; platform.toml defines analytics, batch\n"
+    known = ", ".join(sorted(load_platform_config().workloads))
+    assert unknown.err == f"error: unknown workload 'reporting'; platform.toml defines {known}\n"
     with pytest.raises(SystemExit) as bad_fraction:
         run_ops(capsys, PLATFORM, "demo", "--fail-fraction", "1.5")
     assert bad_fraction.value.code == 2

@@ -15,7 +15,7 @@ from lease_core.item_layout import holder_key
 from lease_core.settings import invocation_environment
 from lease_ops.aws.table import DEFAULT_TABLE_NAME
 from lease_ops.config.chalice_apps import app_folder
-from tests.helpers import REGION, arn, aws_client, holders_in_table, load_module, table_items
+from tests.helpers import REGION, arn, aws_client, copy_of_project, holders_in_table, load_module, table_items
 from tests.ops import run_ops
 
 MEGABYTE = 1_000_000
@@ -306,6 +306,11 @@ def test_an_unknown_wait_mode_is_refused_before_any_write(
     with invocation_environment(handoff_environment(LEASE_WAIT_MODE=mode)), pytest.raises(InvalidLeaseRequest):
         analytics_client.lambda_.invoke("acquire", {"holder": "run-1", "task_token": "AAAA-token"})
     assert table_items(dynamodb) == populated
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return copy_of_project(tmp_path)
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from lease_core.reclaim_rule import execution_ended_pattern, state_machine_names
 from lease_core.reconciler import Reconciler
 from lease_ops.aws.table import DEFAULT_TABLE_NAME
 from lease_ops.config.chalice_apps import app_folder
+from lease_ops.config.platform_config import load_platform_config
 from tests.helpers import (
     ACCOUNT,
     REGION,
@@ -89,7 +90,9 @@ def test_the_platform_apps_stage_names_the_reclaim_rules_state_machines() -> Non
     config = json.loads((app_folder("lease_app") / ".chalice" / "config.json").read_text())
     environment = config["stages"]["dev"]["environment_variables"]
 
-    assert state_machine_names(environment) == [
+    platform = load_platform_config()
+    assert state_machine_names(environment) == [platform.state_machine_name(w) for w in platform.workloads.values()]
+    assert state_machine_names(environment)[:2] == [
         "shared-lease-platform-dev-analytics-workflow",
         "shared-lease-platform-dev-batch-workflow",
     ]

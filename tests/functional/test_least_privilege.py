@@ -55,13 +55,17 @@ def rendered_role_policies() -> dict[str, dict[str, Any]]:
 
 
 def test_there_is_a_checked_in_policy_for_every_app_and_the_process_functions() -> None:
-    assert {str(path.relative_to(REPOSITORY_ROOT)) for path in POLICY_FILES} == {
-        "analytics_app/.chalice/policy-dev.json",
-        "analytics_app/.chalice/policy-dev-process.json",
-        "batch_app/.chalice/policy-dev.json",
-        "batch_app/.chalice/policy-dev-process.json",
-        "lease_app/.chalice/policy-dev.json",
+    config = load_platform_config()
+    workload_policies = {
+        f"{workload.app}/.chalice/{name}"
+        for workload in config.workloads.values()
+        for name in ("policy-dev.json", "policy-dev-process.json")
     }
+    assert {str(path.relative_to(REPOSITORY_ROOT)) for path in POLICY_FILES} == {
+        f"{config.platform_app}/.chalice/policy-dev.json",
+        *workload_policies,
+    }
+    assert {"analytics_app/.chalice/policy-dev-process.json", "batch_app/.chalice/policy-dev.json"} <= workload_policies
 
 
 @pytest.mark.parametrize("path", POLICY_FILES, ids=lambda path: str(path.relative_to(REPOSITORY_ROOT)))

@@ -12,6 +12,7 @@ import pytest
 from moto.stepfunctions.models import stepfunctions_backends
 
 from lease_core import LeaseSemaphore
+from lease_ops.config.platform_config import load_platform_config, with_overrides
 from tests.helpers import ACCOUNT, REGION, TABLE, service_clients, stand_in_role
 from tests.ops import run_ops
 
@@ -132,10 +133,17 @@ def test_run_exits_1_and_names_the_executions_that_did_not_succeed(
     outcome = run_with_finisher(
         capsys,
         project,
-        {"shared-lease-platform-dev-analytics": "SUCCEEDED", "shared-lease-platform-dev-batch": "FAILED"},
+        # batch's fail, every other workflow's (analytics and any added with `make workload`) succeed
+        {"shared-lease-platform-dev-batch-workflow": "FAILED", "shared-lease-platform-dev-": "SUCCEEDED"},
     )
 
     assert outcome.exit_code == 1
+    started = 3 * len(load_platform_config(project).workloads)
+    assert outcome.err == f"error: 3 of {started} executions did not succeed\n"
+    assert (
+        outcome.out.count("FAILED arn:aws:states:eu-central-1:123456789012:execution:shared-lease-platform-dev-batch")
+        == 3
+    )
     assert outcome.err == "error: 3 of 6 executions did not succeed\n"
     assert outcome.out.count(f"FAILED arn:aws:states:{REGION}:{ACCOUNT}:execution:shared-lease-platform-dev-batch") == 3
 
@@ -279,13 +287,17 @@ def test_destroy_in_one_region_leaves_the_same_stages_workflow_roles_of_another_
     # IAM is global: the us-east-1 workflows' roles are in the same list as eu-central-1's.
     for region in (REGION, "us-east-1"):
         assert run_ops(capsys, project, "workflows", "--region", region).exit_code == 0
+    config = load_platform_config(project)
     text = project.read_text()
     project.write_text(text[: text.index("[workloads.batch]")])
 
     outcome = run_ops(capsys, project, "destroy")
 
     assert outcome.exit_code == 0, outcome.err
-    assert sorted(r["RoleName"] for r in aws["iam"].list_roles()["Roles"]) == [
+    us_east_1 = with_overrides(config, region="us-east-1")
+    roles = sorted(r["RoleName"] for r in aws["iam"].list_roles()["Roles"])
+    assert roles == sorted(us_east_1.role_name(w) for w in config.workloads.values())
+    assert {
         "shared-lease-platform-dev-analytics-workflow-us-east-1",
         "shared-lease-platform-dev-batch-workflow-us-east-1",
-    ]
+    } <= set(roles)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pathlib
 
+from lease_ops.config.platform_config import load_platform_config
 from tests.helpers import REPOSITORY_ROOT, imported_modules
 
 OPS = REPOSITORY_ROOT / "shared" / "lease_ops"
@@ -16,6 +17,7 @@ OPS = REPOSITORY_ROOT / "shared" / "lease_ops"
 LAYERS = (
     "errors",
     "config",
+    "scaffold",
     "local_runner",
     "definitions",
     "aws",
@@ -28,7 +30,8 @@ LAYERS = (
     "cli",
     "__main__",
 )
-DEPLOYED = ("shared/lease_core", "analytics_app", "batch_app", "lease_app")
+# What is deployed: the core and every app of platform.toml (a workload added by `make workload` too).
+DEPLOYED = ("shared/lease_core", *load_platform_config().app_folders)
 
 
 def layer_of(path: pathlib.Path) -> str:

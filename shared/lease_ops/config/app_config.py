@@ -119,9 +119,14 @@ def process_policy(
     }
 
 
+def json_text(document: dict[str, Any]) -> str:
+    """A `.chalice/` JSON file's text, as every app's checked-in files have it."""
+    return json.dumps(document, indent=2) + "\n"
+
+
 def _write_json_if_changed(path: Path, document: dict[str, Any], *, dry_run: bool = False) -> bool:
     """Whether ``path`` differs from ``document`` (then written, unless ``dry_run``)."""
-    text = json.dumps(document, indent=2) + "\n"
+    text = json_text(document)
     if path.is_file() and path.read_text() == text:
         return False
     if not dry_run:
@@ -138,12 +143,13 @@ def _stage_of(config: dict[str, Any], stage: str, app_dir: Path) -> dict[str, An
     return stages[stage]
 
 
-def sync_workload_app(
-    platform: PlatformConfig, workload: WorkloadConfig, *, partition: str, dry_run: bool = False
-) -> list[str]:
-    """Bring one workload app's stage config and policy files in line; returns the files written."""
+def render_workload_app(
+    platform: PlatformConfig, workload: WorkloadConfig, config: dict[str, Any], *, partition: str
+) -> dict[Path, dict[str, Any]]:
+    """The workload app's `.chalice/` documents for ``platform.stage``, from its ``config.json`` content
+    ``config`` (changed in place): what `deploy` writes, and what `new-workload` writes for a new app before it
+    exists, so that the first deploy of a new workload finds nothing to change."""
     chalice_dir = workload.app_dir / ".chalice"
-    config = workload.chalice_config()
     stage = _stage_of(config, platform.stage, workload.app_dir)
     stage["log_retention_in_days"] = platform.log_retention_days
     stage["autogen_policy"] = False
@@ -159,8 +165,7 @@ def sync_workload_app(
     else:
         environment.pop("LEASE_WAIT_MODE", None)  # poll is the default
     names = dict(partition=partition, region=platform.region, app_name=config["app_name"], stage=platform.stage)
-    written = []
-    documents = {
+    return {
         chalice_dir / "config.json": config,
         chalice_dir / stage["iam_policy_file"]: lease_functions_policy(
             table=platform.table,
@@ -173,6 +178,14 @@ def sync_workload_app(
             table=platform.table, prefix=workload.prefix, **names
         ),
     }
+
+
+def sync_workload_app(
+    platform: PlatformConfig, workload: WorkloadConfig, *, partition: str, dry_run: bool = False
+) -> list[str]:
+    """Bring one workload app's stage config and policy files in line; returns the files written."""
+    documents = render_workload_app(platform, workload, workload.chalice_config(), partition=partition)
+    written = []
     for path, document in documents.items():
         if _write_json_if_changed(path, document, dry_run=dry_run):
             written.append(str(path.relative_to(workload.app_dir.parent)))
@@ -215,8 +228,9 @@ def platform_policy(*, partition: str, region: str, table: str, app_name: str, s
     }
 
 
-def sync_platform_app(platform: PlatformConfig, *, partition: str, dry_run: bool = False) -> list[str]:
-    """The platform app's stage: the table and its policy file."""
+def render_platform_app(platform: PlatformConfig, *, partition: str) -> dict[Path, dict[str, Any]]:
+    """The platform app's `.chalice/` documents for ``platform.stage``: its table, the state machines of every
+    workload (the reclaim rule hears of these only) and its policy."""
     app_dir = platform.app_dir(platform.platform_app)
     chalice_dir = app_dir / ".chalice"
     config = json.loads((chalice_dir / "config.json").read_text())
@@ -236,8 +250,14 @@ def sync_platform_app(platform: PlatformConfig, *, partition: str, dry_run: bool
         app_name=config["app_name"],
         stage=platform.stage,
     )
+    return {chalice_dir / "config.json": config, chalice_dir / stage["iam_policy_file"]: policy}
+
+
+def sync_platform_app(platform: PlatformConfig, *, partition: str, dry_run: bool = False) -> list[str]:
+    """The platform app's stage: the table and its policy file."""
+    app_dir = platform.app_dir(platform.platform_app)
     written = []
-    for path, document in {chalice_dir / "config.json": config, chalice_dir / stage["iam_policy_file"]: policy}.items():
+    for path, document in render_platform_app(platform, partition=partition).items():
         if _write_json_if_changed(path, document, dry_run=dry_run):
             written.append(str(path.relative_to(app_dir.parent)))
     return written

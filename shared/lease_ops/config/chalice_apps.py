@@ -17,7 +17,6 @@ from typing import Any
 from chalice import Chalice
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[3]
-WORKLOAD_APP_FOLDERS = ("analytics_app", "batch_app")
 _CHALICE_MODULE_NAMES = ("app", "chalicelib")
 _import_lock = threading.Lock()
 # Chalice's own default when no lambda_timeout is configured.
