@@ -16,6 +16,7 @@ import datetime
 import functools
 import itertools
 import math
+import random
 from typing import Any
 
 import pytest
@@ -33,7 +34,7 @@ from lease_ops.definitions.history_quota import (
     wait_loop,
 )
 from lease_ops.definitions.workflow_builder import ACQUIRE, NEXT_POLL, POLL_WAIT_STATES
-from lease_ops.local_runner import FakeTimer, LocalRunner, TaskContext, intrinsics
+from lease_ops.local_runner import FakeTimer, LocalRunner, TaskContext
 from lease_ops.provisioning.workflows import render_definition
 from tests.helpers import LEASE_FUNCTIONS, arn, load_module
 
@@ -216,8 +217,15 @@ class LadderInvoker:
 def test_the_local_runner_runs_the_ladder_through_a_seven_day_wait_as_counted(
     name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Every rung's drawn wait at its shortest: the run the bound counts, poll for poll.
-    monkeypatch.setattr(intrinsics.random, "randrange", lambda start, end: start)
+    # Every rung's drawn wait at its shortest: the run the bound counts, poll for poll. States.MathRandom draws
+    # from the execution's own generator (a random.Random the runner seeds), so its randrange is the one to fix.
+    draws: list[tuple[int, int]] = []
+
+    def shortest(_rng: random.Random, start: int, end: int) -> int:
+        draws.append((start, end))
+        return start
+
+    monkeypatch.setattr(random.Random, "randrange", shortest)
     definition = rendered(workload(name))
     timer = FakeTimer()
     invoker = LadderInvoker(timer, SEVEN_DAYS)
@@ -230,6 +238,7 @@ def test_the_local_runner_runs_the_ladder_through_a_seven_day_wait_as_counted(
     entered = [event.state for event in result.history if event.type == "StateEntered"]
     counted = execution_history(definition, SEVEN_DAYS, retried=())
     assert result.status == "SUCCEEDED"
+    assert draws, "no States.MathRandom went through the patched draw: the shortest waits were not forced"
     assert {state: entered.count(state) for state in POLL_WAIT_STATES} == {
         state: counted.wait.rounds_by_state.get(state, 0) for state in POLL_WAIT_STATES
     }
@@ -264,3 +273,22 @@ def test_drawn_waits_poll_less_often_than_the_bound_counts_and_spread_each_rung_
     # The asks of the longest rung are spread: the gaps between them differ, within [600, 900] s.
     gaps = {round(later - earlier) for earlier, later in itertools.pairwise(invoker.asked_at) if later - earlier >= 600}
     assert len(gaps) > 10 and min(gaps) >= 600 and max(gaps) <= 900 + 1
+
+
+def test_two_runs_with_the_same_seed_draw_the_same_waits() -> None:
+    definition = rendered(workload("analytics"))
+
+    def asks(seed: int) -> list[float]:
+        timer = FakeTimer()
+        invoker = LadderInvoker(timer, slot_after=DAY)
+        result = LocalRunner(invoker, timer=timer, seed=seed).run(
+            arn("states", "stateMachine:ladder"), definition, {"records": []}, name="run-1"
+        )
+        assert result.status == "SUCCEEDED"
+        return invoker.asked_at
+
+    first = asks(7)
+
+    assert len(first) > 10
+    assert asks(7) == first
+    assert asks(8) != first  # the seed is what makes them equal, not a draw that is always the same

@@ -334,7 +334,99 @@ def test_guarded_work_in_a_map_needs_a_lease_held_around_it_or_taken_inside() ->
     assert findings(unguarded, "Work")[1:] == [
         "in 'PerItem'.ItemProcessor: guarded state 'Work' is reachable without an acquired lease (no lease taken): Work"
     ]
+    around["States"]["Count"]["MaxConcurrency"] = 1  # one iteration at a time: one copy of the work on the slot
     assert findings(around, "Work,Aggregate") == []
+
+
+def held_around_the_map(max_concurrency: int | None) -> dict[str, Any]:
+    """The spliced definition whose work is an inline Map of guarded iterations, under the lease taken before it."""
+    definition = spliced()
+    body = {"StartAt": "Work", "States": {"Work": {"Type": "Pass", "End": True}}}
+    definition["States"]["Count"] = {
+        **per_item(body)["States"]["PerItem"],
+        "Next": "Aggregate",
+        "Catch": work_catch(drains=False),
+    }
+    del definition["States"]["Count"]["End"]
+    if max_concurrency is not None:
+        definition["States"]["Count"]["MaxConcurrency"] = max_concurrency
+    return definition
+
+
+@pytest.mark.parametrize("max_concurrency", [None, 0, 5])
+def test_a_lease_held_around_a_concurrent_map_does_not_cover_its_iterations(max_concurrency: int | None) -> None:
+    found = findings(held_around_the_map(max_concurrency), "Work,Aggregate")
+
+    assert found == [
+        "in 'Count'.ItemProcessor: guarded state 'Work' runs under the lease held around the Map 'Count', whose "
+        "iterations may run at once (no MaxConcurrency 1): several copies of the work would share one slot; take the "
+        "lease inside each iteration, or set MaxConcurrency to 1: Work"
+    ]
+
+
+def parallel(*branches: dict[str, Any]) -> dict[str, Any]:
+    return {"Type": "Parallel", "Branches": list(branches), "Next": "Aggregate", "Catch": work_catch(drains=False)}
+
+
+def test_a_release_inside_a_branch_of_a_lease_held_around_it_is_reported_and_the_work_after_it() -> None:
+    definition = spliced()
+    branch = {
+        "StartAt": "ReleaseEarly",
+        "States": {
+            "ReleaseEarly": {**definition["States"]["Release"], "Next": "Work", "Catch": []},
+            "Work": {"Type": "Pass", "End": True},
+        },
+    }
+    definition["States"]["Count"] = parallel(branch)
+
+    found = findings(definition, "Work,Aggregate")
+
+    assert found == [
+        "in 'Count'.Branches[0]: lease task 'ReleaseEarly' (release) gives back the lease held around the Parallel "
+        "'Count' from inside it: what follows there, and after it, runs without the lease: ReleaseEarly",
+        "in 'Count'.Branches[0]: guarded state 'Work' is reachable without an acquired lease (no lease taken): "
+        "ReleaseEarly -> Work",
+    ]
+
+
+def test_parallel_branches_that_acquire_as_the_execution_would_share_one_lease() -> None:
+    execution = {"holder.$": "$$.Execution.Id"}
+    definition = {
+        "StartAt": "Both",
+        "States": {"Both": {"Type": "Parallel", "Branches": [iteration(execution), iteration(execution)], "End": True}},
+    }
+
+    found = findings(definition, "Work")
+
+    assert found == [
+        f"in 'Both'.Branches[{index}]: lease task 'Acquire' takes the execution alone as its holder inside the "
+        "Parallel 'Both': its branches would share one lease (one slot); give each branch a holder of its own "
+        "(e.g. States.Format('{}/left', $$.Execution.Id))"
+        for index in (0, 1)
+    ]
+    own = copy.deepcopy(definition)
+    for index, side in enumerate(("left", "right")):
+        for state in own["States"]["Both"]["Branches"][index]["States"].values():
+            if "Parameters" in state:
+                state["Parameters"]["Payload"] = {"holder.$": f"States.Format('{{}}/{side}', $$.Execution.Id)"}
+    assert findings(own, "Work") == []
+
+
+def test_a_lease_held_around_a_parallel_covers_one_branch_of_guarded_work_only() -> None:
+    definition = spliced()
+    work = {"StartAt": "Work", "States": {"Work": {"Type": "Pass", "End": True}}}
+    other = {"StartAt": "Other", "States": {"Other": {"Type": "Pass", "End": True}}}
+    definition["States"]["Count"] = parallel(work, other)
+    twice = copy.deepcopy(definition)
+    twice["States"]["Count"]["Branches"][1] = {"StartAt": "Again", "States": {"Again": {"Type": "Pass", "End": True}}}
+
+    assert findings(definition, "Work,Aggregate") == []
+    assert findings(twice, "Work,Again,Aggregate") == [
+        f"in 'Count'.Branches[{index}]: guarded state '{name}' runs under the lease held around the Parallel 'Count', "
+        "whose branches run at once (2 of them reach guarded states): several copies of the work would share one "
+        f"slot; take a lease in each branch, or guard one branch only: {name}"
+        for index, name in ((0, "Work"), (1, "Again"))
+    ]
 
 
 def test_a_parallel_branch_may_take_and_give_back_its_own_lease() -> None:

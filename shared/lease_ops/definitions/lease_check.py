@@ -3,12 +3,15 @@
 Hand-written because no tool checks it: asl-validator and Step Functions' own validation check the schema
 and that every ``Next`` exists, not which states hold a lease on which paths. The rules (docs/check.md):
 
-1. every way into a guarded state holds an acquired lease, or one held around its Parallel or Map;
+1. every way into a guarded state holds an acquired lease, or one held around its Parallel or Map that runs one
+   copy of the guarded work at a time (a Map with MaxConcurrency 1, a Parallel with one branch of guarded
+   states), and no release inside that Parallel or Map gave it back;
 2. no way from a lease that may be held reaches an end (Succeed, Fail, ``End``, an error no Catch takes,
    a Choice without a match) before a release: Catch paths and ``States.Timeout`` included;
 3. the lease tasks keep the contract: ``LeaseStoreUnavailable`` retried, ``InvalidLeaseRequest`` never;
    no Catch, and no Default of a Choice that reads the lease answer, leads into a guarded state; an
-   acquire inside an inline Map iteration does not name the execution as its holder;
+   acquire inside an inline Map iteration or a Parallel branch does not name the execution alone as its
+   holder; no release inside a Parallel or Map gives back the lease held around it;
 4. guarded work that may still run (``States.Timeout``, an invoke error that does not say the function
    stopped) keeps its lease: it is not retried, and no release or acquire follows before a Wait.
 
@@ -19,7 +22,9 @@ Algorithm: a forward dataflow to a fixed point over (state, lease fact) pairs. A
 worklist adds each pair once, so the cost is O(states * facts), and since the worklist is breadth-first
 the first predecessor kept for a pair is a shortest path to it: the path each finding names.
 Parallel branches and Map iterations are scopes of their own, analysed after the scope around them: each
-starts without a lease of its own and knows whether one is held on every way into its Parallel or Map.
+starts with the lease of the scope around it, marked ``outside`` (``held`` if held on every way into its
+Parallel or Map, ``maybe`` if on some, else ``none``): an outside lease is the outer scope's to give back, so
+the branch's ends do not leak it, and a release inside turns it into ``none``.
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ BOTH = frozenset({True, False})
 # function stopped (https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html).
 MAY_STILL_RUN = tuple(PROCESS_MAY_STILL_RUN_ERRORS)
 SIMPLE_PATH = re.compile(r"\$(\.[A-Za-z_][A-Za-z0-9_-]*)*")
+QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'")  # a string literal of an intrinsic function
+REFERENCE = re.compile(r"\$\$?[A-Za-z0-9_.\[\]]*")  # a path in an intrinsic function's arguments
 
 
 class InvalidDefinition(ValueError):
@@ -58,13 +65,16 @@ class Lease:
     kind: str
     status_path: str = ""
     work: str = ""
+    outside: bool = False  # the lease of the scope around this Parallel branch or Map iteration, not its own
 
     @property
     def may_be_held(self) -> bool:
-        return self.kind != NONE
+        """Whether a lease of this scope's own may be held: one its ends must not leave behind."""
+        return self.kind != NONE and not self.outside
 
 
 NO_LEASE, HELD_LEASE, MAYBE_LEASE = Lease(NONE), Lease(HELD), Lease(MAYBE)
+HELD_AROUND, MAYBE_AROUND = Lease(HELD, outside=True), Lease(MAYBE, outside=True)
 WHY_NOT_HELD = {
     NONE: "no lease taken",
     MAYBE: "perhaps lost or never granted: an error or an unread answer on the way",
@@ -171,8 +181,11 @@ class _Scope:
     start: str
     where: str = ""  # e.g. "'PerItem'.ItemProcessor", for messages
     subject: str = "the execution"
-    held_around: bool = False
+    owner: str = ""  # "the Parallel 'Both'", "the Map 'PerItem'": the state that runs this scope
+    start_lease: Lease = NO_LEASE  # set by the analysis of the scope around it
+    shares_the_slot: str | None = None  # why a lease held around does not cover this scope's guarded states
     inline_map: str | None = None  # the inline Map whose iterations run this scope
+    parallel: str | None = None  # the Parallel whose branch this is (or an inline Map inside such a branch)
     children: list[tuple[str, _Scope]] = field(default_factory=list)  # (Parallel or Map state, scope)
 
 
@@ -207,7 +220,8 @@ def _collect(scope: _Scope, scopes: list[_Scope]) -> None:
         if state["Type"] == "Parallel":
             for index, branch in enumerate(state["Branches"]):
                 child = _scope(branch, f"{within}{name!r}.Branches[{index}]")
-                child.subject, child.inline_map = "the branch", scope.inline_map
+                child.subject, child.owner = "the branch", f"the Parallel {name!r}"
+                child.inline_map, child.parallel = scope.inline_map, name
                 scope.children.append((name, child))
                 _collect(child, scopes)
         elif state["Type"] == "Map":
@@ -215,8 +229,9 @@ def _collect(scope: _Scope, scopes: list[_Scope]) -> None:
             child = _scope(state.get(key), f"{within}{name!r}.{key}")
             config = state[key].get("ProcessorConfig")
             mode = config.get("Mode", "INLINE") if isinstance(config, dict) else "INLINE"
-            child.subject = "the iteration"
-            child.inline_map = name if mode != "DISTRIBUTED" else None  # a distributed child has its own execution
+            child.subject, child.owner = "the iteration", f"the Map {name!r}"
+            inline = mode != "DISTRIBUTED"  # a distributed child has its own execution
+            child.inline_map, child.parallel = (name, scope.parallel) if inline else (None, None)
             scope.children.append((name, child))
             _collect(child, scopes)
 
@@ -324,7 +339,9 @@ def _keeps_answer(state: dict[str, Any], status_path: str) -> bool:
 
 def _after_error(lease: Lease) -> Lease:
     """An error may mean the lease is gone (LeaseLost, a failed renewal) or was granted unseen: never 'held'."""
-    return lease if lease.kind in (NONE, RUNNING) else MAYBE_LEASE
+    if lease.kind in (NONE, RUNNING):
+        return lease
+    return MAYBE_AROUND if lease.outside else MAYBE_LEASE
 
 
 def _catches_everything(state: dict[str, Any]) -> bool:
@@ -460,7 +477,7 @@ class _Analysis:
     def run(self, scope: _Scope) -> None:
         prefix = f"in {scope.where}: " if scope.where else ""
         self._contract(scope, prefix)
-        parents: dict[_Fact, tuple[_Fact, str] | None] = {(scope.start, NO_LEASE): None}
+        parents: dict[_Fact, tuple[_Fact, str] | None] = {(scope.start, scope.start_lease): None}
         queue = deque(parents)
         reported: set[tuple[str, str]] = set()
         facts_at: dict[str, set[Lease]] = {}
@@ -468,18 +485,26 @@ class _Analysis:
             fact = queue.popleft()
             name, lease = fact
             facts_at.setdefault(name, set()).add(lease)
-            if (
-                name in self.guarded
-                and not scope.held_around
-                and lease.kind != HELD
-                and ("guard", name) not in reported
-            ):
-                reported.add(("guard", name))
-                self.findings.append(
-                    f"{prefix}guarded state {name!r} is reachable without an acquired lease "
-                    f"({WHY_NOT_HELD[lease.kind]}): {_path(parents, fact)}"
-                )
+            if name in self.guarded and ("guard", name) not in reported:
+                if lease.kind != HELD:
+                    reported.add(("guard", name))
+                    self.findings.append(
+                        f"{prefix}guarded state {name!r} is reachable without an acquired lease "
+                        f"({WHY_NOT_HELD[lease.kind]}): {_path(parents, fact)}"
+                    )
+                elif lease.outside and scope.shares_the_slot is not None:
+                    reported.add(("guard", name))
+                    self.findings.append(
+                        f"{prefix}guarded state {name!r} runs under the lease held around {scope.shares_the_slot}: "
+                        f"{_path(parents, fact)}"
+                    )
             role = self.roles[id(scope), name]
+            if role == "release" and lease.outside and lease.kind != NONE and ("outside", name) not in reported:
+                reported.add(("outside", name))
+                self.findings.append(
+                    f"{prefix}lease task {name!r} (release) gives back the lease held around {scope.owner} from "
+                    f"inside it: what follows there, and after it, runs without the lease: {_path(parents, fact)}"
+                )
             if lease.kind == RUNNING and role in ("acquire", "release") and ("running", name) not in reported:
                 reported.add(("running", name))
                 self.findings.append(
@@ -505,8 +530,39 @@ class _Analysis:
             facts = facts_at.get(state_name)
             if facts is None:
                 continue  # never entered
-            child.held_around = scope.held_around or all(fact.kind == HELD for fact in facts)
+            if all(fact.kind == HELD for fact in facts):
+                child.start_lease = HELD_AROUND
+                inherited = any(fact.outside for fact in facts)
+                child.shares_the_slot = (scope.shares_the_slot if inherited else None) or self._sharing(
+                    scope, state_name
+                )
+            else:
+                child.start_lease = NO_LEASE if all(fact.kind == NONE for fact in facts) else MAYBE_AROUND
             self.run(child)
+
+    def _sharing(self, scope: _Scope, name: str) -> str | None:
+        """Why a lease held around the Parallel or Map ``name`` would be shared by copies of the guarded work."""
+        state = scope.states[name]
+        if state["Type"] == "Map":
+            if state.get("MaxConcurrency") == 1:
+                return None
+            return (
+                f"the Map {name!r}, whose iterations may run at once (no MaxConcurrency 1): several copies of the "
+                "work would share one slot; take the lease inside each iteration, or set MaxConcurrency to 1"
+            )
+        guarding = sum(1 for owner, child in scope.children if owner == name and self._reaches_guarded(child))
+        if guarding <= 1:
+            return None
+        return (
+            f"the Parallel {name!r}, whose branches run at once ({guarding} of them reach guarded states): several "
+            "copies of the work would share one slot; take a lease in each branch, or guard one branch only"
+        )
+
+    def _reaches_guarded(self, scope: _Scope) -> bool:
+        """Whether the scope, or one nested in it, has a guarded state (whether reachable or not: the safe side)."""
+        return bool(self.guarded & scope.states.keys()) or any(
+            self._reaches_guarded(child) for _, child in scope.children
+        )
 
     def _contract(self, scope: _Scope, prefix: str) -> None:
         """Rule 3, read off each state: lease tasks' Retry, Catch and Default into guarded states, Map holders."""
@@ -541,11 +597,17 @@ class _Analysis:
                         f"{prefix}guarded state {name!r} retries {retried}: the first attempt may still be running, "
                         "and the retry would run beside it under one lease"
                     )
-            if role == "acquire" and scope.inline_map is not None and _names_the_execution(state):
+            if role == "acquire" and scope.inline_map is not None and _shared_holder(state, words_tell_apart=False):
                 self.findings.append(
                     f"{prefix}lease task {name!r} takes the execution as its holder inside the inline Map "
                     f"{scope.inline_map!r}: its iterations would share one lease (one slot); give each iteration "
                     "a holder of its own (e.g. through ItemSelector, with $$.Map.Item.Index)"
+                )
+            elif role == "acquire" and scope.parallel is not None and _shared_holder(state, words_tell_apart=True):
+                self.findings.append(
+                    f"{prefix}lease task {name!r} takes the execution alone as its holder inside the Parallel "
+                    f"{scope.parallel!r}: its branches would share one lease (one slot); give each branch a holder "
+                    "of its own (e.g. States.Format('{}/left', $$.Execution.Id))"
                 )
 
     def _retries(self, prefix: str, name: str, state: dict[str, Any], role: str) -> None:
@@ -564,11 +626,23 @@ class _Analysis:
             )
 
 
-def _names_the_execution(state: dict[str, Any]) -> bool:
+def _shared_holder(state: dict[str, Any], *, words_tell_apart: bool) -> bool:
+    """Whether an acquire's holder is the same in every copy of its scope: a constant, or built from the
+    execution's own fields (``$$.Execution.*``) and literals only. Literal words tell Parallel branches apart
+    (``'{}/left'``: ``words_tell_apart``), not Map iterations, which all run the same states."""
     payload = _parameters(state).get("Payload")
     if not isinstance(payload, dict):
         return False
-    return "holder" in payload or "$$.Execution.Id" in str(payload.get("holder.$", ""))
+    if "holder" in payload:
+        return not words_tell_apart
+    expression = payload.get("holder.$")
+    if not isinstance(expression, str) or "$$.Execution.Id" not in expression:
+        return False
+    literals = QUOTED.findall(expression)
+    references = REFERENCE.findall(QUOTED.sub("''", expression))
+    if not all(reference.startswith("$$.Execution.") for reference in references):
+        return False  # e.g. $$.Map.Item.Index, or a field of the input: perhaps one of each copy's own
+    return not (words_tell_apart and any(re.search(r"[A-Za-z0-9]", text.replace("{}", "")) for text in literals))
 
 
 def _path(parents: dict[_Fact, tuple[_Fact, str] | None], fact: _Fact) -> str:

@@ -331,7 +331,7 @@ class Execution:
             if "Result" in state:
                 result = state["Result"]
             elif "Parameters" in state:
-                result = resolve_template(state["Parameters"], effective, self.context)
+                result = resolve_template(state["Parameters"], effective, self.context, rng=self.rng)
             else:
                 result = effective
             return self._output(state, apply_result_path(raw, result, state.get("ResultPath", "$"))), self._next(state)
@@ -401,7 +401,9 @@ class Execution:
         try:
             effective = select(state.get("InputPath", "$"), raw, self.context)
             parameters = (
-                resolve_template(state["Parameters"], effective, self.context) if "Parameters" in state else effective
+                resolve_template(state["Parameters"], effective, self.context, rng=self.rng)
+                if "Parameters" in state
+                else effective
             )
             context = TaskContext(self.arn, name, retry_count, self.redrive_count)
             if is_lambda_function_arn(resource):
@@ -428,7 +430,7 @@ class Execution:
         if wrap:
             result = _lambda_invoke_response(result)
         if "ResultSelector" in state:
-            result = resolve_template(state["ResultSelector"], result, self.context)
+            result = resolve_template(state["ResultSelector"], result, self.context, rng=self.rng)
         return result
 
     def _wait_for_callback(self, name: str, state: dict[str, Any], token: str, deadline: float | None) -> Any:

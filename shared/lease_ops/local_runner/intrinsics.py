@@ -18,6 +18,8 @@ the Step Functions guide's
 ``States.MathRandom(start, end)`` (the poll ladder's jittered waits) is an integer drawn uniformly
 from ``start`` up to ``end``, with ``end`` not drawn (so ``start`` is always the smallest value,
 whichever way AWS counts ``end``: what the history-quota bound relies on); a seed argument is refused.
+It draws from the generator ``evaluate`` is given, the execution's own (seeded by ``LocalRunner(seed=...)``),
+so a seeded run draws the same waits every time.
 
 Any other intrinsic is refused up front by ``check`` (the definition check), as
 the runner refuses everything it does not implement.
@@ -26,12 +28,14 @@ the runner refuses everything it does not implement.
 from __future__ import annotations
 
 import json
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lease_ops.local_runner.errors import INTRINSIC_FAILURE, StatesError, UnsupportedDefinition
+
+if TYPE_CHECKING:
+    import random
 
 FORMAT = "States.Format"
 MATH_RANDOM = "States.MathRandom"
@@ -254,31 +258,31 @@ def natural_string(value: Any) -> str:
     return json.dumps(value)
 
 
-def _value(node: Argument, resolve: Callable[[str], Any]) -> Any:
+def _value(node: Argument, resolve: Callable[[str], Any], rng: random.Random) -> Any:
     if isinstance(node, Text):
         return _unescape(node.raw)
     if isinstance(node, Literal):
         return node.value
     if isinstance(node, Path):
         return resolve(node.path)
-    return _apply(node, resolve)
+    return _apply(node, resolve, rng)
 
 
-def _math_random(call: Call, resolve: Callable[[str], Any]) -> int:
-    start, end = (_value(argument, resolve) for argument in call.arguments)
+def _math_random(call: Call, resolve: Callable[[str], Any], rng: random.Random) -> int:
+    start, end = (_value(argument, resolve, rng) for argument in call.arguments)
     if not all(isinstance(bound, int) and not isinstance(bound, bool) for bound in (start, end)) or start >= end:
         raise StatesError(INTRINSIC_FAILURE, f"{MATH_RANDOM} needs integers start < end, got {start!r}, {end!r}")
-    return random.randrange(start, end)
+    return rng.randrange(start, end)
 
 
-def _apply(call: Call, resolve: Callable[[str], Any]) -> Any:
+def _apply(call: Call, resolve: Callable[[str], Any], rng: random.Random) -> Any:
     if call.name == MATH_RANDOM:
-        return _math_random(call, resolve)
+        return _math_random(call, resolve, rng)
     template_node, *arguments = call.arguments
     if isinstance(template_node, Text):
         template = template_node.raw
     else:
-        template = _value(template_node, resolve)
+        template = _value(template_node, resolve, rng)
         if not isinstance(template, str):
             raise StatesError(INTRINSIC_FAILURE, f"{FORMAT}: the template {template!r} is not a string")
     pieces = _pieces(template)
@@ -286,10 +290,11 @@ def _apply(call: Call, resolve: Callable[[str], Any]) -> Any:
         raise StatesError(
             INTRINSIC_FAILURE, f"{FORMAT}: {pieces.count(None)} '{{}}' in {template!r} for {len(arguments)} arguments"
         )
-    values = iter(natural_string(_value(argument, resolve)) for argument in arguments)
+    values = iter(natural_string(_value(argument, resolve, rng)) for argument in arguments)
     return "".join(next(values) if piece is None else piece for piece in pieces)
 
 
-def evaluate(text: str, resolve: Callable[[str], Any]) -> Any:
-    """The value of the intrinsic ``text``; ``resolve`` gives the value of a ``$``/``$$`` path."""
-    return _apply(parse(text), resolve)
+def evaluate(text: str, resolve: Callable[[str], Any], *, rng: random.Random) -> Any:
+    """The value of the intrinsic ``text``; ``resolve`` gives the value of a ``$``/``$$`` path, ``rng`` the
+    execution's random draws (``States.MathRandom``)."""
+    return _apply(parse(text), resolve, rng)

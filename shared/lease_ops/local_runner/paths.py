@@ -9,6 +9,7 @@ recursively (a ``.$`` value is a path or an intrinsic function, see ``intrinsics
 from __future__ import annotations
 
 import copy
+import random
 from functools import cache
 from typing import Any
 
@@ -41,24 +42,24 @@ def select(path: str | None, data: Any, context: dict[str, Any], *, default: Any
     return copy.deepcopy(matches[0].value)
 
 
-def resolve_template(template: Any, data: Any, context: dict[str, Any]) -> Any:
+def resolve_template(template: Any, data: Any, context: dict[str, Any], *, rng: random.Random) -> Any:
     """Parameters/ResultSelector: copy ``template``, replacing each ``"key.$": path`` by ``"key": value``.
 
     A ``.$`` value may also be an intrinsic function (``States.Format(...)``), whose paths read the same
-    ``data`` and ``context``.
+    ``data`` and ``context``; ``States.MathRandom`` draws from ``rng``, the execution's own generator.
     """
     if isinstance(template, dict):
         resolved = {}
         for key, value in template.items():
             if key.endswith(".$") and intrinsics.is_intrinsic(value):
-                resolved[key[:-2]] = intrinsics.evaluate(value, lambda path: select(path, data, context))
+                resolved[key[:-2]] = intrinsics.evaluate(value, lambda path: select(path, data, context), rng=rng)
             elif key.endswith(".$"):
                 resolved[key[:-2]] = select(value, data, context)
             else:
-                resolved[key] = resolve_template(value, data, context)
+                resolved[key] = resolve_template(value, data, context, rng=rng)
         return resolved
     if isinstance(template, list):
-        return [resolve_template(item, data, context) for item in template]
+        return [resolve_template(item, data, context, rng=rng) for item in template]
     return copy.deepcopy(template)
 
 
