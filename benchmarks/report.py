@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.burst.report import checked_in_report, with_results_section
 from benchmarks.designs import DESIGN_NAMES
 
 
@@ -217,7 +218,9 @@ def results_markdown(document: dict[str, Any], command: str) -> str:
         "",
         *_workflow_notes(document),
     ]
-    return "\n".join(parts)
+    burst = checked_in_report()
+    text = "\n".join(parts)
+    return text if burst is None else with_results_section(text, burst)
 
 
 def _workflow_notes(document: dict[str, Any]) -> list[str]:

@@ -16,6 +16,7 @@ from rich.console import Console
 
 from benchmarks.burst.designs import COUNT_THEN_PUT, COUNTER_OWNER, LEASE_CORE
 from benchmarks.burst.report import (
+    CHECKED_IN_MD,
     READ_PRICE_PER_MILLION,
     WRITE_PRICE_PER_MILLION,
     evaluate_targets,
@@ -24,7 +25,6 @@ from benchmarks.burst.report import (
 )
 from benchmarks.burst.scenarios import MIX_CAPS, PrefixPlan, RunPlan, mix_prefixes, run_plan
 
-BURST_MD = Path(__file__).resolve().parent.parent / "BURST.md"
 RUNS = {
     "lease-core-poll": (LEASE_CORE, "poll"),
     "lease-core-handoff": (LEASE_CORE, "handoff"),
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     if arguments.arrival_seconds < 0 or not 0 < low <= high:
         parser().error("--arrival-seconds must be at least 0, and --process-seconds MIN MAX with 0 < MIN <= MAX")
     full = all(getattr(arguments, name) == value for name, value in FULL.items())
-    markdown = arguments.markdown or (BURST_MD if full else arguments.out / "BURST.md")
+    markdown = arguments.markdown or (CHECKED_IN_MD if full else arguments.out / "BURST.md")
     console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
     started = time.monotonic()
     load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
@@ -196,8 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         "rows": rows,
         "targets": evaluate_targets(rows),
     }
-    write_outputs(document, arguments.out, markdown)
-    console.print(f"wrote {markdown} and {arguments.out / 'results.json'}")
+    written = write_outputs(document, arguments.out, markdown)
+    console.print("wrote " + ", ".join(str(path) for path in written))
     for target in document["targets"]:
         console.print(
             f"  {target['mode']}: {target['target']}: {'met' if target['met'] else 'MISSED'} ({target['measured']})"

@@ -30,10 +30,11 @@ from moto import mock_aws
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 
 from benchmarks.burst.__main__ import main
+from benchmarks.burst.combine import main as combine_main
 from benchmarks.burst.core_calls import LeaseCoreCalls, pausing_modules
 from benchmarks.burst.dynamodb_model import DynamoDBModel, stored_item_size
 from benchmarks.burst.fast_paths import cast_value, copy_value, fast_parser, faster_moto, to_regular_json
-from benchmarks.burst.report import evaluate_targets, prefix_rows, render_markdown
+from benchmarks.burst.report import SECTION_END, evaluate_targets, prefix_rows, render_markdown, with_results_section
 from benchmarks.burst.scenarios import PrefixPlan, RunPlan, run_plan
 from benchmarks.burst.simulation import Simulation, simulated_time
 from benchmarks.capacity import item_size
@@ -443,17 +444,17 @@ def test_a_process_step_longer_than_its_function_s_timeout_fails_closed_and_give
     assert prefix["holders_at_end"] == 0
 
 
-def test_the_report_of_a_small_burst_states_each_target_for_each_wait_mode(small_burst: list[dict[str, Any]]) -> None:
-    rows = prefix_rows(small_burst, 0.625, 0.125)
-    targets = evaluate_targets(rows)
-    document = {
+def burst_document(runs: list[dict[str, Any]], command: str = "test", executions: int = 20) -> dict[str, Any]:
+    """What ``python -m benchmarks.burst`` writes for these runs, at the small burst's sizes."""
+    rows = prefix_rows(runs, 0.625, 0.125)
+    return {
         "meta": {
-            "command": "test",
+            "command": command,
             "date": "today",
             "wall_seconds": 1.0,
             "machine": {"cpus": 2, "system": "Linux", "python": "3.11", "load_average": "0"},
             "scale": {
-                "burst_executions": 20,
+                "burst_executions": executions,
                 "burst_cap": 5,
                 "arrival_seconds": 0.5,
                 "mix_executions": 0,
@@ -463,10 +464,15 @@ def test_the_report_of_a_small_burst_states_each_target_for_each_wait_mode(small
             },
         },
         "prices": {"write": 0.625, "read": 0.125},
-        "runs": small_burst,
+        "runs": runs,
         "rows": rows,
-        "targets": targets,
+        "targets": evaluate_targets(rows),
     }
+
+
+def test_the_report_of_a_small_burst_states_each_target_for_each_wait_mode(small_burst: list[dict[str, Any]]) -> None:
+    document = burst_document(small_burst)
+    rows, targets = document["rows"], document["targets"]
     markdown = render_markdown(document)
 
     assert [(t["mode"], t["target"].split(" ")[0]) for t in targets] == [
@@ -553,3 +559,83 @@ def test_the_command_refuses_bad_sizes_with_exit_2(arguments: list[str], tmp_pat
         main(["--quick", "--out", str(tmp_path), *arguments])
     assert exit_.value.code == 2
     assert not (tmp_path / "results.json").exists()
+
+
+# -- runs made one by one, combined into one report ---------------------------------------------------------
+
+
+def write_runs(folder: Path, documents: dict[str, dict[str, Any]]) -> list[Path]:
+    paths = []
+    for name, document in documents.items():
+        (folder / name).mkdir()
+        paths.append(folder / name / "results.json")
+        paths[-1].write_text(json.dumps(document))
+    return paths
+
+
+def test_runs_made_one_by_one_combine_into_one_report_judged_as_one_run(
+    small_burst: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    poll, handoff = small_burst
+    paths = write_runs(
+        tmp_path,
+        {"poll": burst_document([poll], "run poll"), "handoff": burst_document([handoff], "run handoff")},
+    )
+
+    status = combine_main([*map(str, paths), "--markdown", str(tmp_path / "BURST.md")])
+
+    combined = json.loads((tmp_path / "BURST.json").read_text())
+    markdown = (tmp_path / "BURST.md").read_text()
+    assert status == 0
+    assert combined["targets"] == burst_document(small_burst)["targets"]
+    assert [source["command"] for source in combined["meta"]["sources"]] == ["run poll", "run handoff"]
+    assert "- `run poll`, on today in" in markdown and "- `run handoff`, on today in" in markdown
+    assert "| lease-core, poll | 20 |" in markdown and "| lease-core, handoff | 20 |" in markdown
+
+
+def test_a_combined_report_renders_again_from_its_own_json_with_the_same_runs(
+    small_burst: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    paths = write_runs(tmp_path, {"both": burst_document(small_burst, "run both")})
+    combine_main([str(paths[0]), "--markdown", str(tmp_path / "first.md")])
+
+    status = combine_main([str(tmp_path / "first.json"), "--markdown", str(tmp_path / "again.md")])
+
+    first, again = (json.loads((tmp_path / name).read_text()) for name in ("first.json", "again.json"))
+    assert status == 0
+    assert again["meta"]["sources"] == first["meta"]["sources"]
+    assert (again["runs"], again["rows"], again["targets"]) == (first["runs"], first["rows"], first["targets"])
+
+
+@pytest.mark.parametrize("clash", ["the same design twice", "different sizes", "not a results file"])
+def test_combine_refuses_runs_that_cannot_share_a_report_and_writes_nothing(
+    clash: str, small_burst: list[dict[str, Any]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    poll, handoff = small_burst
+    other = {
+        "the same design twice": burst_document([poll]),
+        "different sizes": burst_document([handoff], executions=21),
+        "not a results file": {"runs": []},
+    }[clash]
+    paths = write_runs(tmp_path, {"first": burst_document([poll]), "second": other})
+
+    status = combine_main([*map(str, paths), "--markdown", str(tmp_path / "BURST.md")])
+
+    error = capsys.readouterr().err
+    assert status == 2
+    assert error.startswith("error: ") and error.count("\n") == 1 and "Traceback" not in error
+    assert not (tmp_path / "BURST.md").exists() and not (tmp_path / "BURST.json").exists()
+
+
+def test_the_results_section_of_a_burst_replaces_the_last_one_and_keeps_the_rest(
+    small_burst: list[dict[str, Any]],
+) -> None:
+    document = burst_document(small_burst)
+    results_md = "# Benchmark results\n\ntables\n"
+
+    once = with_results_section(results_md, document)
+    twice = with_results_section(once.replace("today", "yesterday"), document)
+
+    assert once.startswith(results_md) and once.endswith(SECTION_END + "\n")
+    assert twice == once
+    assert "| handoff | p99 slot free to next admission at most 1 s | yes |" in once
