@@ -8,6 +8,7 @@ https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.htm
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -79,6 +80,27 @@ def test_our_rendered_definitions_pass_in_both_wait_modes(workload: str, wait_mo
 @pytest.mark.parametrize("wait_mode", ["poll", "handoff"])
 def test_a_team_definition_spliced_from_the_fragments_passes(wait_mode: str) -> None:
     assert findings(spliced(wait_mode), "Count,Aggregate") == []
+
+
+def test_check_of_a_definition_with_two_thousand_states_takes_well_under_a_second() -> None:
+    # A user's CI runs it on every commit: the analysis is a fixed point over (state, lease fact) pairs, so
+    # it grows with the states, not with their paths. 1,000 own states before the lease and 1,000 inside it.
+    definition = spliced()
+    states = definition["States"]
+    states["Prepare"]["Next"] = "Before0"
+    states.update({f"Before{i}": {"Type": "Pass", "Next": f"Before{i + 1}"} for i in range(999)})
+    states["Before999"] = {"Type": "Pass", "Next": "Acquire"}
+    states["Count"]["Next"] = "Inside0"
+    states.update({f"Inside{i}": {"Type": "Pass", "Next": f"Inside{i + 1}"} for i in range(999)})
+    states["Inside999"] = {"Type": "Pass", "Next": "Aggregate"}
+    guarded = ["Count", "Aggregate", *(f"Inside{i}" for i in range(1000))]
+
+    started = time.perf_counter()
+    report = check_lease_flow(definition, guarded)
+    elapsed = time.perf_counter() - started
+
+    assert len(states) > 2000 and report.findings == []
+    assert elapsed < 1.0, f"{elapsed:.2f} s"
 
 
 @pytest.mark.parametrize(("name", "mutate"), WAYS_AROUND_THE_LEASE)
