@@ -3,9 +3,11 @@ simulated time, driving the real lease core, unmodified, against a DynamoDB mode
 does not.
 
 Run it with ``python -m benchmarks.burst`` (``--help``; ``--quick`` for a small run, about half a minute on 2
-cores). It writes ``out/bench/burst/results.json``, and ``benchmarks/BURST.md`` for a run at issue 14's sizes
-(``BURST.md`` next to the JSON otherwise). moto answers a request in 5-10 ms of CPU, so a run at issue 14's
-sizes (hundreds of thousands of requests) takes hours, not minutes.
+cores). It writes ``out/bench/burst/results.json``, and ``benchmarks/BURST.md`` (with ``BURST.json`` beside it
+and the burst targets in ``benchmarks/RESULTS.md``) for a run at issue 14's sizes (``BURST.md`` next to the JSON
+otherwise). moto answers a request in 5-10 ms of CPU, so a run at issue 14's sizes (hundreds of thousands of
+requests) takes about an hour per design: the designs run side by side, one process each, and
+``python -m benchmarks.burst.combine`` (``combine``) merges their results into the one report.
 
 How it fits together:
 
