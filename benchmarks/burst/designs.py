@@ -47,8 +47,9 @@ class Design(Protocol):
 
     def check_process(self, client: Any, holder: str, for_seconds: float) -> None: ...
 
-    def holders_in_table(self, unmodelled_client: Any) -> int:
-        """How many hold a slot of ``prefix`` in the table now, read with a client the model does not see."""
+    def holders_in_table(self, unmodelled_client: Any, items_in_partition: Callable[[str, str], int]) -> int:
+        """How many hold a slot of ``prefix`` in the table now, read with a client the model does not see (or,
+        ``items_in_partition(table, partition key)``, counted where the table stores them)."""
         ...
 
 
@@ -84,8 +85,8 @@ class LeaseCoreDesign:
     def check_process(self, client: Any, holder: str, for_seconds: float) -> None:
         self.calls.check_process(client, holder, for_seconds)
 
-    def holders_in_table(self, unmodelled_client: Any) -> int:
-        return self.calls.holders_in_table(unmodelled_client)
+    def holders_in_table(self, unmodelled_client: Any, items_in_partition: Callable[[str, str], int]) -> int:
+        return self.calls.holders_in_table(unmodelled_client, items_in_partition)
 
 
 class LeaseStoreUnavailable(Exception):
@@ -132,7 +133,7 @@ class CountThenPutDesign:
     def check_process(self, client: Any, holder: str, for_seconds: float) -> None:
         return None
 
-    def holders_in_table(self, unmodelled_client: Any) -> int:
+    def holders_in_table(self, unmodelled_client: Any, items_in_partition: Callable[[str, str], int]) -> int:
         """Unexpired lease items of the prefix: what its own count step counts."""
         return self._design(unmodelled_client).active()
 
@@ -169,7 +170,7 @@ class CounterOwnerDesign:
     def check_process(self, client: Any, holder: str, for_seconds: float) -> None:
         return None
 
-    def holders_in_table(self, unmodelled_client: Any) -> int:
+    def holders_in_table(self, unmodelled_client: Any, items_in_partition: Callable[[str, str], int]) -> int:
         """Owner attributes on the lock item (everything but its key and its counter), not its counter."""
         item = unmodelled_client.get_item(
             TableName=self.table, Key={"LockName": {"S": self.prefix}}, ConsistentRead=True

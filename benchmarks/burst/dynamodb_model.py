@@ -483,6 +483,10 @@ class DynamoDBModel:
         else:
             table.put_item(attributes)
 
+    def items_in_partition(self, table: str, partition: str) -> int:
+        """How many items the table stores under the string partition key ``partition`` (not billed, no time)."""
+        return len(self.backend.get_table(table).items.get(DynamoType({"S": partition}), {}))
+
     def item_size_now(self, table: str, key: dict[str, Any]) -> int:
         """A stored item's size in bytes, DynamoDB's way (for tests and reports)."""
         return self._size(self._target(table, key), fresh=True)

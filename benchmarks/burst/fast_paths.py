@@ -12,6 +12,9 @@ holders, and both libraries spend most of their time walking such items generica
   with direct recursive equivalents (DynamoDB values are acyclic trees);
 - moto's ``transact_write_items`` deep-copies every table a transaction touches, to undo it if it is
   cancelled: ``faster_moto`` snapshots the items the transaction names instead, and restores them;
+- moto's ``Table.query`` of the base table gathers its candidates by sorting every item of the table and keeping
+  those of the asked partition (O(table) per Query: with thousands of queued executions across a mix's prefixes,
+  each Query of a 500-holder partition took ~30 ms): ``faster_moto`` hands it the asked partition's items alone;
 - moto's ``BaseModel`` keeps every instance it ever creates in a class-level list (for its model-listing
   API), and moto creates an ``Item`` or two per request: a run of 100,000 requests on a semaphore item
   with 100 holders kept gigabytes. ``faster_moto`` keeps no ``Item`` there while it lasts (memory only);
@@ -162,6 +165,25 @@ class _KeepNone(list[Any]):
         return None
 
 
+def query_one_partition(original: Any) -> Any:
+    """moto's ``Table.query``, its base-table candidates taken from the asked partition only (it sorts them by sort
+    key itself); an index Query or a table without a sort key goes unchanged.
+    The simulation runs one request at a time, so shadowing ``all_items`` on the table for the call is safe."""
+
+    def wrapper(table: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        if index_name is not None or hash_key is None or not table.range_key_attr:
+            return original(table, hash_key, *args, **kwargs)
+        partition = table.items.get(hash_key, {})
+        table.all_items = lambda: list(partition.values())  # type: ignore[method-assign]
+        try:
+            return original(table, hash_key, *args, **kwargs)
+        finally:
+            del table.all_items
+
+    return wrapper
+
+
 @contextmanager
 def faster_moto() -> Iterator[None]:
     serialized, regular, deepcopy = DynamoHandler.serialized, DynamoType.to_regular_json, DynamoType.__deepcopy__
@@ -182,6 +204,8 @@ def faster_moto() -> Iterator[None]:
     transact = DynamoDBBackend.transact_write_items
     DynamoDBBackend.transact_write_items = transact_write_items(transact)  # type: ignore[method-assign]
     moto_models.copy = _KeepTables()  # type: ignore[attr-defined]
+    query = Table.query
+    Table.query = query_one_partition(query)  # type: ignore[method-assign]
     tracked = Item.instances_tracked  # type: ignore[attr-defined]
     Item.instances_tracked = _KeepNone()  # type: ignore[attr-defined]
     try:
@@ -194,6 +218,7 @@ def faster_moto() -> Iterator[None]:
         DynamoType.cast_value = cast  # type: ignore[method-assign]
         DynamoDBBackend.transact_write_items = transact  # type: ignore[method-assign]
         moto_models.copy = copy  # type: ignore[attr-defined]
+        Table.query = query  # type: ignore[method-assign]
 
 
 class _FastParser:

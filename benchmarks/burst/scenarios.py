@@ -24,7 +24,7 @@ from botocore.config import Config
 from moto import mock_aws
 
 from benchmarks.baselines import count_then_put
-from benchmarks.burst.core_calls import lambda_client_config, pausing_modules
+from benchmarks.burst.core_calls import lambda_client_config, pausing_modules, seeded_secrets
 from benchmarks.burst.designs import (
     COUNT_THEN_PUT,
     COUNTER_OWNER,
@@ -170,7 +170,7 @@ def run_plan(plan: RunPlan, progress: Callable[[str], None] | None = None, every
             labels = {label_of(partition) for partition in partitions}
             for design, observer in watched:
                 if design.table == table and design.prefix in labels:
-                    observer.holders_now(design.holders_in_table(set_up))
+                    observer.holders_now(design.holders_in_table(set_up, model.items_in_partition))
 
         model.write_listeners.append(after_write)
         runner = ExecutionRunner(simulation, random.Random(plan.seed + 3), stepfunctions, client)
@@ -194,7 +194,10 @@ def run_plan(plan: RunPlan, progress: Callable[[str], None] | None = None, every
             simulation.at(execution.arrival, lambda execution=execution: runner.start(execution))
 
         last_report = time.monotonic()
-        with simulated_time(simulation, sleeping=[botocore.endpoint], clocked=[*pausing_modules(), count_then_put]):
+        with (
+            simulated_time(simulation, sleeping=[botocore.endpoint], clocked=[*pausing_modules(), count_then_put]),
+            seeded_secrets(random.Random(plan.seed + 4)),
+        ):
             while simulation.pending() and simulation.now < plan.max_simulated_seconds:
                 simulation.run(until=min(simulation.now + 5.0, plan.max_simulated_seconds))
                 if progress is not None and time.monotonic() - last_report >= every:

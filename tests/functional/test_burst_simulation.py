@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import random
+import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,13 +32,16 @@ from moto.dynamodb.models.dynamo_type import DynamoType, Item
 
 from benchmarks.burst.__main__ import main
 from benchmarks.burst.combine import main as combine_main
-from benchmarks.burst.core_calls import LeaseCoreCalls, pausing_modules
+from benchmarks.burst.core_calls import LeaseCoreCalls, pausing_modules, seeded_secrets
 from benchmarks.burst.dynamodb_model import DynamoDBModel, stored_item_size
 from benchmarks.burst.fast_paths import cast_value, copy_value, fast_parser, faster_moto, to_regular_json
 from benchmarks.burst.report import SECTION_END, evaluate_targets, prefix_rows, render_markdown, with_results_section
 from benchmarks.burst.scenarios import PrefixPlan, RunPlan, run_plan
 from benchmarks.burst.simulation import Simulation, simulated_time
 from benchmarks.capacity import item_size
+from lease_core import item_layout
+from lease_core.item_layout import holders_partition, new_grant
+from lease_core.semaphore import LeaseSemaphore
 from lease_ops.aws.table import create_lease_table
 from tests.helpers import NO_RETRIES, REGION, TABLE, arn, aws_client, lease_table_client
 
@@ -136,7 +140,7 @@ def test_the_core_s_requests_go_through_the_model(harness: Harness) -> None:
     assert results["release"]["status"] == "released"
     assert sum(harness.model.meter.requests.values()) >= 2
     assert harness.model.meter.write_units >= 2
-    assert core.holders_in_table(harness.plain) == 0
+    assert core.holders_in_table(harness.plain, harness.model.items_in_partition) == 0
 
 
 def test_the_model_sizes_stored_items_exactly_as_the_capacity_meter_sizes_their_json(harness: Harness) -> None:
@@ -144,7 +148,7 @@ def test_the_model_sizes_stored_items_exactly_as_the_capacity_meter_sizes_their_
     core.set_up(harness.plain, task_seconds=130)
     for index in range(40):  # outside simulated time: the plain client, as set-up does
         assert core.acquire(harness.plain, None, holder(index))["status"] == "acquired"
-    assert core.holders_in_table(harness.plain) == 40
+    assert core.holders_in_table(harness.plain, harness.model.items_in_partition) == 40
     harness.plain.put_item(
         TableName=TABLE,
         Item={
@@ -357,6 +361,25 @@ def _operations(client: Any) -> list[Any]:
             Limit=1,
         )
     )
+    for partition in ("a", "q", "z"):  # the asked partition between two others, its items put out of order
+        for sort in ("3", "1", "4", "2"):
+            client.put_item(TableName=TABLE, Item={"pk": {"S": partition}, "sk": {"S": sort}, "e": {"N": sort}})
+    by_partition = {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "q"}}}
+    answers.append(client.query(TableName=TABLE, **by_partition, Limit=2))
+    answers.append(client.query(TableName=TABLE, **by_partition, ExclusiveStartKey=answers[-1]["LastEvaluatedKey"]))
+    answers.append(client.query(TableName=TABLE, **by_partition, ScanIndexForward=False))
+    answers.append(
+        client.query(
+            TableName=TABLE,
+            KeyConditionExpression="pk = :p AND sk > :s",
+            FilterExpression="e <> :two",
+            ExpressionAttributeValues={":p": {"S": "q"}, ":s": {"S": "1"}, ":two": {"N": "2"}},
+            Select="COUNT",
+        )
+    )
+    answers.append(
+        client.query(TableName=TABLE, **{**by_partition, "ExpressionAttributeValues": {":p": {"S": "none"}}})
+    )
     answers.append(client.delete_item(TableName=TABLE, Key=key, ReturnValues="ALL_OLD"))
     for answer in answers:
         answer.pop("ResponseMetadata", None)
@@ -431,6 +454,51 @@ def test_the_cap_check_catches_count_then_put_admitting_over_the_cap_in_a_burst(
 
     assert prefix["over_admission"] > 0  # its count and its put are two requests: callers race between them
     assert prefix["max_process_at_once"] > 5
+
+
+@pytest.mark.parametrize("cap", [5, 500], ids=["narrow", "wide"])
+def test_the_cap_check_counts_the_holders_the_table_stores_not_the_count_the_core_keeps(
+    harness: Harness, cap: int
+) -> None:
+    calls = LeaseCoreCalls(TABLE, "burst", cap, 600, "poll", clock=lambda: 1_000.0)
+    calls.set_up(harness.plain, task_seconds=120)
+    for index in range(3):
+        calls.acquire(harness.plain, None, holder(index))
+    listed = LeaseSemaphore(harness.plain, TABLE, "burst", ttl_seconds=600).inspect().holders
+    assert calls.holders_in_table(harness.plain, harness.model.items_in_partition) == len(listed) == 3
+
+    if cap > 5:  # a holder item the core's count does not know of, as a core that over-admitted would leave
+        stored = harness.plain.query(
+            TableName=TABLE,
+            KeyConditionExpression="pk = :partition",
+            ExpressionAttributeValues={":partition": {"S": holders_partition("burst")}},
+        )["Items"][0]
+        harness.plain.put_item(TableName=TABLE, Item={**stored, "sk": {"S": "one-more"}})
+        assert calls.holders_in_table(harness.plain, harness.model.items_in_partition) == 4
+        assert LeaseSemaphore(harness.plain, TABLE, "burst", ttl_seconds=600).occupancy().count == 3
+
+
+def test_the_core_s_grants_are_drawn_from_the_run_s_seed_while_it_runs_and_from_secrets_after() -> None:
+    def grants(seed: int) -> list[int]:
+        with seeded_secrets(random.Random(seed)):
+            return [new_grant() for _ in range(20)]
+
+    assert grants(4) == grants(4) != grants(5)
+    assert item_layout.secrets is secrets
+
+
+def _without_wall_times(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {name: _without_wall_times(item) for name, item in value.items() if name != "wall_seconds"}
+    if isinstance(value, list):
+        return [_without_wall_times(item) for item in value]
+    return value
+
+
+def test_a_handoff_run_repeats_exactly_for_its_seed() -> None:
+    plan = RunPlan("burst", "lease-core", "handoff", TINY, arrival_seconds=0.5, process_seconds=(1.0, 3.0))
+
+    assert _without_wall_times(run_plan(plan)) == _without_wall_times(run_plan(plan))
 
 
 def test_a_process_step_longer_than_its_function_s_timeout_fails_closed_and_gives_its_slot_back() -> None:
