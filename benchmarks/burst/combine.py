@@ -5,7 +5,9 @@ by side, each with its own ``--runs``/``--scenarios`` and ``--out``. This merges
 one report the issue asks for (every design and wait mode in the same tables, the baselines beside this core),
 with the targets evaluated over the merged rows exactly as one run's are. It refuses to merge runs that were
 not made at the same sizes, seed and prices, or that measured the same design twice: such a report would put
-figures of different experiments side by side.
+figures of different experiments side by side. Runs may have different horizons (``--max-simulated-hours``): a
+slow design can be stopped early, its executions not ended by then counted as unfinished, and the report says
+for each run how far it got and whether its horizon stopped it.
 
 Given a report it wrote before (``benchmarks/BURST.json``), it renders that report again.
 """
@@ -22,8 +24,9 @@ from typing import Any, NoReturn
 
 from benchmarks.burst.report import evaluate_targets, publish
 
-# What must be equal for two runs to share a report: their plan (sizes, seed, Process times) and prices.
-_SAME_PLAN_FIELDS = ("arrival_seconds", "process_seconds", "seed", "max_simulated_seconds")
+# What must be equal for two runs to share a report: their plan (sizes, seed, Process times) and prices; not
+# their horizon (a run stopped by its own says so, and counts what had not ended as unfinished).
+_SAME_PLAN_FIELDS = ("arrival_seconds", "process_seconds", "seed")
 _SAME_SCALE_FIELDS = ("burst_executions", "burst_cap", "arrival_seconds", "mix_executions", "mix_caps", "full")
 
 

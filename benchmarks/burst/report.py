@@ -252,10 +252,21 @@ def render_markdown(document: dict[str, Any]) -> str:
     )
     lines += ["", "## DynamoDB requests per run", ""]
     lines += _table(
-        ["run", "requests by operation", "throttled", "conflicts", "conditional failures", "WCU", "RCU", "wall s"],
+        [
+            "run",
+            "simulated s",
+            "requests by operation",
+            "throttled",
+            "conflicts",
+            "conditional failures",
+            "WCU",
+            "RCU",
+            "wall s",
+        ],
         [
             [
                 run["label"],
+                _simulated(run),
                 _counts(run["dynamodb"]["requests"]),
                 _counts(run["dynamodb"]["throttled"]) or "0",
                 _counts(run["dynamodb"]["conflicts"]) or "0",
@@ -269,6 +280,15 @@ def render_markdown(document: dict[str, Any]) -> str:
     )
     lines += ["", "## How to read it", "", *HOW_TO_READ, ""]
     return "\n".join(lines)
+
+
+def _simulated(run: dict[str, Any]) -> str:
+    """How far a run got in simulated time, and whether its horizon stopped it before every execution ended."""
+    horizon = run["plan"]["max_simulated_seconds"]
+    unfinished = sum(prefix["unfinished"] for prefix in run["prefixes"])
+    if run["simulated_seconds"] < horizon or not unfinished:
+        return f"{run['simulated_seconds']:,.0f}"
+    return f"{horizon:,.0f}: stopped at its horizon, {unfinished:,} executions not ended"
 
 
 def _run_on(meta: dict[str, Any]) -> str:

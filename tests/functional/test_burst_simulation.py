@@ -675,6 +675,33 @@ def test_a_combined_report_renders_again_from_its_own_json_with_the_same_runs(
     assert (again["runs"], again["rows"], again["targets"]) == (first["runs"], first["rows"], first["targets"])
 
 
+def test_a_run_stopped_at_a_shorter_horizon_combines_and_the_report_says_where_it_stopped(
+    small_burst: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    poll, _ = small_burst
+    stopped = run_plan(
+        RunPlan(
+            "burst",
+            "count-then-put",
+            "poll",
+            TINY,
+            arrival_seconds=0.5,
+            process_seconds=(1.0, 3.0),
+            max_simulated_seconds=2.0,
+        )
+    )
+    paths = write_runs(tmp_path, {"core": burst_document([poll]), "baseline": burst_document([stopped])})
+
+    status = combine_main([*map(str, paths), "--markdown", str(tmp_path / "BURST.md")])
+
+    markdown = (tmp_path / "BURST.md").read_text()
+    (row,) = [line for line in markdown.splitlines() if line.startswith("| burst: count-then-put")]
+    unfinished = stopped["prefixes"][0]["unfinished"]
+    assert status == 0 and unfinished > 0
+    assert f"| 2: stopped at its horizon, {unfinished:,} executions not ended |" in row
+    assert f"(+{unfinished:,} unfinished)" in markdown
+
+
 @pytest.mark.parametrize("clash", ["the same design twice", "different sizes", "not a results file"])
 def test_combine_refuses_runs_that_cannot_share_a_report_and_writes_nothing(
     clash: str, small_burst: list[dict[str, Any]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
