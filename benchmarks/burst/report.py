@@ -379,7 +379,8 @@ def results_section(document: dict[str, Any]) -> str:
         f"From [BURST.md](BURST.md), generated {meta['date']} by "
         + ", ".join(f"`{command}`" for command in commands)
         + (f", combined by `{meta['command']}`" if "sources" in meta else "")
-        + ". Its tables give every design's figures, the two baselines' among them.",
+        + ". "
+        + _designs_sentence(document),
         "",
         *_table(
             ["mode", "target", "met", "measured"],
@@ -388,6 +389,14 @@ def results_section(document: dict[str, Any]) -> str:
         SECTION_END,
     ]
     return "\n".join(lines)
+
+
+def _designs_sentence(document: dict[str, Any]) -> str:
+    """Which designs the report's tables hold, read from its runs (so that it cannot claim a baseline it lacks)."""
+    baselines = sorted({run["design"] for run in document["runs"]} - {"lease-core"})
+    if not baselines:
+        return "Its tables give this core's figures per wait mode; no baseline was run for it."
+    return "Its tables give this core's figures per wait mode, and beside them " + " and ".join(baselines) + "."
 
 
 def with_results_section(results_md: str, document: dict[str, Any]) -> str:

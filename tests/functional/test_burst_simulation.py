@@ -35,7 +35,14 @@ from benchmarks.burst.combine import main as combine_main
 from benchmarks.burst.core_calls import LeaseCoreCalls, pausing_modules, seeded_secrets
 from benchmarks.burst.dynamodb_model import DynamoDBModel, stored_item_size
 from benchmarks.burst.fast_paths import cast_value, copy_value, fast_parser, faster_moto, to_regular_json
-from benchmarks.burst.report import SECTION_END, evaluate_targets, prefix_rows, render_markdown, with_results_section
+from benchmarks.burst.report import (
+    SECTION_END,
+    evaluate_targets,
+    prefix_rows,
+    render_markdown,
+    results_section,
+    with_results_section,
+)
 from benchmarks.burst.scenarios import PrefixPlan, RunPlan, run_plan
 from benchmarks.burst.simulation import Simulation, simulated_time
 from benchmarks.capacity import item_size
@@ -700,6 +707,9 @@ def test_a_run_stopped_at_a_shorter_horizon_combines_and_the_report_says_where_i
     assert status == 0 and unfinished > 0
     assert f"| 2: stopped at its horizon, {unfinished:,} executions not ended |" in row
     assert f"(+{unfinished:,} unfinished)" in markdown
+    combined = json.loads((tmp_path / "BURST.json").read_text())
+    assert "and beside them count-then-put." in results_section(combined)
+    assert "no baseline was run for it." in results_section(burst_document([poll]))
 
 
 @pytest.mark.parametrize("clash", ["the same design twice", "different sizes", "not a results file"])
