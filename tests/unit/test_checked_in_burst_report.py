@@ -28,10 +28,17 @@ def test_benchmark_results_show_the_burst_targets_of_the_checked_in_report(repor
     assert results_section(report) in RESULTS_MD.read_text()
 
 
-def test_the_checked_in_burst_report_is_at_issue_14s_sizes_with_this_core_in_both_wait_modes(
+def test_the_checked_in_burst_report_is_at_issue_14s_sizes_with_both_scenarios_and_both_baselines(
     report: dict[str, Any],
 ) -> None:
     runs = {(run["scenario"], run["design"], run["wait_mode"]) for run in report["runs"]}
 
     assert report["meta"]["scale"]["full"] is True
-    assert {("burst", "lease-core", "poll"), ("burst", "lease-core", "handoff")} <= runs
+    assert {
+        ("burst", "lease-core", "poll"),
+        ("burst", "lease-core", "handoff"),
+        ("mix", "lease-core", "poll"),
+        ("mix", "lease-core", "handoff"),
+        ("burst", "count-then-put", "poll"),
+        ("burst", "counter-and-owner", "poll"),
+    } <= runs
