@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import inspect
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -170,8 +171,11 @@ def query_one_partition(original: Any) -> Any:
     key itself); an index Query or a table without a sort key goes unchanged.
     The simulation runs one request at a time, so shadowing ``all_items`` on the table for the call is safe."""
 
+    # Where ``index_name`` falls among the arguments after ``hash_key`` (moto's backend passes it by position).
+    index_name_at = list(inspect.signature(original).parameters).index("index_name") - 2
+
     def wrapper(table: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
-        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        index_name = args[index_name_at] if len(args) > index_name_at else kwargs.get("index_name")
         if index_name is not None or hash_key is None or not table.range_key_attr:
             return original(table, hash_key, *args, **kwargs)
         partition = table.items.get(hash_key, {})
