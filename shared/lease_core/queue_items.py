@@ -1,9 +1,10 @@
-"""The queue's own items (handoff mode), read and written one at a time: never a read of the whole queue.
+"""The queue's own items (handoff mode), read and written a few at a time: never a read of the whole queue.
 
 A waiter is two items (see ``item_layout``): its place, in the waiters partition sorted by arrival
 (holder, task token), and an index item keyed by its holder key (where its place is, and whether the
 semaphore's ``waiting`` count includes it yet). Finding one's own place is a GetItem of the index, the
-head of the queue is a Query of one item: neither costs more with 100,000 queued than with 10.
+head of the queue is a Query of one item, and the heads that a wide prefix's free slots go to one Query and
+one BatchGetItem of as many items as slots are served: none costs more with 100,000 queued than with 10.
 
 This module knows nothing of the semaphore item; ``LeaseSemaphore`` and ``WaitingRoom`` combine both.
 """
@@ -15,12 +16,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from lease_core.item_layout import holder_key, index_partition, waiter_sort_key, waiters_partition
+from lease_core.races import pause
 from lease_core.store import ConditionFailed, DynamoTable, plain_item
 
 # A queued execution re-checks at least daily (recheck_seconds is at most 86,400): one that has not for
 # longer is gone, and DynamoDB's TTL may drop its items (a count left too high is reset when the queue empties).
 RECHECKS_WITHIN_SECONDS = 86_400
 ABANDONED_WAITER_SECONDS = RECHECKS_WITHIN_SECONDS + 3_600
+# Requests of a BatchGetItem whose keys DynamoDB left unprocessed (throttled) before giving up on them.
+BATCH_READ_ROUNDS = 3
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,18 @@ class QueueItems:
         items = page.get("Items", [])
         return _waiter(plain_item(items[0]) or {}) if items else None
 
+    def heads(self, limit: int) -> list[Waiter]:
+        """The ``limit`` oldest waiters, oldest first: a strongly consistent Query that reads that many items."""
+        page = self.table.call(
+            "query",
+            KeyConditionExpression="pk = :partition",
+            ExpressionAttributeValues={":partition": {"S": self.waiters_pk}},
+            ConsistentRead=True,
+            ScanIndexForward=True,
+            Limit=limit,
+        )
+        return [_waiter(plain_item(item) or {}) for item in page.get("Items", [])]
+
     def place(self, key: str) -> Place | None:
         """Where the holder with this key waits, from its index item (a GetItem)."""
         item = plain_item(self.table.call("get_item", Key=self.index_key(key), ConsistentRead=True).get("Item"))
@@ -109,6 +125,31 @@ class QueueItems:
         """
         place = self.place(waiter.key)
         return place is not None and place.sort_key == waiter.sort_key and place.counted
+
+    def counted(self, waiters: list[Waiter]) -> list[bool]:
+        """``counts`` for several places in one request: a strongly consistent BatchGetItem of their index items.
+
+        Keys DynamoDB leaves unprocessed (throttled) are asked again a few times; any still unanswered
+        count as not counted, the side ``counts`` errs on (a count left too high is reset, one too low is not).
+        """
+        found: dict[str, Place] = {}
+        keys = [self.index_key(waiter.key) for waiter in {waiter.key: waiter for waiter in waiters}.values()]
+        for attempt in range(BATCH_READ_ROUNDS):
+            if not keys:
+                break
+            response = self.table.call(
+                "batch_get_item", RequestItems={self.table.name: {"Keys": keys, "ConsistentRead": True}}
+            )
+            for raw in response.get("Responses", {}).get(self.table.name, []):
+                item = plain_item(raw) or {}
+                found[str(item["sk"])] = _place(item)
+            keys = response.get("UnprocessedKeys", {}).get(self.table.name, {}).get("Keys", [])
+            if keys:
+                pause(attempt)
+        return [
+            (place := found.get(waiter.key)) is not None and place.sort_key == waiter.sort_key and place.counted
+            for waiter in waiters
+        ]
 
     def waiter_at(self, sort_key: str) -> Waiter | None:
         item = plain_item(self.table.call("get_item", Key=self.waiter_key(sort_key), ConsistentRead=True).get("Item"))

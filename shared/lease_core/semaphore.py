@@ -443,20 +443,21 @@ class LeaseSemaphore:
         self.queue.forget_index(waiter)
         return Admission(waiter, self.prefix, entry.expires_at, entry.grant)
 
-    def admit_head(self, seen: LeaseSnapshot) -> Admission | None:
-        """Give one free slot (as ``seen``, from ``occupancy``) to the oldest waiter; None if there is no waiter.
+    def admit_heads(self, seen: LeaseSnapshot) -> list[Admission]:
+        """Give free slots (as ``seen``, from ``occupancy``) to the oldest waiters; [] if there is no waiter.
 
-        ``LookAgain`` (``races``) if the semaphore or the queue changed first.
+        The holders' map admits one per write; the wide layout up to ``wide_layout.MAX_ADMITTED_AT_ONCE``
+        in one transaction. ``LookAgain`` (``races``) if the semaphore or the queue changed first.
         """
-        return self._in_layout(lambda: self._admit_head_narrow(seen), lambda: self.wide.admit_head(seen))
+        return self._in_layout(lambda: self._admit_head_narrow(seen), lambda: self.wide.admit_heads(seen))
 
-    def _admit_head_narrow(self, seen: LeaseSnapshot) -> Admission | None:
+    def _admit_head_narrow(self, seen: LeaseSnapshot) -> list[Admission]:
         if seen.count is not None:
             raise OtherLayout(wide=True)  # ``seen`` was read in the wide layout
         waiter = self.queue.head()
         if waiter is None:
             self.waiters.forget_phantoms(seen)
-            return None
+            return []
         counted = self.queue.counts(waiter)
         if waiter.key in seen.holders:
             # It got in by itself meanwhile: its place in line is spent.
@@ -479,15 +480,15 @@ class LeaseSemaphore:
         except TransactionCancelled:
             landed = self._granted(waiter, entry)
             if landed is not None:  # it was ours: the answer was lost, the grant was not
-                return landed
+                return [landed]
             raise LookAgain from None  # someone else changed the semaphore or the queue first
         except LeaseStoreUnavailable:
             landed = self._granted(waiter, entry)
             if landed is None:
                 raise
-            return landed
+            return [landed]
         self.queue.forget_index(waiter)
-        return Admission(waiter, self.prefix, entry.expires_at, entry.grant)
+        return [Admission(waiter, self.prefix, entry.expires_at, entry.grant)]
 
     def _granted(self, waiter: Waiter, entry: Entry, seen: LeaseSnapshot | None = None) -> Admission | None:
         """``waiter``'s admission if it holds exactly ``entry``: our hand-over landed, its answer was lost."""

@@ -87,7 +87,7 @@ class DynamoTable:
         A write that met a transaction in progress on its item (handoff mode's hand-overs) is tried
         again a few times after a short random pause: botocore does not retry that one itself.
         """
-        if operation != "transact_write_items":
+        if operation not in ("transact_write_items", "batch_get_item"):  # these name the table per item
             request = {"TableName": self.name, **request}
         for attempt in range(CONFLICT_ATTEMPTS):
             try:

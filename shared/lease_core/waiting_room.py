@@ -9,7 +9,7 @@ overtakes:
   otherwise it queues;
 - a release that sees ``waiting > 0`` gives its slot straight to the oldest waiter
   (``LeaseSemaphore.release``), in one transaction that moves the lease and deletes the place;
-- queueing is followed by ``fill_free_slots``, which gives every free slot to the head of the queue: a
+- queueing is followed by ``fill_free_slots``, which gives every free slot to the heads of the queue: a
   release that landed between a newcomer's failed admission and its queueing is caught there (no lost
   wakeup); reclaim, the sweeper and a cap change fill too.
 
@@ -114,13 +114,13 @@ class WaitingRoom:
             if snapshot.held >= snapshot.cap:
                 return admitted
             try:
-                admission = self.semaphore.admit_head(snapshot)
+                admissions = self.semaphore.admit_heads(snapshot)
             except LookAgain:
                 pause(attempt)
                 continue
-            if admission is None:
+            if not admissions:
                 return admitted
-            admitted.append(admission)
+            admitted += admissions
         return admitted
 
     def remove(self, waiter: Waiter) -> bool:

@@ -863,3 +863,142 @@ def test_a_release_or_reclaim_through_a_client_that_saw_the_other_layout_still_f
 
         assert seen_elsewhere.reclaim(seen_elsewhere.inspect().expired(int(clock.now))) == [holder_key("B")]
         assert holders_in_table(dynamodb, "analytics") == {}
+
+
+# -- wide layout: free slots go to several waiters in one transaction ----------------------------------
+
+
+class TransactionLog:
+    """How many waiters each wide-layout transaction admitted (holder items it created)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.admitted: list[int] = []
+        send = WideLeases._transact
+        log = self
+
+        def transact(leases: WideLeases, items: list[dict[str, Any]]) -> None:
+            send(leases, items)
+            updates = [item["Update"] for item in items if "Update" in item]
+            log.admitted.append(sum("attribute_not_exists" in update["ConditionExpression"] for update in updates))
+
+        monkeypatch.setattr(WideLeases, "_transact", transact)
+
+
+def full_with_queue(dynamodb: Any, clock: SteppingClock, cap: int, waiters: int) -> tuple[LeaseSemaphore, list[str]]:
+    """A prefix with ``cap`` holders (h0, h1...) and ``waiters`` executions queued behind them (w0 oldest)."""
+    leases = semaphore(dynamodb, clock=clock, cap=cap)
+    for index in range(cap):
+        assert isinstance(leases.acquire(f"h{index}", behind_waiters=True), Acquired)
+    queued = [f"w{index}" for index in range(waiters)]
+    queue(leases, *queued)
+    return leases, queued
+
+
+@pytest.mark.wide_layout_only
+def test_free_slots_of_a_wide_prefix_go_to_the_oldest_waiters_several_to_a_transaction(
+    dynamodb: Any, clock: SteppingClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("lease_core.wide_layout.MAX_ADMITTED_AT_ONCE", 3)
+    leases, queued = full_with_queue(dynamodb, clock, cap=6, waiters=6)
+    set_holders(dynamodb, {f"h{index}": None for index in range(5)})  # five slots freed outright
+    log = TransactionLog(monkeypatch)
+
+    admitted = WaitingRoom(leases).fill_free_slots()
+
+    assert [admission.waiter.holder for admission in admitted] == queued[:5]
+    assert log.admitted == [3, 2]  # at most three at a time, as many as slots are free
+    assert set(holders_in_table(dynamodb, "analytics")) == keys_of("h5", *queued[:5])
+    assert int(semaphore_item(dynamodb)[COUNT]["N"]) == 6  # the count is the number of holder items
+    assert waiting_count(dynamodb) == 1 and [w.holder for w in WaitingRoom(leases).waiters()] == ["w5"]
+    assert all(index_item(dynamodb, leases, holder) is None for holder in queued[:5])
+    assert len({admission.grant for admission in admitted}) == 5  # each admission its own grant
+
+
+@pytest.mark.wide_layout_only
+def test_a_batch_takes_off_the_queue_count_only_the_places_it_counts(
+    dynamodb: Any, clock: SteppingClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A place written but not yet counted (its queueing is between the two writes) may be served in a batch:
+    # taking it off the count would take another waiter's count and strand that waiter.
+    leases, queued = full_with_queue(dynamodb, clock, cap=4, waiters=2)
+    uncounted = leases.queue.put("w-uncounted", "token-of-w-uncounted", int(clock() * 1000))
+    queue(leases, "w-last")
+    assert waiting_count(dynamodb) == 3
+    set_holders(dynamodb, {"h0": None, "h1": None, "h2": None})
+
+    admitted = WaitingRoom(leases).fill_free_slots()
+
+    assert [admission.waiter.holder for admission in admitted] == [*queued, uncounted.holder]
+    assert waiting_count(dynamodb) == 1  # w-last's count, not 0
+    assert [w.holder for w in WaitingRoom(leases).waiters()] == ["w-last"]
+
+
+@pytest.mark.wide_layout_only
+def test_a_batch_that_meets_a_waiter_holding_already_spends_its_place_and_admits_the_next_instead(
+    dynamodb: Any, clock: SteppingClock
+) -> None:
+    leases, _ = full_with_queue(dynamodb, clock, cap=4, waiters=3)
+    # w1 got a slot by itself meanwhile, and three slots are free.
+    set_holders(dynamodb, {"h0": None, "h1": None, "h2": None, "w1": Entry(int(clock()) + 60)})
+
+    admitted = WaitingRoom(leases).fill_free_slots()
+
+    assert [admission.waiter.holder for admission in admitted] == ["w0", "w2"]
+    assert set(holders_in_table(dynamodb, "analytics")) == keys_of("h3", "w0", "w1", "w2")
+    assert int(semaphore_item(dynamodb)[COUNT]["N"]) == 4
+    assert waiting_count(dynamodb) == 0 and WaitingRoom(leases).waiters() == []
+
+
+@pytest.mark.wide_layout_only
+def test_a_batch_whose_answer_was_lost_reports_every_admission_it_made(
+    dynamodb: Any, clock: SteppingClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    leases, queued = full_with_queue(dynamodb, clock, cap=3, waiters=3)
+    set_holders(dynamodb, {"h0": None, "h1": None, "h2": None})
+    send = WideLeases._transact
+
+    def landed_but_unanswered(self: WideLeases, items: list[dict[str, Any]]) -> None:
+        send(self, items)
+        raise LeaseStoreUnavailable("the connection dropped after DynamoDB committed")
+
+    monkeypatch.setattr(WideLeases, "_transact", landed_but_unanswered)
+    admitted = WaitingRoom(leases).fill_free_slots()
+
+    assert [admission.waiter.holder for admission in admitted] == queued
+    assert {holder_key(a.waiter.holder): a.expires_at for a in admitted} == holders_in_table(dynamodb, "analytics")
+    assert all(index_item(dynamodb, leases, holder) is None for holder in queued)
+
+
+@pytest.mark.wide_layout_only
+def test_a_batch_never_admits_over_a_cap_lowered_after_it_read_the_count(
+    dynamodb: Any, clock: SteppingClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    leases, _ = full_with_queue(dynamodb, clock, cap=4, waiters=4)
+    set_holders(dynamodb, {"h0": None, "h1": None, "h2": None})  # one holder left, three slots free
+    once_before(monkeypatch, WideLeases, "_transact", lambda: leases.set_cap(2))
+
+    admitted = WaitingRoom(leases).fill_free_slots()
+
+    assert [admission.waiter.holder for admission in admitted] == ["w0"]  # one slot under the lowered cap
+    assert set(holders_in_table(dynamodb, "analytics")) == keys_of("h3", "w0")
+    assert waiting_count(dynamodb) == 3
+
+
+@pytest.mark.wide_layout_only
+def test_a_holder_queued_twice_is_admitted_once_and_its_second_place_is_spent(
+    dynamodb: Any, clock: SteppingClock
+) -> None:
+    # One transaction may not touch an item twice (DynamoDB refuses it with a ValidationException,
+    # https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html), so two places
+    # of one holder may not be served in one batch.
+    leases, _ = full_with_queue(dynamodb, clock, cap=3, waiters=0)
+    leases.queue.put("twice", "token-1", int(clock() * 1000))
+    leases.queue.put("twice", "token-2", int(clock() * 1000))
+    queue(leases, "after")
+    set_holders(dynamodb, {"h0": None, "h1": None, "h2": None})
+
+    admitted = WaitingRoom(leases).fill_free_slots()
+
+    assert [admission.waiter.holder for admission in admitted] == ["twice", "after"]
+    assert set(holders_in_table(dynamodb, "analytics")) == keys_of("twice", "after")
+    assert WaitingRoom(leases).waiters() == [] and waiting_count(dynamodb) == 0
