@@ -3,10 +3,12 @@
 moto does not bill by size, so the meter wraps moto's DynamoDB backend: each
 write is billed ceil(max(item before, item after) / 1 KB) write units (a failed
 conditional write too), each strongly consistent GetItem ceil(item / 4 KB) read
-units, and a Query the size of the items it reads (the queried partition, up to
-its Limit), summed and rounded up to 4 KB. A TransactWriteItems is one request
-billed twice the write units of each item it writes, as DynamoDB bills
-transactions (a cancelled one too: this errs against the design that uses them).
+units, a Query the size of the items it reads (the queried partition, up to
+its Limit), summed and rounded up to 4 KB, and a BatchGetItem each item as its own
+GetItem (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/read-write-operations.html).
+A TransactWriteItems is one request billed twice the write units of each item it
+writes, as DynamoDB bills transactions (a cancelled one too: this errs against the
+design that uses them).
 Item sizes follow DynamoDB's rules (attribute names count; numbers take about
 one byte per two significant digits, plus one; maps and lists three bytes plus
 one byte per element).
@@ -133,12 +135,20 @@ class CapacityMeter:
             usage.read_units += max(1, math.ceil(billed_bytes / READ_UNIT_BYTES))
             usage.bytes_read += billed_bytes
 
+    def _read_items(self, table: str, billed_bytes: list[int]) -> None:
+        """One request reading several items, each rounded up to 4 KB on its own (BatchGetItem)."""
+        with self._lock:
+            usage = self.usage[table]
+            usage.requests += 1
+            usage.read_units += sum(max(1, math.ceil(size / READ_UNIT_BYTES)) for size in billed_bytes)
+            usage.bytes_read += sum(billed_bytes)
+
     @contextmanager
     def installed(self) -> Iterator[CapacityMeter]:
         """Wrap moto's DynamoDB while the block runs (the benchmark's moto server is in this process)."""
         originals = {name: getattr(DynamoDBBackend, name) for name in ("put_item", "update_item", "delete_item")}
         transaction_original = DynamoDBBackend.transact_write_items
-        handler_originals = {name: getattr(DynamoHandler, name) for name in ("get_item", "query")}
+        handler_originals = {name: getattr(DynamoHandler, name) for name in ("get_item", "query", "batch_get_item")}
         meter = self
 
         def stored(backend: Any, table_name: str, key: dict[str, Any]) -> dict[str, Any] | None:
@@ -186,6 +196,17 @@ class CapacityMeter:
 
             return wrapper
 
+        def billed_batch_read(original: Callable[..., Any]) -> Callable[..., Any]:
+            def wrapper(handler: Any) -> Any:
+                result = original(handler)
+                backend = handler.dynamodb_backend
+                for table_name, asked in handler.body["RequestItems"].items():
+                    sizes = [item_size(stored(backend, table_name, key)) for key in asked["Keys"]]
+                    meter._read_items(table_name, sizes)
+                return result
+
+            return wrapper
+
         def transaction_key(backend: Any, operation: dict[str, Any]) -> tuple[str, dict[str, Any]]:
             table_name = operation["TableName"]
             if "Key" in operation:
@@ -214,6 +235,7 @@ class CapacityMeter:
         DynamoDBBackend.delete_item = billed_write(originals["delete_item"], key_argument("key"))  # type: ignore[method-assign]
         DynamoHandler.get_item = billed_read(handler_originals["get_item"], whole_partition=False)  # type: ignore[method-assign]
         DynamoHandler.query = billed_read(handler_originals["query"], whole_partition=True)  # type: ignore[method-assign]
+        DynamoHandler.batch_get_item = billed_batch_read(handler_originals["batch_get_item"])  # type: ignore[method-assign]
         try:
             yield self
         finally:

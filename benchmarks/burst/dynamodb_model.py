@@ -38,7 +38,7 @@ included, goes through it:
    a ``PutItem``, ``UpdateItem`` or ``DeleteItem`` on an item that an ongoing transaction includes fails
    with ``TransactionConflictException``, and a transaction that includes an item of another ongoing
    transaction is cancelled (``TransactionCanceledException``, reason ``TransactionConflict`` on that
-   item, ``None`` on the others). Reads (``GetItem``, ``Query``) never conflict. The model applies a
+   item, ``None`` on the others). Reads (``GetItem``, ``Query``, ``BatchGetItem``) never conflict. The model applies a
    transaction when it reaches the table, so a read during its hold sees its result, where DynamoDB would
    answer the state before it until it commits (tens of milliseconds earlier than DynamoDB, at most). A
    single write is applied at once and holds nothing, so a transaction never meets one in progress. A
@@ -58,7 +58,13 @@ the stored item sizes just before and just after the request: a write costs ceil
 before and after / 1 KB) write units, a write whose condition failed too; a ``TransactWriteItems``
 twice its items' units (one cancelled because a condition failed included: it ran its checks); a
 strongly consistent ``GetItem`` ceil(item / 4 KB) read units (half if eventually consistent), whatever
-its projection; a ``Query`` the sizes of the items it read, summed and rounded up to 4 KB. Sizes use
+its projection; a ``Query`` the sizes of the items it read, summed and rounded up to 4 KB; a ``BatchGetItem``
+each item as its own ``GetItem``, in one round trip. A ``BatchGetItem`` that needs a throttled partition is
+refused whole ("If none of the items can be processed due to insufficient provisioned throughput ... returns
+a ProvisionedThroughputExceededException",
+https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchGetItem.html): the core's batches read
+one partition, where all of a batch or none of it is throttled, so the partial answer (``UnprocessedKeys``)
+is not modelled. Sizes use
 ``benchmarks.capacity.item_size`` (the rules the existing ``make bench`` meter uses).
 """
 
@@ -93,7 +99,7 @@ ON_DEMAND_THROTTLE_MESSAGE = (
     "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/bp-partition-key-design.html"
 )
 PLAIN_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem"})
-READS = frozenset({"GetItem", "Query"})
+READS = frozenset({"GetItem", "Query", "BatchGetItem"})
 MODELLED = PLAIN_WRITES | READS | {"TransactWriteItems"}
 _HASH_KEY_CONDITION = re.compile(r"^\s*\(?\s*(?P<name>#?[\w]+)\s*=\s*(?P<value>:[\w]+)")
 
@@ -242,7 +248,7 @@ class DynamoDBModel:
             return self._refuse(request, self._throttled(operation, targets, throttled, reading=reading))
 
         held = [target for target in targets if self._held_until.get(self._item(target), -1.0) > now]
-        if held and operation != "GetItem" and operation != "Query":
+        if held and operation not in READS:
             kind = "TransactionConflictException" if operation in PLAIN_WRITES else "TransactionCanceledException"
             self._count("conflicts", kind, labels)
             return self._refuse(request, self._conflict(operation, targets, held))
@@ -327,13 +333,20 @@ class DynamoDBModel:
     ) -> None:
         if _error_code(response) is not None:
             return
+        if operation == "BatchGetItem":
+            for target in targets:  # each item billed as its own GetItem
+                consistent = bool(body["RequestItems"][target.table].get("ConsistentRead"))
+                self._bill_units(target, read_units(self._size(target), consistent=consistent))
+            return
         consistent = bool(body.get("ConsistentRead"))
         (target,) = targets
         if operation == "GetItem":
             size = self._size(target)
         else:
             size = sum(self._size(item) for item in self._items_read(body, target, response))
-        units = read_units(size, consistent=consistent)
+        self._bill_units(target, read_units(size, consistent=consistent))
+
+    def _bill_units(self, target: Target, units: float) -> None:
         self._bucket(target, reading=True).tokens -= units
         self.meter.read_units += units
         self.meter.by_label[label_of(target.partition)]["read_units"] += units
@@ -439,6 +452,8 @@ class DynamoDBModel:
                 raise ValueError(f"unsupported KeyConditionExpression {body.get('KeyConditionExpression')!r}")
             value = body["ExpressionAttributeValues"][match["value"]]
             return [Target(body["TableName"], _scalar(value), None, {})]
+        if operation == "BatchGetItem":
+            return [self._target(table, key) for table, asked in body["RequestItems"].items() for key in asked["Keys"]]
         targets = []
         for action in body["TransactItems"]:
             ((_, detail),) = action.items()

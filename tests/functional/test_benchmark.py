@@ -146,6 +146,28 @@ def test_the_meter_bills_a_transaction_as_one_request_at_twice_the_write_units_a
     assert read.bytes_read - written.bytes_read == len("pk") + len("p#waiters") + len("sk") + len("0")
 
 
+def test_the_meter_bills_each_item_of_a_batch_read_as_its_own_read_rounded_up_to_4_kb() -> None:
+    with bench_environment() as env:
+        client = env.client("metered")
+        create_design_table("lease-core", client, "metered")
+        big = {"pk": {"S": "p#queued"}, "sk": {"S": "big"}, "blob": {"S": "x" * 5_000}}
+        client.put_item(TableName="metered", Item=big)
+        client.put_item(TableName="metered", Item={"pk": {"S": "p#queued"}, "sk": {"S": "small"}})
+        before = env.meter.snapshot("metered")
+        client.batch_get_item(
+            RequestItems={
+                "metered": {
+                    "Keys": [{"pk": {"S": "p#queued"}, "sk": {"S": name}} for name in ("big", "small")],
+                    "ConsistentRead": True,
+                }
+            }
+        )
+        read = env.meter.snapshot("metered")
+
+    # 5 KB rounds up to 8 KB (2 units) and the small item to 4 KB (1 unit): 3, where one 5 KB read would bill 2.
+    assert (read.requests - before.requests, read.read_units - before.read_units) == (1, 3)
+
+
 @pytest.mark.slow
 def test_handoff_workflows_do_not_poll_do_not_overtake_and_cost_fewer_steps_than_polling(
     quick_results: dict[str, Any],

@@ -135,6 +135,33 @@ def test_writes_are_billed_by_the_larger_of_the_item_before_and_after_a_failed_c
     assert harness.model.meter.read_units == 1.0  # no item: the one-unit minimum
 
 
+def test_a_batch_read_bills_each_item_as_its_own_read_and_is_refused_whole_on_a_throttled_partition(
+    harness: Harness,
+) -> None:
+    # A partition serving 3 read units a second, so that the first batch (4 units) empties its bucket.
+    harness.model = DynamoDBModel(harness.simulation, random.Random(7), region=REGION, read_units_per_second=3.0)
+    client = harness.client()
+    keys = [{"pk": {"S": "batch#queued"}, "sk": {"S": name}} for name in ("big", "small", "missing")]
+    harness.plain.put_item(TableName=TABLE, Item={**keys[0], "blob": {"S": "x" * 5_000}})
+    harness.plain.put_item(TableName=TABLE, Item=keys[1])
+
+    def batch(consistent: bool) -> Callable[[], Any]:
+        return lambda: client.batch_get_item(RequestItems={TABLE: {"Keys": keys, "ConsistentRead": consistent}})
+
+    harness.at(0.0, "consistent", batch(True))
+    harness.at(0.05, "throttled", batch(True))
+    harness.at(2.0, "eventual", batch(False))
+    results = harness.run()
+
+    assert len(results["consistent"]["Responses"][TABLE]) == 2
+    assert error_code(results["throttled"]) == "ThrottlingException"
+    assert len(results["eventual"]["Responses"][TABLE]) == 2
+    # 5 KB is 2 units, the small item 1, the missing one the one-unit minimum: 4; eventually consistent, half;
+    # the refused batch nothing.
+    assert harness.model.meter.read_units == 4 + 2
+    assert harness.model.meter.requests["BatchGetItem"] == 3
+
+
 def test_the_core_s_requests_go_through_the_model(harness: Harness) -> None:
     core = LeaseCoreCalls(TABLE, "burst", 15, 600, "poll", harness.simulation.clock)
     core.set_up(harness.plain, task_seconds=130)

@@ -12,6 +12,7 @@ from parliament import analyze_policy_string
 from lease_core import LeaseSemaphore
 from lease_core.ended_runs import EndedRun, record
 from lease_core.execution_cleanup import settle_run
+from lease_core.item_layout import WIDE_ABOVE_CAP, holder_key
 from lease_core.lease_table import LeaseTable
 from lease_core.reconciler import Reconciler
 from lease_core.task_callbacks import serve_waiting
@@ -147,7 +148,11 @@ def test_handoff_mode_adds_the_queue_actions_on_the_own_prefix_and_send_task_suc
     assert table["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["batch#*"]}}
     # Poll mode already reads (a re-poll reads before it writes) and deletes (a lease item of the wide layout);
     # handoff adds the queue's items.
-    assert set(table["Action"]) - set(statements(poll)[0]["Action"]) == {"dynamodb:PutItem", "dynamodb:Query"}
+    assert set(table["Action"]) - set(statements(poll)[0]["Action"]) == {
+        "dynamodb:BatchGetItem",
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+    }
     added = [s for s in statements(handoff) if s not in statements(poll) and s is not table]
     assert added == [
         {"Sid": "HandSlotsToWaitingTasks", "Effect": "Allow", "Action": ["states:SendTaskSuccess"], "Resource": "*"},
@@ -198,6 +203,12 @@ def test_the_platform_policy_allows_exactly_the_dynamodb_actions_its_cleanup_swe
     workload.acquire("another")
     WaitingRoom(workload).enqueue(stopped + "#0/1", "token-of-the-stopped-run")  # a Map iteration of that run
     WaitingRoom(workload).enqueue("waiting", "token")
+    # A wide-layout prefix with a slot free and two queued (as when a release lands while they queue): the
+    # platform admits them together, reading their index items in one BatchGetItem.
+    wide = LeaseSemaphore(dynamodb, DEFAULT_TABLE_NAME, "wide", initial_cap=WIDE_ABOVE_CAP + 1)
+    wide.set_cap(WIDE_ABOVE_CAP + 1)
+    WaitingRoom(wide).enqueue("first-in-line", "token-1")
+    WaitingRoom(wide).enqueue("second-in-line", "token-2")
     recording = RecordingClient(dynamodb)
     platform = LeaseTable(recording, DEFAULT_TABLE_NAME)
     now = int(platform.clock())
@@ -216,4 +227,5 @@ def test_the_platform_policy_allows_exactly_the_dynamodb_actions_its_cleanup_swe
         if s["Sid"] == "EveryPrefixOfTheLeaseTable"
     ]
     assert "dynamodb:PutItem" in recording.actions  # lease_core.ended_runs records each stopped run
+    assert wide.inspect().holders.keys() == {holder_key("first-in-line"), holder_key("second-in-line")}
     assert recording.actions == set(statement["Action"])

@@ -52,8 +52,12 @@ def _send_task_success_statement() -> dict[str, Any]:
 # deletes a lease's own item on release, inside a TransactWriteItems, which IAM authorizes action by action
 # (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html).
 POLL_ACTIONS = ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:UpdateItem"]
-# Handoff mode also reads the semaphore and the queue, and queues and dequeues in transactions.
+# Handoff mode also reads the semaphore and the queue, and queues and dequeues in transactions. BatchGetItem:
+# the index items of the waiters a wide prefix's free slots go to (lease_core.queue_items.QueueItems.counted);
+# dynamodb:LeadingKeys applies to it key by key
+# (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/specifying-conditions.html).
 HANDOFF_ACTIONS = [
+    "dynamodb:BatchGetItem",
     "dynamodb:DeleteItem",
     "dynamodb:GetItem",
     "dynamodb:PutItem",
@@ -201,8 +205,10 @@ def platform_policy(*, partition: str, region: str, table: str, app_name: str, s
                 "Sid": "EveryPrefixOfTheLeaseTable",
                 "Effect": "Allow",
                 # Query and DeleteItem: the queues of handoff mode (handing freed slots over, dropping dead waiters);
-                # PutItem: the record of a stopped run that the sweeper settles again (lease_core.ended_runs).
+                # PutItem: the record of a stopped run that the sweeper settles again (lease_core.ended_runs);
+                # BatchGetItem: which of the waiters it admits together the queue count includes.
                 "Action": [
+                    "dynamodb:BatchGetItem",
                     "dynamodb:DeleteItem",
                     "dynamodb:GetItem",
                     "dynamodb:PutItem",
