@@ -224,3 +224,31 @@ def test_every_metric_the_lease_lambdas_emit_is_described_in_the_observability_d
 
     assert emitted, "no metric names found in lease_core.observability"
     assert described == emitted
+
+
+QUOTED_CONSTANT = re.compile(r"`([A-Z][A-Z0-9_]+)` \(([0-9][0-9,]*)\)")
+
+
+def core_constants() -> dict[str, object]:
+    """Every upper-case module constant of ``lease_core``, by name."""
+    import importlib
+    import pkgutil
+
+    import lease_core
+
+    found: dict[str, object] = {}
+    for module in pkgutil.iter_modules(lease_core.__path__):
+        found |= {
+            name: value
+            for name, value in vars(importlib.import_module(f"lease_core.{module.name}")).items()
+            if name.isupper() and isinstance(value, int)
+        }
+    return found
+
+
+@pytest.mark.parametrize("path", MARKDOWN, ids=relative)
+def test_every_core_constant_the_docs_quote_with_its_value_has_that_value(path: Path) -> None:
+    constants = core_constants()
+    for name, value in QUOTED_CONSTANT.findall(path.read_text()):
+        assert name in constants, f"{relative(path)} quotes {name}, which lease_core does not define"
+        assert constants[name] == int(value.replace(",", "")), f"{relative(path)}: {name} is {constants[name]}"
