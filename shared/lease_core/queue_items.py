@@ -86,16 +86,8 @@ class QueueItems:
 
     def head(self) -> Waiter | None:
         """The oldest waiter: a strongly consistent Query that reads one item."""
-        page = self.table.call(
-            "query",
-            KeyConditionExpression="pk = :partition",
-            ExpressionAttributeValues={":partition": {"S": self.waiters_pk}},
-            ConsistentRead=True,
-            ScanIndexForward=True,
-            Limit=1,
-        )
-        items = page.get("Items", [])
-        return _waiter(plain_item(items[0]) or {}) if items else None
+        oldest = self.heads(1)
+        return oldest[0] if oldest else None
 
     def heads(self, limit: int) -> list[Waiter]:
         """The ``limit`` oldest waiters, oldest first: a strongly consistent Query that reads that many items."""
