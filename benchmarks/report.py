@@ -16,6 +16,7 @@ from rich.table import Table
 
 from benchmarks.burst.report import checked_in_report, with_results_section
 from benchmarks.designs import DESIGN_NAMES
+from benchmarks.readme_targets import update_readme
 
 
 def _number(value: Any) -> str:
@@ -249,6 +250,7 @@ def write_outputs(document: dict[str, Any], out: Path, results_md: Path, command
     plot_over_admission(document, out / "over_admission.png")
     plot_cost_per_cycle(document, out / "cost_per_cycle.png")
     results_md.write_text(results_markdown(document, command))
+    update_readme(results_md)
     for table in terminal_tables(document):
         console.print(table)
     console.print(

@@ -13,6 +13,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from benchmarks.readme_targets import update_readme
+
 WRITE_PRICE_PER_MILLION = 0.625
 READ_PRICE_PER_MILLION = 0.125
 PRICE_REGION = "US East (N. Virginia), us-east-1"
@@ -351,7 +353,7 @@ def write_outputs(document: dict[str, Any], out: Path, markdown: Path) -> list[P
 
 def publish(document: dict[str, Any], markdown: Path, *, with_json: bool = True) -> list[Path]:
     """The report at ``markdown``, its JSON beside it when asked, and, for the checked-in report, the burst
-    targets section of RESULTS.md, so that the two files can never disagree."""
+    targets section of RESULTS.md and the README's summary of it, so that the files can never disagree."""
     markdown.parent.mkdir(parents=True, exist_ok=True)
     markdown.write_text(render_markdown(document) + "\n")
     written = [markdown]
@@ -360,7 +362,7 @@ def publish(document: dict[str, Any], markdown: Path, *, with_json: bool = True)
         written.append(markdown.with_suffix(".json"))
     if markdown.resolve() == CHECKED_IN_MD and RESULTS_MD.exists():
         RESULTS_MD.write_text(with_results_section(RESULTS_MD.read_text(), document))
-        written.append(RESULTS_MD)
+        written += [RESULTS_MD, *update_readme(RESULTS_MD)]
     return written
 
 
