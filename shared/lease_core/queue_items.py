@@ -16,15 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from lease_core.item_layout import holder_key, index_partition, waiter_sort_key, waiters_partition
-from lease_core.races import pause
 from lease_core.store import ConditionFailed, DynamoTable, plain_item
 
 # A queued execution re-checks at least daily (recheck_seconds is at most 86,400): one that has not for
 # longer is gone, and DynamoDB's TTL may drop its items (a count left too high is reset when the queue empties).
 RECHECKS_WITHIN_SECONDS = 86_400
 ABANDONED_WAITER_SECONDS = RECHECKS_WITHIN_SECONDS + 3_600
-# Requests of a BatchGetItem whose keys DynamoDB left unprocessed (throttled) before giving up on them.
-BATCH_READ_ROUNDS = 3
 
 
 @dataclass(frozen=True)
@@ -124,20 +121,8 @@ class QueueItems:
         Keys DynamoDB leaves unprocessed (throttled) are asked again a few times; any still unanswered
         count as not counted, the side ``counts`` errs on (a count left too high is reset, one too low is not).
         """
-        found: dict[str, Place] = {}
-        keys = [self.index_key(waiter.key) for waiter in {waiter.key: waiter for waiter in waiters}.values()]
-        for attempt in range(BATCH_READ_ROUNDS):
-            if not keys:
-                break
-            response = self.table.call(
-                "batch_get_item", RequestItems={self.table.name: {"Keys": keys, "ConsistentRead": True}}
-            )
-            for raw in response.get("Responses", {}).get(self.table.name, []):
-                item = plain_item(raw) or {}
-                found[str(item["sk"])] = _place(item)
-            keys = response.get("UnprocessedKeys", {}).get(self.table.name, {}).get("Keys", [])
-            if keys:
-                pause(attempt)
+        items = self.table.get_many([self.index_key(waiter.key) for waiter in waiters])
+        found = {str(item["sk"]): _place(item) for item in items}
         return [
             (place := found.get(waiter.key)) is not None and place.sort_key == waiter.sort_key and place.counted
             for waiter in waiters

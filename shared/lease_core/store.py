@@ -18,9 +18,12 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lease_core.errors import LeaseStoreUnavailable
+from lease_core.races import pause
 
 _DESERIALIZER = TypeDeserializer()
 CONFLICT_ATTEMPTS = 4
+# Rounds a BatchGetItem asks again for the keys DynamoDB left unprocessed (throttled), pausing between them.
+BATCH_READ_ROUNDS = 3
 
 
 class _Conflict(Exception):
@@ -100,6 +103,25 @@ class DynamoTable:
             f"DynamoDB {operation} on table {self.name!r} failed: TransactionConflictException "
             f"{CONFLICT_ATTEMPTS} times in a row"
         )
+
+    def get_many(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The items at ``keys`` that exist (plain values), read strongly consistently in one BatchGetItem.
+
+        Keys are de-duplicated (DynamoDB refuses a request that names one twice) and keys DynamoDB leaves
+        unprocessed are asked again ``BATCH_READ_ROUNDS`` times; any still unanswered are left out, so a
+        caller must read a missing item as "not known to exist" (at most 100 keys: its callers ask for 25).
+        """
+        found: list[dict[str, Any]] = []
+        pending = list({(key["pk"]["S"], key["sk"]["S"]): key for key in keys}.values())
+        for attempt in range(BATCH_READ_ROUNDS):
+            if not pending:
+                break
+            response = self.call("batch_get_item", RequestItems={self.name: {"Keys": pending, "ConsistentRead": True}})
+            found += [plain_item(raw) or {} for raw in response.get("Responses", {}).get(self.name, [])]
+            pending = response.get("UnprocessedKeys", {}).get(self.name, {}).get("Keys", [])
+            if pending:
+                pause(attempt)
+        return found
 
     def _call_once(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
         try:

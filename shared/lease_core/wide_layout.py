@@ -235,10 +235,12 @@ class WideLeases:
                 ]
             )
         except TransactionCancelled as cancelled:
-            landed = self._granted(waiters, entries)
-            if landed:  # it was ours: the answer was lost, the grants were not
-                return landed
             holding = [i for i in range(served) if cancelled.reason_of(1 + i) == CONDITION_FAILED]
+            # Ours may have landed with its answer lost (a retry then finds every holder item there); a
+            # competing admission of only some of these waiters cannot pass for it.
+            landed = self._granted(waiters, entries) if len(holding) == served else []
+            if landed:
+                return landed
             for i in holding:  # it holds a slot already: its place is spent
                 self.waiters.remove(waiters[i], counted=counted[i])
             if not holding and cancelled.reason_of(0) == CONDITION_FAILED:
@@ -373,9 +375,19 @@ class WideLeases:
         return self.write_entry(key, "SET #e = :lease", "attribute_exists(#e)", {":lease": Entry(expires_at).packed()})
 
     def _granted(self, waiters: list[Waiter], entries: list[Entry]) -> list[Admission]:
-        """The admissions of ``waiters`` if the first holds exactly its entry (a transaction lands whole): our
-        admission landed, its answer was lost. [] if it did not."""
-        if self.entry(waiters[0].key) != entries[0]:
+        """The admissions of ``waiters`` if every one holds exactly its entry: our admission landed, its answer
+        was lost. [] if it did not.
+
+        Every entry is compared, not just the first (a transaction lands whole): an entry is a second and a
+        grant of 1-9999, so another admitter may, rarely, have given one of these waiters the very same entry
+        within the same second; all k of them matching by chance is negligible. One waiter: a GetItem.
+        """
+        if len(waiters) == 1:
+            held = {waiters[0].key: self.entry(waiters[0].key)}
+        else:
+            items = self.table.get_many([holder_item_key(self.prefix, waiter.key) for waiter in waiters])
+            held = {str(item["sk"]): Entry.unpack(item[ENTRY]) for item in items if ENTRY in item}
+        if any(held.get(waiter.key) != entry for waiter, entry in zip(waiters, entries, strict=True)):
             return []
         return self._admitted(waiters, entries)
 

@@ -970,6 +970,46 @@ def test_a_batch_whose_answer_was_lost_reports_every_admission_it_made(
 
 
 @pytest.mark.wide_layout_only
+def test_a_batch_beaten_to_one_waiter_by_the_same_entry_reports_no_admission_it_did_not_make(
+    dynamodb: Any, clock: SteppingClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another admitter gives w0 alone its slot, with the very entry this batch would give it (same second, same
+    # grant: 1 in 9,999). The cancelled batch must not read that as its own landing and report w1 as admitted.
+    leases, _ = full_with_queue(dynamodb, clock, cap=3, waiters=2)
+    set_holders(dynamodb, {"h0": None, "h1": None})
+    monkeypatch.setattr("lease_core.wide_layout.new_grant", lambda: 7)
+    send, fired = WideLeases._transact, [False]
+
+    def another_admitter_serves_w0_first(self: WideLeases, items: list[dict[str, Any]]) -> None:
+        if not fired[0]:
+            fired[0] = True
+            create = next(
+                item["Update"]
+                for item in items
+                if item.get("Update", {}).get("Key", {}).get("sk", {}).get("S") == holder_key("w0")
+            )
+            place = next(item["Delete"] for item in items if "Delete" in item)
+            count = items[0]["Update"]
+            dynamodb.update_item(**create)
+            dynamodb.delete_item(**place)
+            dynamodb.update_item(
+                TableName=count["TableName"],
+                Key=count["Key"],
+                UpdateExpression="ADD #n :one",
+                ExpressionAttributeNames={"#n": COUNT},
+                ExpressionAttributeValues={":one": {"N": "1"}},
+            )
+        send(self, items)
+
+    monkeypatch.setattr(WideLeases, "_transact", another_admitter_serves_w0_first)
+    admitted = WaitingRoom(leases).fill_free_slots()
+
+    assert fired[0] and [admission.waiter.holder for admission in admitted] == ["w1"]
+    assert set(holders_in_table(dynamodb, "analytics")) == keys_of("h2", "w0", "w1")
+    assert int(semaphore_item(dynamodb)[COUNT]["N"]) == 3
+
+
+@pytest.mark.wide_layout_only
 def test_a_batch_never_admits_over_a_cap_lowered_after_it_read_the_count(
     dynamodb: Any, clock: SteppingClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
