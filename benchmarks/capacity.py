@@ -129,11 +129,7 @@ class CapacityMeter:
             usage.bytes_written += billed_bytes
 
     def _read(self, table: str, billed_bytes: int) -> None:
-        with self._lock:
-            usage = self.usage[table]
-            usage.requests += 1
-            usage.read_units += max(1, math.ceil(billed_bytes / READ_UNIT_BYTES))
-            usage.bytes_read += billed_bytes
+        self._read_items(table, [billed_bytes])
 
     def _read_items(self, table: str, billed_bytes: list[int]) -> None:
         """One request reading several items, each rounded up to 4 KB on its own (BatchGetItem)."""

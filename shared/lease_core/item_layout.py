@@ -118,12 +118,14 @@ def wide_for(cap: int) -> bool:
     return cap > WIDE_ABOVE_CAP
 
 
-def uncount(counted: bool) -> tuple[str, dict[str, Any]]:
-    """The part of a serving's update that takes its place off ``waiting``: only if the count includes it
-    (``QueueItems.counts``); a place served before its queueing counted it takes nothing off another's count."""
+def uncount(counted: int) -> tuple[str, dict[str, Any]]:
+    """The part of a serving's update that takes the ``counted`` places it serves off ``waiting`` (True: one).
+
+    Only places the count includes (``QueueItems.counts``) are taken off: a place served before its queueing
+    counted it takes nothing off another's count."""
     if not counted:
         return "", {}
-    return " ADD #waiting :minus_one", {":minus_one": {"N": "-1"}}
+    return " ADD #waiting :uncounted", {":uncounted": {"N": str(-int(counted))}}
 
 
 def waiters_partition(prefix: str) -> str:

@@ -112,8 +112,7 @@ class QueueItems:
         is found empty (``LeaseSemaphore.forget_phantom_waiters``); a missing index counts as not counted
         for the same reason: a count too high is safe, one too low strands a waiter.
         """
-        place = self.place(waiter.key)
-        return place is not None and place.sort_key == waiter.sort_key and place.counted
+        return _counts(self.place(waiter.key), waiter)
 
     def counted(self, waiters: list[Waiter]) -> list[bool]:
         """``counts`` for several places in one request: a strongly consistent BatchGetItem of their index items.
@@ -123,10 +122,7 @@ class QueueItems:
         """
         items = self.table.get_many([self.index_key(waiter.key) for waiter in waiters])
         found = {str(item["sk"]): _place(item) for item in items}
-        return [
-            (place := found.get(waiter.key)) is not None and place.sort_key == waiter.sort_key and place.counted
-            for waiter in waiters
-        ]
+        return [_counts(found.get(waiter.key), waiter) for waiter in waiters]
 
     def waiter_at(self, sort_key: str) -> Waiter | None:
         item = plain_item(self.table.call("get_item", Key=self.waiter_key(sort_key), ConsistentRead=True).get("Item"))
@@ -259,3 +255,8 @@ class QueueItems:
             delete["ExpressionAttributeNames"] = {"#token": "token"}
             delete["ExpressionAttributeValues"] = {":token": {"S": waiter.token}}
         return {"Delete": delete}
+
+
+def _counts(place: Place | None, waiter: Waiter) -> bool:
+    """Whether ``place`` (the index item of ``waiter``'s holder) says the count includes ``waiter``'s place."""
+    return place is not None and place.sort_key == waiter.sort_key and place.counted

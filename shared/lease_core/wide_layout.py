@@ -220,12 +220,12 @@ class WideLeases:
         keys = [waiter.key for waiter in waiters]
         waiters = waiters[: next((i for i, key in enumerate(keys) if key in keys[:i]), len(keys))]
         counted = self.queue.counted(waiters)
-        entries = [Entry(self.now() + self.ttl_seconds, new_grant()) for _ in waiters]
+        expires_at = self.now() + self.ttl_seconds
+        entries = [Entry(expires_at, new_grant()) for _ in waiters]
         served = len(waiters)
-        uncounted = sum(counted)
-        update = "ADD #n :served" + (", #waiting :uncounted" if uncounted else "")
-        values = {":served": {"N": str(served)}, ":uncounted": {"N": str(-uncounted)}}
-        values |= {":most": {"N": str(seen.cap - served)}, ":cap": {"N": str(seen.cap)}}
+        uncounting, values = uncount(sum(counted))
+        update = "ADD #n :served" + uncounting.replace(" ADD", ",")
+        values |= {":served": {"N": str(served)}, ":most": {"N": str(seen.cap - served)}, ":cap": {"N": str(seen.cap)}}
         try:
             self._transact(
                 [
